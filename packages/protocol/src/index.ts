@@ -1,0 +1,7 @@
+export * from './errors.js';
+export * from './weights.js';
+export * from './models.js';
+export * from './messages.js';
+export * from './codec.js';
+export * from './random.js';
+export * from './validate.js';
