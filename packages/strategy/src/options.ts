@@ -1,0 +1,35 @@
+// Validation of strategy options, shared by the factories so every entry point (code or config
+// file) rejects a bad value with the same INVALID_CONFIG message naming the `strategy.*` key.
+import { ShoalError } from '@shoal/protocol';
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+function requireNumber(key: string, value: unknown, rule: string, ok: (value: number) => boolean): number {
+  if (typeof value !== 'number' || Number.isNaN(value) || !ok(value)) {
+    throw new ShoalError('INVALID_CONFIG', `strategy.${key} must be ${rule}, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** Server learning rate η: finite and > 0. */
+export function checkServerLearningRate(value: unknown): number {
+  return requireNumber('serverLearningRate', value, 'a finite number > 0', (v) => Number.isFinite(v) && v > 0);
+}
+
+/** Cap on a client's weight: > 0; Infinity means no cap. */
+export function checkMaxWeight(value: unknown): number {
+  return requireNumber('maxWeight', value, 'a number > 0 (omit it for no cap)', (v) => v > 0);
+}
+
+/** Server momentum β: in [0, 1), since β ≥ 1 lets the velocity grow without bound. */
+export function checkMomentum(value: unknown): number {
+  return requireNumber('momentum', value, 'in [0, 1)', (v) => v >= 0 && v < 1);
+}
+
+/** FedProx proximal µ: finite and ≥ 0 (0 is plain FedAvg). Required, so `undefined` is rejected too. */
+export function checkProximalMu(value: unknown): number {
+  if (value === undefined) throw new ShoalError('INVALID_CONFIG', 'strategy.proximalMu is required for fedprox');
+  return requireNumber('proximalMu', value, 'a finite number >= 0', (v) => Number.isFinite(v) && v >= 0);
+}

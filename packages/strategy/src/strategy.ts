@@ -1,0 +1,41 @@
+import type { TrainConfig } from '@shoal/protocol';
+
+/**
+ * The cohort's updates folded together: Σ weight_i · delta_i, Σ weight_i, and how many updates.
+ *
+ * Strategies work from this sum rather than from a list of updates because that is all secure
+ * aggregation reveals, and because a central-DP decorator must be able to noise the sum and
+ * substitute its own (fixed) denominator before the server step sees it.
+ */
+export interface Aggregate {
+  readonly weightedSum: Float64Array;
+  readonly totalWeight: number;
+  readonly count: number;
+}
+
+/**
+ * Strategy state must be plain data (numbers, strings, Float32Array/Float64Array, arrays, objects)
+ * so it can be checkpointed with msgpack.
+ */
+export type StrategyState = Readonly<Record<string, unknown>>;
+
+export interface StepResult {
+  readonly weights: Float32Array;
+  readonly state: StrategyState;
+}
+
+/**
+ * A federated strategy: what clients are asked to do, how much each update counts, and the
+ * server optimiser step. State is passed in and returned explicitly, never stashed between calls.
+ */
+export interface Strategy {
+  readonly name: string;
+  /** State before round 1 for a model of `numParams` parameters. */
+  initialState(numParams: number): StrategyState;
+  /** The train config sent to clients in `round` (e.g. FedProx sets proximalMu). Pure. */
+  configureTrain(round: number, base: TrainConfig): TrainConfig;
+  /** The weight a client's update gets in the mean (FedAvg: its example count, capped by maxWeight). */
+  clientWeight(numExamples: number): number;
+  /** The server optimiser step: new global weights from the old ones and the aggregate. Pure: never mutates its inputs. */
+  step(global: Float32Array, aggregate: Aggregate, state: StrategyState, round: number): StepResult;
+}
