@@ -1,0 +1,29 @@
+import type { TrainConfig, TrainMetrics } from '@shoal/protocol';
+
+/** A client's local result before it leaves the device. */
+export interface LocalUpdate {
+  /** `trained weights − global weights`, flat, in manifest order. */
+  readonly delta: Float32Array;
+  readonly numExamples: number;
+  readonly metrics: TrainMetrics;
+}
+
+/** What an update step may need to know about the round. */
+export interface RoundContext {
+  readonly round: number;
+  readonly modelVersion: string;
+  readonly config: TrainConfig;
+}
+
+/**
+ * One stage of the client's update pipeline (clip → noise → encode → mask, as privacy features
+ * arrive). Steps are pure with respect to their input: they return a new update, never mutate one.
+ */
+export type UpdateStep = (update: LocalUpdate, context: RoundContext) => LocalUpdate | Promise<LocalUpdate>;
+
+/** Runs the steps in order. */
+export async function runPipeline(steps: readonly UpdateStep[], update: LocalUpdate, context: RoundContext): Promise<LocalUpdate> {
+  let current = update;
+  for (const step of steps) current = await step(current, context);
+  return current;
+}

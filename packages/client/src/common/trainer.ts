@@ -1,0 +1,185 @@
+import * as tf from '@tensorflow/tfjs';
+import { ShoalError, type ModelDescriptor, type TrainConfig, type TrainMetrics } from '@shoal/protocol';
+import { buildModel, checkManifest, readWeights, writeWeights } from './model.js';
+
+/** A client's local examples: row-major features and integer class labels. */
+export interface ClientDataset {
+  readonly x: Float32Array;
+  readonly y: Int32Array;
+  /** Shape of one example, e.g. [28, 28, 1] or [64]. */
+  readonly featureShape: readonly number[];
+}
+
+export interface TrainProgress {
+  readonly epoch: number;
+  readonly batch: number;
+  readonly batchesPerEpoch: number;
+}
+
+/** The result of local training, before the update pipeline. */
+export interface LocalTrainingResult {
+  readonly delta: Float32Array;
+  readonly metrics: TrainMetrics;
+}
+
+/**
+ * Owns the client's tfjs model. Each round sets the global weights, trains on the local data and
+ * returns `trained − global`. Every tensor it creates during a round is disposed by the end of the
+ * round (the model's own variables live until `dispose`).
+ */
+export class LocalTrainer {
+  private constructor(
+    private readonly model: tf.LayersModel,
+    private readonly descriptor: ModelDescriptor,
+    private readonly data: ClientDataset,
+    /** False for an app's own model, which the app disposes, not us. */
+    private readonly ownsModel: boolean,
+  ) {}
+
+  /** Builds the coordinator's model, or checks that the app's own model matches its manifest. */
+  static async create(descriptor: ModelDescriptor, data: ClientDataset, appModel?: tf.LayersModel): Promise<LocalTrainer> {
+    validateDataset(data, descriptor);
+    const model = appModel ?? (await buildModel(descriptor.topology));
+    checkManifest(model, descriptor.manifest);
+    return new LocalTrainer(model, descriptor, data, appModel === undefined);
+  }
+
+  get numExamples(): number {
+    return this.data.y.length;
+  }
+
+  async train(global: Float32Array, config: TrainConfig, onProgress?: (progress: TrainProgress) => void): Promise<LocalTrainingResult> {
+    const started = performance.now();
+    writeWeights(this.model, this.descriptor.manifest, global);
+    const optimizer = config.optimizer === 'adam' ? tf.train.adam(config.learningRate) : tf.train.sgd(config.learningRate);
+    const xs = tf.tensor(this.data.x, [this.numExamples, ...this.data.featureShape]);
+    const ys = tf.tensor1d(this.data.y, 'float32');
+    const batchesPerEpoch = Math.ceil(this.numExamples / config.batchSize);
+    try {
+      const lastEpoch =
+        config.proximalMu > 0
+          ? await this.trainProximal(xs, ys, global, config, optimizer, batchesPerEpoch, onProgress)
+          : await this.trainWithFit(xs, ys, config, optimizer, batchesPerEpoch, onProgress);
+      const trained = readWeights(this.model);
+      const delta = new Float32Array(trained.length);
+      for (let i = 0; i < delta.length; i++) delta[i] = trained[i]! - global[i]!;
+      return { delta, metrics: { ...lastEpoch, trainMs: performance.now() - started } };
+    } finally {
+      xs.dispose();
+      ys.dispose();
+      optimizer.dispose();
+    }
+  }
+
+  private async trainWithFit(
+    xs: tf.Tensor,
+    ys: tf.Tensor,
+    config: TrainConfig,
+    optimizer: tf.Optimizer,
+    batchesPerEpoch: number,
+    onProgress?: (progress: TrainProgress) => void,
+  ): Promise<{ loss: number; accuracy: number }> {
+    this.model.compile({ optimizer, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    let epoch = 0;
+    const history = await this.model.fit(xs, ys, {
+      epochs: config.epochs,
+      batchSize: config.batchSize,
+      shuffle: true,
+      verbose: 0,
+      // fit yields to the event loop between batches, so heartbeats are answered while training.
+      yieldEvery: 'batch',
+      callbacks: {
+        onEpochBegin: async (e) => {
+          epoch = e;
+        },
+        onBatchEnd: async (batch) => onProgress?.({ epoch, batch, batchesPerEpoch }),
+      },
+    });
+    return { loss: lastOf(history.history['loss']), accuracy: lastOf(history.history['acc'] ?? history.history['accuracy']) };
+  }
+
+  /**
+   * FedProx's local objective: loss + µ/2·‖w − w_global‖², minimised batch by batch with the same
+   * optimiser. `fit` cannot add a term that depends on the global weights, hence this loop.
+   */
+  private async trainProximal(
+    xs: tf.Tensor,
+    ys: tf.Tensor,
+    global: Float32Array,
+    config: TrainConfig,
+    optimizer: tf.Optimizer,
+    batchesPerEpoch: number,
+    onProgress?: (progress: TrainProgress) => void,
+  ): Promise<{ loss: number; accuracy: number }> {
+    const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const globalTensors = this.model.getWeights().map((w, i) => tf.tensor(global.subarray(offsetOf(this.descriptor, i), offsetOf(this.descriptor, i) + w.size), w.shape));
+    const mu = config.proximalMu;
+    let loss = 0;
+    let correct = 0;
+    let seen = 0;
+    try {
+      for (let epoch = 0; epoch < config.epochs; epoch++) {
+        loss = 0;
+        correct = 0;
+        seen = 0;
+        const order = tf.util.createShuffledIndices(this.numExamples);
+        for (let batch = 0; batch < batchesPerEpoch; batch++) {
+          const indices = Array.from(order.slice(batch * config.batchSize, (batch + 1) * config.batchSize));
+          const batchLoss = tf.tidy(() => {
+            const idx = tf.tensor1d(indices, 'int32');
+            const bx = tf.gather(xs, idx);
+            const by = tf.gather(ys, idx);
+            const cost = optimizer.minimize(() => {
+              const predictions = this.model.apply(bx, { training: true }) as tf.Tensor;
+              const logProbabilities = tf.log(tf.clipByValue(predictions, 1e-7, 1));
+              const dataLoss = tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(by.toInt(), predictions.shape[1]!), logProbabilities), -1)));
+              const proximal = tf.addN(variables.map((v, i) => tf.sum(tf.square(tf.sub(v, globalTensors[i]!)))));
+              return tf.add(dataLoss, tf.mul(mu / 2, proximal)) as tf.Scalar;
+            }, true, variables);
+            const predicted = tf.argMax(this.model.predict(bx) as tf.Tensor, -1);
+            const hits = tf.sum(tf.equal(predicted, by.toInt()));
+            return [cost!, hits] as const;
+          });
+          loss += (await batchLoss[0].data())[0]! * indices.length;
+          correct += (await batchLoss[1].data())[0]!;
+          seen += indices.length;
+          batchLoss[0].dispose();
+          batchLoss[1].dispose();
+          onProgress?.({ epoch, batch, batchesPerEpoch });
+          await tf.nextFrame(); // yield, as fit does, so heartbeats are answered
+        }
+      }
+    } finally {
+      tf.dispose(globalTensors);
+    }
+    return { loss: loss / Math.max(seen, 1), accuracy: correct / Math.max(seen, 1) };
+  }
+
+  /** Releases the model's variables (unless the app owns the model). The trainer is unusable afterwards. */
+  dispose(): void {
+    if (this.ownsModel) this.model.dispose();
+  }
+}
+
+function offsetOf(descriptor: ModelDescriptor, index: number): number {
+  let offset = 0;
+  for (let i = 0; i < index; i++) offset += descriptor.manifest[i]!.shape.reduce((a, b) => a * b, 1);
+  return offset;
+}
+
+function lastOf(values: readonly (number | tf.Tensor)[] | undefined): number {
+  const last = values?.at(-1);
+  return typeof last === 'number' ? last : Number.NaN;
+}
+
+function validateDataset(data: ClientDataset, descriptor: ModelDescriptor): void {
+  const perExample = data.featureShape.reduce((a, b) => a * b, 1);
+  if (data.y.length === 0) throw new ShoalError('INVALID_DATA', 'client data has no examples');
+  if (data.x.length !== data.y.length * perExample) {
+    throw new ShoalError('INVALID_DATA', `client data: x has ${data.x.length} values; ${data.y.length} examples of shape [${data.featureShape.join(', ')}] need ${data.y.length * perExample}`);
+  }
+  const topology = descriptor.topology;
+  if (topology.format === 'shoal-sequential' && topology.inputShape.reduce((a, b) => a * b, 1) !== perExample) {
+    throw new ShoalError('INVALID_DATA', `client data: examples of shape [${data.featureShape.join(', ')}] do not fit the model input [${topology.inputShape.join(', ')}]`);
+  }
+}

@@ -1,0 +1,20 @@
+import { ShoalClient as CommonShoalClient, type ShoalClientOptions } from '../common/client.js';
+import { initBackend } from './backend.js';
+import { wsTransport } from './ws-transport.js';
+
+export * from '../common/index.js';
+export { initBackend, type BackendChoice, type BackendName } from './backend.js';
+export { wsTransport } from './ws-transport.js';
+
+/** Options of the Node client: the transport and backend preparation have Node defaults. */
+export type NodeClientOptions = Omit<ShoalClientOptions, 'transport'> & Partial<Pick<ShoalClientOptions, 'transport'>>;
+
+/**
+ * The client SDK for Node: WebSockets via `ws`, and tfjs on the fastest backend available
+ * (tfjs-node when installed, else WASM, else CPU) unless `prepare` says otherwise.
+ */
+export class ShoalClient extends CommonShoalClient {
+  constructor(options: NodeClientOptions) {
+    super({ transport: wsTransport, prepare: () => initBackend(), ...options });
+  }
+}

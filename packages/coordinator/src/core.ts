@@ -1,0 +1,343 @@
+import { randomBytes } from 'node:crypto';
+import {
+  PROTOCOL_VERSION,
+  closeCodeOf,
+  createSeededRandom,
+  decodeClientMessage,
+  encodeFrame,
+  maxClientPayloadBytes,
+  numParams,
+  shuffled,
+  type CoordinatorMessage,
+  type ErrorCode,
+  type HelloMessage,
+  type SeededRandom,
+  type UpdateMessage,
+  type DeclineMessage,
+} from '@shoal/protocol';
+import type { StrategyState } from '@shoal/strategy';
+import { readLatestCheckpoint, writeCheckpoint } from './checkpoint.js';
+import type { PeerConnection, PeerHandlers } from './connection.js';
+import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
+import { RoundCollector, type RoundMetrics } from './round.js';
+import { ClientRegistry, type ClientSession } from './sessions.js';
+
+/** The outcome of a whole training run. */
+export interface TrainingSummary {
+  readonly rounds: readonly RoundMetrics[];
+  readonly modelVersion: string;
+  readonly weights: Float32Array;
+  /** Why training ended: all rounds ran, or the coordinator was stopped. */
+  readonly stoppedBy: 'completed' | 'stopped';
+}
+
+/**
+ * The transport-neutral coordinator: admits connections, runs rounds, commits. A transport (the
+ * WebSocket server, or the simulator's in-memory pairs) hands it connections through `accept`.
+ */
+export class Coordinator {
+  readonly options: ResolvedOptions;
+  readonly numParams: number;
+  readonly maxPayloadBytes: number;
+  readonly history: RoundMetrics[] = [];
+  private readonly registry = new ClientRegistry();
+  private readonly sessions = new Set<ClientSession>();
+  private readonly random: SeededRandom;
+  private readonly stopController = new AbortController();
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private runId = randomBytes(6).toString('hex');
+  private weights: Float32Array;
+  private strategyState: StrategyState;
+  private nextRound = 1;
+  private active: RoundCollector | undefined;
+
+  constructor(options: CoordinatorOptions) {
+    this.options = resolveOptions(options);
+    this.numParams = numParams(options.model.descriptor.manifest);
+    if (options.model.weights.length !== this.numParams) {
+      throw new RangeError(`coordinator: initial weights have ${options.model.weights.length} values; the manifest needs ${this.numParams}`);
+    }
+    this.maxPayloadBytes = maxClientPayloadBytes(this.numParams);
+    this.random = createSeededRandom(this.options.seed);
+    this.weights = options.model.weights.slice();
+    this.strategyState = this.options.strategy.initialState(this.numParams);
+  }
+
+  /** The current global model version id: the run id and the last committed round. */
+  get modelVersion(): string {
+    return this.versionAt(this.lastCommittedRound);
+  }
+
+  private lastCommittedRound = 0;
+
+  private versionAt(round: number): string {
+    return `${this.runId}:${round}`;
+  }
+
+  /** A copy of the current global weights. */
+  globalWeights(): Float32Array {
+    return this.weights.slice();
+  }
+
+  /** Restores from the newest checkpoint, if `checkpointDir` has one. Call before `run`. */
+  async restore(): Promise<boolean> {
+    if (this.options.checkpointDir === undefined) return false;
+    const checkpoint = await readLatestCheckpoint(this.options.checkpointDir);
+    if (checkpoint === undefined) return false;
+    if (checkpoint.weights.length !== this.numParams) {
+      throw new RangeError(`checkpoint in ${this.options.checkpointDir} has ${checkpoint.weights.length} weights; the configured model has ${this.numParams}`);
+    }
+    this.runId = checkpoint.runId;
+    this.weights = checkpoint.weights;
+    this.strategyState = checkpoint.strategyState;
+    this.nextRound = checkpoint.round + 1;
+    this.lastCommittedRound = Number(checkpoint.modelVersion.split(':').at(-1));
+    this.options.log(`resumed from checkpoint of round ${checkpoint.round}; next round ${this.nextRound}`);
+    return true;
+  }
+
+  /** Admits a new connection; the transport reports its events to the returned handlers. */
+  accept(connection: PeerConnection): PeerHandlers {
+    const session: ClientSession = { connection, state: 'awaiting-hello', numExamples: 0, assignedRounds: new Set(), lastSeenMs: Date.now() };
+    this.sessions.add(session);
+    if (this.stopController.signal.aborted) this.closeSession(session, 'COORDINATOR_SHUTDOWN', 'coordinator is stopping');
+    return {
+      message: (frame, isBinary) => this.onFrame(session, frame, isBinary),
+      alive: () => {
+        session.lastSeenMs = Date.now();
+      },
+      closed: (code, reason) => this.onClosed(session, code, reason),
+    };
+  }
+
+  /** Runs every configured round, then closes all connections with TRAINING_COMPLETE. */
+  async run(): Promise<TrainingSummary> {
+    const interval = this.options.heartbeatIntervalMs;
+    this.heartbeatTimer = setInterval(() => this.checkHeartbeats(), interval);
+    const signal = this.stopController.signal;
+    try {
+      while (this.nextRound <= this.options.rounds && !signal.aborted) {
+        await this.waitForClients(signal);
+        if (signal.aborted) break;
+        const metrics = await this.runRound(this.nextRound, signal);
+        if (signal.aborted) break; // a round cut short by stop() is discarded, never committed
+        this.history.push(metrics);
+        this.nextRound++;
+        this.options.onRound?.(metrics);
+      }
+    } finally {
+      clearInterval(this.heartbeatTimer);
+    }
+    const stoppedBy = signal.aborted ? 'stopped' : 'completed';
+    for (const session of this.sessions) {
+      this.closeSession(session, stoppedBy === 'completed' ? 'TRAINING_COMPLETE' : 'COORDINATOR_SHUTDOWN', stoppedBy === 'completed' ? 'training complete' : 'coordinator is stopping');
+    }
+    return { rounds: this.history, modelVersion: this.modelVersion, weights: this.globalWeights(), stoppedBy };
+  }
+
+  /** Stops after discarding the round in flight; `run()` then resolves. */
+  stop(): void {
+    this.stopController.abort();
+  }
+
+  private async waitForClients(signal: AbortSignal): Promise<void> {
+    const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    while (this.registry.idle().length < this.options.minAvailable && !signal.aborted) {
+      await Promise.race([this.registry.changed(), stopped]);
+    }
+  }
+
+  /** One round, top to bottom: select, configure, collect, aggregate, evaluate, commit. */
+  private async runRound(round: number, signal: AbortSignal): Promise<RoundMetrics> {
+    const started = performance.now();
+    const { options } = this;
+    const cohort = this.selectCohort();
+    const baseVersion = this.modelVersion;
+    const collector = new RoundCollector({ round, modelVersion: baseVersion, cohort: cohort.map((s) => s.clientId!), numParams: this.numParams, strategy: options.strategy });
+    this.active = collector;
+
+    const config = options.strategy.configureTrain(round, options.train);
+    // Encode the two possible train frames once, not once per client: the weights dominate them.
+    const train = { type: 'train', round, modelVersion: baseVersion, config, deadlineMs: options.roundTimeoutMs } as const;
+    const withWeights = encodeFrame({ ...train, weights: this.weights });
+    const withoutWeights = encodeFrame(train);
+    for (const session of cohort) {
+      session.busyRound = round;
+      session.assignedRounds.add(round);
+      const frame = session.heldVersion === baseVersion ? withoutWeights : withWeights;
+      session.connection.send(frame);
+      collector.bytesDown += frame.byteLength;
+      session.heldVersion = baseVersion;
+    }
+
+    await collector.collect(options.roundTimeoutMs, options.minClients, signal);
+    this.active = undefined;
+    for (const session of cohort) if (session.busyRound === round) session.busyRound = undefined;
+
+    let metrics: RoundMetrics;
+    if (collector.received < options.minClients) {
+      const reason = `only ${collector.received} of ${cohort.length} selected clients sent a valid update; minClients is ${options.minClients}`;
+      options.log(`round ${round} aborted: ${reason}`);
+      metrics = this.metricsOf(collector, cohort.length, 'aborted', started, { reason });
+    } else {
+      const step = options.strategy.step(this.weights, collector.sum.result(), this.strategyState, round);
+      const evaluation = options.evaluate ? await options.evaluate(step.weights, round) : undefined;
+      if (signal.aborted) return this.metricsOf(collector, cohort.length, 'aborted', started, { reason: 'coordinator stopped' });
+      this.weights = step.weights;
+      this.strategyState = step.state;
+      this.lastCommittedRound = round;
+      metrics = this.metricsOf(collector, cohort.length, 'committed', started, evaluation ?? {});
+    }
+    await this.commit(round);
+    for (const session of cohort) {
+      if (session.state !== 'ready') continue;
+      collector.bytesDown += this.send(session, {
+        type: 'result',
+        round,
+        status: metrics.status,
+        modelVersion: this.modelVersion,
+        ...(metrics.reason !== undefined ? { reason: metrics.reason } : {}),
+      });
+    }
+    return { ...metrics, bytesDown: collector.bytesDown, durationMs: performance.now() - started };
+  }
+
+  private selectCohort(): ClientSession[] {
+    const idle = this.registry.idle();
+    const { clientsPerRound, fraction } = this.options;
+    const wanted = clientsPerRound ?? (fraction !== undefined ? Math.ceil(fraction * idle.length) : idle.length);
+    return shuffled(idle, this.random).slice(0, Math.min(wanted, idle.length));
+  }
+
+  private metricsOf(
+    collector: RoundCollector,
+    selected: number,
+    status: RoundMetrics['status'],
+    started: number,
+    extra: { reason?: string; accuracy?: number; loss?: number },
+  ): RoundMetrics {
+    const trainLoss = collector.meanTrainLoss();
+    return {
+      round: collector.round,
+      status,
+      ...extra,
+      selected,
+      participants: collector.received,
+      dropouts: collector.dropped,
+      modelVersion: this.modelVersion,
+      ...(trainLoss !== undefined ? { trainLoss } : {}),
+      bytesUp: collector.bytesUp,
+      bytesDown: collector.bytesDown,
+      durationMs: performance.now() - started,
+    };
+  }
+
+  /** Checkpoints after every round (aborted ones too, so round numbers are never reused). */
+  private async commit(round: number): Promise<void> {
+    if (this.options.checkpointDir === undefined) return;
+    await writeCheckpoint(this.options.checkpointDir, {
+      formatVersion: 1,
+      runId: this.runId,
+      round,
+      modelVersion: this.modelVersion,
+      weights: this.weights,
+      strategyState: this.strategyState,
+    });
+  }
+
+  // ---- connection events ----
+
+  private onFrame(session: ClientSession, frame: Uint8Array, isBinary: boolean): void {
+    if (session.state === 'closed') return;
+    session.lastSeenMs = Date.now();
+    if (!isBinary) return this.closeSession(session, 'BINARY_REQUIRED', 'send binary frames only');
+    if (frame.byteLength > this.maxPayloadBytes) {
+      return this.closeSession(session, 'MESSAGE_TOO_LARGE', `frame of ${frame.byteLength} bytes exceeds ${this.maxPayloadBytes}`);
+    }
+    const decoded = decodeClientMessage(frame, { numParams: this.numParams });
+    if (!decoded.ok) return this.closeSession(session, decoded.code, decoded.reason);
+    const message = decoded.message;
+    if (session.state === 'awaiting-hello') {
+      if (message.type !== 'hello') return this.closeSession(session, 'UNEXPECTED_MESSAGE', `expected hello first, got ${message.type}`);
+      return this.onHello(session, message);
+    }
+    switch (message.type) {
+      case 'hello':
+        return this.closeSession(session, 'UNEXPECTED_MESSAGE', 'hello was already received on this connection');
+      case 'update':
+      case 'decline':
+        return this.onRoundMessage(session, message, frame.byteLength);
+    }
+  }
+
+  private onHello(session: ClientSession, hello: HelloMessage): void {
+    session.numExamples = hello.numExamples;
+    if (hello.modelVersion !== undefined) session.heldVersion = hello.modelVersion;
+    const { clientId, resumeToken } = this.registry.admit(session, hello.resumeToken);
+    session.state = 'ready';
+    this.send(session, {
+      type: 'welcome',
+      protocolVersion: PROTOCOL_VERSION,
+      clientId,
+      resumeToken,
+      model: this.options.model.descriptor,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+    });
+    this.options.log(`client ${clientId} joined with ${hello.numExamples} examples`);
+  }
+
+  private onRoundMessage(session: ClientSession, message: UpdateMessage | DeclineMessage, bytes: number): void {
+    const clientId = session.clientId!;
+    const active = this.active;
+    if (active && message.round === active.round && active.isMember(clientId)) {
+      if (active.hasReported(clientId)) return this.closeSession(session, 'DUPLICATE_MESSAGE', `second ${message.type} for round ${message.round}`);
+      active.bytesUp += bytes;
+      if (message.type === 'decline') {
+        this.options.log(`client ${clientId} declined round ${message.round}: ${message.reason}`);
+        session.busyRound = undefined;
+        return active.drop(clientId);
+      }
+      if (message.modelVersion !== active.modelVersion) {
+        return this.closeSession(session, 'ROUND_MISMATCH', `update for round ${message.round} was computed on ${message.modelVersion}, not ${active.modelVersion}`);
+      }
+      return active.accept(clientId, message);
+    }
+    // A straggler's update for a round it really was in, arriving after that round closed: dropped.
+    if (session.assignedRounds.has(message.round)) return;
+    this.closeSession(session, 'ROUND_MISMATCH', `client was not selected for round ${message.round}`);
+  }
+
+  private onClosed(session: ClientSession, code: number, reason: string): void {
+    if (session.state !== 'closed') this.options.log(`client ${session.clientId ?? '(before hello)'} disconnected (${code} ${reason})`);
+    this.forget(session);
+  }
+
+  private checkHeartbeats(): void {
+    const limit = Date.now() - 2 * this.options.heartbeatIntervalMs;
+    for (const session of this.sessions) {
+      if (session.lastSeenMs < limit) this.closeSession(session, 'HEARTBEAT_TIMEOUT', 'no heartbeat for two intervals');
+      else session.connection.ping();
+    }
+  }
+
+  private send(session: ClientSession, message: CoordinatorMessage): number {
+    const frame = encodeFrame(message);
+    session.connection.send(frame);
+    return frame.byteLength;
+  }
+
+  /** Closes one connection with Shoal's close code; the coordinator and the round go on. */
+  private closeSession(session: ClientSession, code: ErrorCode, reason: string): void {
+    if (session.state === 'closed') return;
+    this.options.log(`closing ${session.clientId ?? 'connection'}: ${code} ${reason}`);
+    session.connection.close(closeCodeOf(code), reason.slice(0, 120));
+    this.forget(session);
+  }
+
+  private forget(session: ClientSession): void {
+    session.state = 'closed';
+    this.sessions.delete(session);
+    this.registry.remove(session);
+    if (session.clientId !== undefined) this.active?.drop(session.clientId);
+  }
+}

@@ -1,0 +1,6 @@
+export * from './datasets.js';
+export * from './partition.js';
+export * from './config.js';
+export * from './memory-transport.js';
+export * from './runner.js';
+export * from './shapes.js';

@@ -1,0 +1,157 @@
+import { mkdir, writeFile, appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setMaxListeners } from 'node:events';
+import * as tf from '@tensorflow/tfjs';
+import {
+  Coordinator,
+  builtinInitialModel,
+  loadSavedModel,
+  serveCoordinator,
+  type EvaluationResult,
+  type InitialModel,
+  type RoundMetrics,
+} from '@shoal/coordinator';
+import { ShoalClient, buildModel, initBackend, wsTransport, writeWeights, type ClientTransport } from '@shoal/client';
+import { createSeededRandom, type ModelDescriptor } from '@shoal/protocol';
+import { createStrategy } from '@shoal/strategy';
+import type { ShoalConfig } from './config.js';
+import { loadDataset, subset, take, type Dataset } from './datasets.js';
+import { memoryTransport } from './memory-transport.js';
+import { partitionIid } from './partition.js';
+
+export interface SimulationOptions {
+  /** Where metrics.jsonl and summary.json go. */
+  readonly outDir: string;
+  /** Called after each round (the CLI draws its progress bar from it). */
+  readonly onRound?: (metrics: RoundMetrics, config: ShoalConfig) => void;
+  readonly log?: (line: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface SimulationSummary {
+  readonly name: string;
+  readonly rounds: readonly RoundMetrics[];
+  readonly finalAccuracy?: number;
+  readonly finalLoss?: number;
+  readonly backend: string;
+  readonly durationMs: number;
+}
+
+/** The token virtual clients use; a simulation's coordinator accepts only it. */
+const SIMULATION_TOKEN = 'simulation';
+
+/**
+ * Runs a whole federated training in this process: the real coordinator, and one real ShoalClient
+ * per virtual client, each holding its own partition of the dataset. Central evaluation on the
+ * test split after every committed round. Writes `metrics.jsonl` (one line per round) and
+ * `summary.json` to `outDir`.
+ */
+export async function runSimulation(config: ShoalConfig, options: SimulationOptions): Promise<SimulationSummary> {
+  const started = performance.now();
+  const backend = await initBackend();
+  const sim = config.simulation;
+  const { train, test } = loadDataset(sim.dataset, { seed: config.seed });
+  const model = await initialModel(config, train);
+  const evaluation = await centralEvaluator(model.descriptor, sim.testExamples ? take(test, sim.testExamples) : test);
+
+  await mkdir(options.outDir, { recursive: true });
+  const metricsPath = join(options.outDir, 'metrics.jsonl');
+  await writeFile(metricsPath, '');
+
+  const coordinator = new Coordinator({
+    model,
+    tokens: [SIMULATION_TOKEN],
+    rounds: config.rounds,
+    ...(config.clientsPerRound !== undefined ? { clientsPerRound: config.clientsPerRound } : {}),
+    ...(config.fraction !== undefined ? { fraction: config.fraction } : {}),
+    minClients: config.minClients,
+    // Wait for the whole population before round 1, so every run samples from the same pool.
+    minAvailable: config.minAvailable ?? sim.numClients,
+    roundTimeoutMs: config.roundTimeoutMs,
+    train: { ...config.train, proximalMu: 0 },
+    strategy: createStrategy(config.strategy),
+    seed: config.seed,
+    heartbeatIntervalMs: config.server.heartbeatIntervalMs,
+    ...(config.server.checkpointDir !== undefined ? { checkpointDir: config.server.checkpointDir } : {}),
+    evaluate: evaluation.evaluate,
+    onRound: (metrics) => {
+      void appendFile(metricsPath, `${JSON.stringify(metrics)}\n`);
+      options.onRound?.(metrics, config);
+    },
+    ...(options.log ? { log: options.log } : {}),
+  });
+  await coordinator.restore();
+
+  let transport: ClientTransport;
+  let url = 'memory://coordinator';
+  let server: Awaited<ReturnType<typeof serveCoordinator>> | undefined;
+  if (sim.transport === 'ws') {
+    server = await serveCoordinator(coordinator, { host: '127.0.0.1', port: 0 });
+    transport = wsTransport;
+    url = server.url;
+  } else {
+    transport = memoryTransport(coordinator, [SIMULATION_TOKEN]);
+  }
+
+  const partitions = partitionIid(train.length, sim.numClients, createSeededRandom(config.seed).fork(), sim.examplesPerClient);
+  const clientsStop = new AbortController();
+  setMaxListeners(4 * sim.numClients + 10, clientsStop.signal); // every virtual client listens on it
+  options.signal?.addEventListener('abort', () => coordinator.stop(), { once: true });
+  const clients = partitions.map((indices) => {
+    const data = subset(train, indices);
+    const client = new ShoalClient({
+      url,
+      token: SIMULATION_TOKEN,
+      transport,
+      data: { x: data.x, y: data.y, featureShape: data.featureShape },
+      prepare: async () => {}, // the backend is chosen once, above, for all virtual clients
+    });
+    return client.run({ signal: clientsStop.signal });
+  });
+
+  try {
+    const summary = await coordinator.run();
+    const last = [...summary.rounds].reverse().find((r) => r.status === 'committed');
+    const result: SimulationSummary = {
+      name: config.name,
+      rounds: summary.rounds,
+      ...(last?.accuracy !== undefined ? { finalAccuracy: last.accuracy } : {}),
+      ...(last?.loss !== undefined ? { finalLoss: last.loss } : {}),
+      backend: backend.name,
+      durationMs: performance.now() - started,
+    };
+    await writeFile(join(options.outDir, 'summary.json'), `${JSON.stringify({ ...result, rounds: summary.rounds.length, config }, null, 2)}\n`);
+    return result;
+  } finally {
+    clientsStop.abort();
+    await Promise.allSettled(clients);
+    await server?.close();
+    evaluation.dispose();
+  }
+}
+
+async function initialModel(config: ShoalConfig, train: Dataset): Promise<InitialModel> {
+  if ('path' in config.model) return loadSavedModel(config.model.path);
+  return builtinInitialModel(config.model.builtin, config.model.inputShape ?? train.featureShape, config.model.numClasses ?? train.numClasses, config.seed);
+}
+
+/** Evaluates global weights on a held-out set with one tfjs model owned here. */
+async function centralEvaluator(descriptor: ModelDescriptor, test: Dataset) {
+  const model = await buildModel(descriptor.topology);
+  model.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  const xs = tf.tensor(test.x, [test.length, ...test.featureShape]);
+  const ys = tf.tensor1d(test.y, 'float32');
+  return {
+    async evaluate(weights: Float32Array): Promise<EvaluationResult> {
+      writeWeights(model, descriptor.manifest, weights);
+      const [loss, accuracy] = model.evaluate(xs, ys, { batchSize: 1_000 }) as tf.Scalar[];
+      const result = { loss: (await loss!.data())[0]!, accuracy: (await accuracy!.data())[0]! };
+      tf.dispose([loss!, accuracy!]);
+      return result;
+    },
+    dispose() {
+      tf.dispose([xs, ys]);
+      model.dispose();
+    },
+  };
+}
