@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   PROTOCOL_VERSION,
+  ShoalError,
   closeCodeOf,
   createSeededRandom,
   decodeClientMessage,
@@ -21,6 +22,16 @@ import type { PeerConnection, PeerHandlers } from './connection.js';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
 import { RoundCollector, type RoundMetrics } from './round.js';
 import { ClientRegistry, type ClientSession } from './sessions.js';
+
+/** WebSocket close frames carry at most 123 bytes of reason. */
+const MAX_CLOSE_REASON_BYTES = 123;
+
+function truncateUtf8(text: string, maxBytes: number): string {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length <= maxBytes) return text;
+  // Cut, then drop a trailing partial character (decoded as U+FFFD).
+  return new TextDecoder().decode(bytes.subarray(0, maxBytes)).replace(/\uFFFD$/, '');
+}
 
 /** The outcome of a whole training run. */
 export interface TrainingSummary {
@@ -85,7 +96,11 @@ export class Coordinator {
     const checkpoint = await readLatestCheckpoint(this.options.checkpointDir);
     if (checkpoint === undefined) return false;
     if (checkpoint.weights.length !== this.numParams) {
-      throw new RangeError(`checkpoint in ${this.options.checkpointDir} has ${checkpoint.weights.length} weights; the configured model has ${this.numParams}`);
+      // An operator error (model changed, folder reused), so a ShoalError the CLI reports, not a stack trace.
+      throw new ShoalError(
+        'INVALID_CONFIG',
+        `checkpoint of round ${checkpoint.round} in ${this.options.checkpointDir} has ${checkpoint.weights.length} weights; the configured model has ${this.numParams}: configure the model it was trained with, or use another checkpoint folder`,
+      );
     }
     this.runId = checkpoint.runId;
     this.weights = checkpoint.weights;
@@ -290,7 +305,7 @@ export class Coordinator {
     const clientId = session.clientId!;
     const active = this.active;
     if (active && message.round === active.round && active.isMember(clientId)) {
-      if (active.hasReported(clientId)) return this.closeSession(session, 'DUPLICATE_MESSAGE', `second ${message.type} for round ${message.round}`);
+      if (active.hasAnswered(clientId)) return this.closeSession(session, 'DUPLICATE_MESSAGE', `second ${message.type} for round ${message.round}`);
       active.bytesUp += bytes;
       if (message.type === 'decline') {
         this.options.log(`client ${clientId} declined round ${message.round}: ${message.reason}`);
@@ -330,7 +345,7 @@ export class Coordinator {
   private closeSession(session: ClientSession, code: ErrorCode, reason: string): void {
     if (session.state === 'closed') return;
     this.options.log(`closing ${session.clientId ?? 'connection'}: ${code} ${reason}`);
-    session.connection.close(closeCodeOf(code), reason.slice(0, 120));
+    session.connection.close(closeCodeOf(code), truncateUtf8(reason, MAX_CLOSE_REASON_BYTES));
     this.forget(session);
   }
 

@@ -54,8 +54,9 @@ export class RoundCollector {
     return this.members.has(clientId);
   }
 
-  hasReported(clientId: string): boolean {
-    return this.members.get(clientId) === 'received';
+  /** True once the member sent its update or declined (or left): anything more from it is a replay. */
+  hasAnswered(clientId: string): boolean {
+    return this.members.has(clientId) && this.members.get(clientId) !== 'pending';
   }
 
   get pending(): number {

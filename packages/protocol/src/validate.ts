@@ -1,0 +1,379 @@
+import { decodeFrame } from './codec.js';
+import type { ErrorCode } from './errors.js';
+import { PROTOCOL_VERSION } from './messages.js';
+import type { ClientMessage, CoordinatorMessage, DeclineMessage, HelloMessage, RoundResultMessage } from './messages.js';
+import type { TrainConfig, TrainMessage, TrainMetrics, UpdateMessage, WelcomeMessage } from './messages.js';
+import type { LayerSpec, ModelDescriptor, ModelTopology } from './models.js';
+import type { WeightSpec } from './weights.js';
+
+/**
+ * Validation of every inbound frame. Untrusted bytes never throw here: a decoder returns either a
+ * fresh, fully typed message or the error code the connection edge closes with (the split
+ * tweetnacl makes between caller bugs and bad peer input). Limits are documented in
+ * `docs/protocol.md`; change both together.
+ */
+export type Decoded<T> = { ok: true; message: T } | { ok: false; code: ErrorCode; reason: string };
+
+/** Limits that depend on the model: every weight vector must have exactly numParams values. */
+export interface ClientMessageLimits { readonly numParams: number }
+
+// Limits in UTF-16 code units (strings) or entries (arrays); docs/protocol.md lists them all.
+const MAX_ID_LENGTH = 256; // ids, tokens, model versions, weight names
+const MAX_REASON_LENGTH = 1024; // decline.reason, result.reason
+const MAX_CAPABILITIES = 32;
+const MAX_CAPABILITY_LENGTH = 64;
+const MAX_LAYERS = 256;
+const MAX_MANIFEST_ENTRIES = 4096;
+const MAX_SHAPE_RANK = 8;
+/**
+ * Bytes a client frame may use beyond its weight vector. The largest valid `hello` (32
+ * capabilities of 64 code units, two 256-unit strings, at most 3 UTF-8 bytes per unit) encodes
+ * to about 8 KiB; an `update` envelope to under 1 KiB. 16 KiB leaves twice that margin.
+ */
+const CLIENT_ENVELOPE_ALLOWANCE_BYTES = 16 * 1024;
+
+/** The largest frame a client may send for a model of numParams parameters: 4·numParams + 16 KiB. */
+export function maxClientPayloadBytes(numParams: number): number {
+  return 4 * numParams + CLIENT_ENVELOPE_ALLOWANCE_BYTES;
+}
+
+/**
+ * Untrusted bytes from a client -> a validated ClientMessage, or the error code to close with. Never throws.
+ * A frame above `maxClientPayloadBytes(numParams)` is MESSAGE_TOO_LARGE before any decoding.
+ */
+export function decodeClientMessage(bytes: Uint8Array, limits: ClientMessageLimits): Decoded<ClientMessage> {
+  const maxBytes = maxClientPayloadBytes(limits.numParams);
+  if (bytes.byteLength > maxBytes) {
+    return { ok: false, code: 'MESSAGE_TOO_LARGE', reason: `frame of ${bytes.byteLength} bytes exceeds the limit of ${maxBytes}` };
+  }
+  return decodeWith(bytes, (type, raw) => {
+    switch (type) {
+      case 'hello': return hello(raw);
+      case 'update': return update(raw, limits.numParams);
+      case 'decline': return decline(raw);
+      default: return undefined;
+    }
+  });
+}
+
+/** Bytes from the coordinator -> a validated CoordinatorMessage. `numParams` (once known from welcome) checks `train.weights` length. Never throws. */
+export function decodeCoordinatorMessage(bytes: Uint8Array, limits?: Partial<ClientMessageLimits>): Decoded<CoordinatorMessage> {
+  return decodeWith(bytes, (type, raw) => {
+    switch (type) {
+      case 'welcome': return welcome(raw);
+      case 'train': return train(raw, limits?.numParams);
+      case 'result': return result(raw);
+      default: return undefined;
+    }
+  });
+}
+
+// ---- the decoding frame shared by both directions ----
+
+/** Thrown by the field checkers below and caught in `decodeWith`; never escapes this module. */
+class Rejection extends Error {
+  constructor(readonly code: ErrorCode, readonly reason: string) {
+    super(reason);
+  }
+}
+
+type RawMessage = Record<string, unknown>;
+
+function decodeWith<T>(bytes: Uint8Array, validate: (type: string, raw: RawMessage) => T | undefined): Decoded<T> {
+  let value: unknown;
+  try {
+    value = decodeFrame(bytes);
+  } catch (error) {
+    return { ok: false, code: 'MALFORMED_MESSAGE', reason: `frame is not msgpack: ${describeError(error)}` };
+  }
+  if (!isPlainObject(value) || typeof value.type !== 'string') {
+    return { ok: false, code: 'MALFORMED_MESSAGE', reason: 'frame is not a message object with a string type' };
+  }
+  try {
+    const message = validate(value.type, value);
+    if (message === undefined) {
+      return { ok: false, code: 'INVALID_MESSAGE', reason: `unknown message type ${quote(value.type)}` };
+    }
+    return { ok: true, message };
+  } catch (error) {
+    if (error instanceof Rejection) return { ok: false, code: error.code, reason: error.reason };
+    // A bug in a checker must not crash the coordinator; the prefix lets tests catch such bugs.
+    return { ok: false, code: 'INVALID_MESSAGE', reason: `internal validation error: ${describeError(error)}` };
+  }
+}
+
+// ---- one function per message type ----
+
+function hello(raw: RawMessage): HelloMessage {
+  // The version goes first: a newer client must learn "unsupported version", not "unknown field".
+  const protocolVersion = version('hello', raw.protocolVersion);
+  fields('hello', raw, ['type', 'protocolVersion', 'numExamples', 'capabilities'], ['resumeToken', 'modelVersion']);
+  return {
+    type: 'hello',
+    protocolVersion,
+    numExamples: integer('hello.numExamples', raw.numExamples, 0),
+    capabilities: array('hello.capabilities', raw.capabilities, MAX_CAPABILITIES, (entry, path) => string(path, entry, MAX_CAPABILITY_LENGTH)),
+    ...optional(raw, 'resumeToken', (value) => string('hello.resumeToken', value, MAX_ID_LENGTH)),
+    ...optional(raw, 'modelVersion', (value) => string('hello.modelVersion', value, MAX_ID_LENGTH)),
+  };
+}
+
+function update(raw: RawMessage, numParams: number): UpdateMessage {
+  fields('update', raw, ['type', 'round', 'modelVersion', 'numExamples', 'delta', 'metrics'], []);
+  return {
+    type: 'update',
+    round: integer('update.round', raw.round, 0),
+    modelVersion: string('update.modelVersion', raw.modelVersion, MAX_ID_LENGTH),
+    numExamples: integer('update.numExamples', raw.numExamples, 0),
+    delta: vector('update.delta', raw.delta, numParams),
+    metrics: metrics('update.metrics', raw.metrics),
+  };
+}
+
+function decline(raw: RawMessage): DeclineMessage {
+  fields('decline', raw, ['type', 'round', 'reason'], []);
+  return {
+    type: 'decline',
+    round: integer('decline.round', raw.round, 0),
+    reason: string('decline.reason', raw.reason, MAX_REASON_LENGTH, { allowEmpty: true }),
+  };
+}
+
+function welcome(raw: RawMessage): WelcomeMessage {
+  const protocolVersion = version('welcome', raw.protocolVersion);
+  fields('welcome', raw, ['type', 'protocolVersion', 'clientId', 'resumeToken', 'model', 'heartbeatIntervalMs'], []);
+  return {
+    type: 'welcome',
+    protocolVersion,
+    clientId: string('welcome.clientId', raw.clientId, MAX_ID_LENGTH),
+    resumeToken: string('welcome.resumeToken', raw.resumeToken, MAX_ID_LENGTH),
+    model: model('welcome.model', raw.model),
+    heartbeatIntervalMs: positive('welcome.heartbeatIntervalMs', raw.heartbeatIntervalMs),
+  };
+}
+
+function train(raw: RawMessage, numParams: number | undefined): TrainMessage {
+  fields('train', raw, ['type', 'round', 'modelVersion', 'config', 'deadlineMs'], ['weights']);
+  return {
+    type: 'train',
+    round: integer('train.round', raw.round, 0),
+    modelVersion: string('train.modelVersion', raw.modelVersion, MAX_ID_LENGTH),
+    ...optional(raw, 'weights', (value) => vector('train.weights', value, numParams)),
+    config: trainConfig('train.config', raw.config),
+    deadlineMs: positive('train.deadlineMs', raw.deadlineMs),
+  };
+}
+
+function result(raw: RawMessage): RoundResultMessage {
+  fields('result', raw, ['type', 'round', 'status', 'modelVersion'], ['reason']);
+  return {
+    type: 'result',
+    round: integer('result.round', raw.round, 0),
+    status: oneOf('result.status', raw.status, ['committed', 'aborted'] as const),
+    modelVersion: string('result.modelVersion', raw.modelVersion, MAX_ID_LENGTH),
+    ...optional(raw, 'reason', (value) => string('result.reason', value, MAX_REASON_LENGTH, { allowEmpty: true })),
+  };
+}
+
+// ---- nested structures ----
+
+function metrics(path: string, value: unknown): TrainMetrics {
+  const raw = object(path, value, ['loss', 'accuracy', 'trainMs'], []);
+  return {
+    loss: finite(`${path}.loss`, raw.loss),
+    accuracy: inRange(`${path}.accuracy`, raw.accuracy, 0, 1),
+    trainMs: inRange(`${path}.trainMs`, raw.trainMs, 0, Infinity),
+  };
+}
+
+function trainConfig(path: string, value: unknown): TrainConfig {
+  const raw = object(path, value, ['epochs', 'batchSize', 'learningRate', 'optimizer', 'proximalMu'], []);
+  return {
+    epochs: integer(`${path}.epochs`, raw.epochs, 1),
+    batchSize: integer(`${path}.batchSize`, raw.batchSize, 1),
+    learningRate: positive(`${path}.learningRate`, raw.learningRate),
+    optimizer: oneOf(`${path}.optimizer`, raw.optimizer, ['sgd', 'adam'] as const),
+    proximalMu: inRange(`${path}.proximalMu`, raw.proximalMu, 0, Infinity),
+  };
+}
+
+function model(path: string, value: unknown): ModelDescriptor {
+  const raw = object(path, value, ['topology', 'manifest'], []);
+  return {
+    topology: topology(`${path}.topology`, raw.topology),
+    manifest: array(`${path}.manifest`, raw.manifest, MAX_MANIFEST_ENTRIES, weightSpec),
+  };
+}
+
+function topology(path: string, value: unknown): ModelTopology {
+  if (!isPlainObject(value)) return reject('INVALID_MESSAGE', `${path} is not an object`);
+  const format = oneOf(`${path}.format`, value.format, ['shoal-sequential', 'tfjs-layers'] as const);
+  if (format === 'tfjs-layers') {
+    const raw = object(path, value, ['format', 'modelTopology'], []);
+    // Keras JSON is opaque to Shoal: tfjs parses it on the client. It only has to be an object.
+    if (!isPlainObject(raw.modelTopology)) reject('INVALID_MESSAGE', `${path}.modelTopology is not an object`);
+    return { format, modelTopology: raw.modelTopology };
+  }
+  const raw = object(path, value, ['format', 'inputShape', 'layers'], []);
+  return {
+    format,
+    inputShape: shape(`${path}.inputShape`, raw.inputShape, 1),
+    layers: array(`${path}.layers`, raw.layers, MAX_LAYERS, layerSpec),
+  };
+}
+
+const ACTIVATIONS = ['relu', 'softmax', 'linear', 'sigmoid', 'tanh'] as const;
+
+function layerSpec(value: unknown, path: string): LayerSpec {
+  const type = isPlainObject(value) ? value.type : undefined;
+  switch (type) {
+    case 'dense': {
+      const raw = object(path, value, ['type', 'units', 'activation'], []);
+      return { type, units: integer(`${path}.units`, raw.units, 1), activation: oneOf(`${path}.activation`, raw.activation, ACTIVATIONS) };
+    }
+    case 'conv2d': {
+      const raw = object(path, value, ['type', 'filters', 'kernelSize', 'activation', 'padding'], []);
+      return {
+        type,
+        filters: integer(`${path}.filters`, raw.filters, 1),
+        kernelSize: integer(`${path}.kernelSize`, raw.kernelSize, 1),
+        activation: oneOf(`${path}.activation`, raw.activation, ACTIVATIONS),
+        padding: oneOf(`${path}.padding`, raw.padding, ['same', 'valid'] as const),
+      };
+    }
+    case 'maxPool2d': {
+      const raw = object(path, value, ['type', 'poolSize'], []);
+      return { type, poolSize: integer(`${path}.poolSize`, raw.poolSize, 1) };
+    }
+    case 'flatten':
+      object(path, value, ['type'], []);
+      return { type };
+    default:
+      object(path, value, ['type'], []); // names a non-object as such before blaming the type
+      return reject('INVALID_MESSAGE', `${path}.type is not one of dense, conv2d, maxPool2d, flatten`);
+  }
+}
+
+function weightSpec(value: unknown, path: string): WeightSpec {
+  const raw = object(path, value, ['name', 'shape'], []);
+  // A scalar weight has shape [], so rank 0 is allowed here (unlike an input shape).
+  return { name: string(`${path}.name`, raw.name, MAX_ID_LENGTH), shape: shape(`${path}.shape`, raw.shape, 0) };
+}
+
+function shape(path: string, value: unknown, minRank: number): number[] {
+  const dims = array(path, value, MAX_SHAPE_RANK, (dim, dimPath) => integer(dimPath, dim, 1));
+  if (dims.length < minRank) reject('INVALID_MESSAGE', `${path} needs at least ${minRank} dimension(s)`);
+  return dims;
+}
+
+// ---- small reusable field checkers: each returns the checked value or throws a Rejection ----
+
+function reject(code: ErrorCode, reason: string): never {
+  throw new Rejection(code, reason);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** Rejects missing required keys and any key the schema does not name (strict). */
+function fields(path: string, raw: RawMessage, required: readonly string[], optionalKeys: readonly string[]): void {
+  for (const key of required) {
+    if (raw[key] === undefined) reject('INVALID_MESSAGE', `${path}.${key} is missing`);
+  }
+  for (const key of Object.keys(raw)) {
+    if (!required.includes(key) && !optionalKeys.includes(key)) reject('INVALID_MESSAGE', `${path} has an unknown field ${quote(key)}`);
+  }
+}
+
+function object(path: string, value: unknown, required: readonly string[], optionalKeys: readonly string[]): RawMessage {
+  if (!isPlainObject(value)) return reject('INVALID_MESSAGE', `${path} is not an object`);
+  fields(path, value, required, optionalKeys);
+  return value;
+}
+
+/** `{ [key]: check(value) }` when the key is present, `{}` when absent; undefined counts as absent. */
+function optional<K extends string, T>(raw: RawMessage, key: K, check: (value: unknown) => T): { [P in K]?: T } {
+  const value = raw[key];
+  return value === undefined ? {} : ({ [key]: check(value) } as { [P in K]?: T });
+}
+
+/** Any number; NaN and ±Infinity are NON_FINITE wherever they appear. */
+function finite(path: string, value: unknown): number {
+  if (typeof value !== 'number') return reject('INVALID_MESSAGE', `${path} is not a number`);
+  if (!Number.isFinite(value)) return reject('NON_FINITE', `${path} is ${value}`);
+  return value;
+}
+
+function inRange(path: string, value: unknown, min: number, max: number): number {
+  const number = finite(path, value);
+  if (number < min || number > max) reject('INVALID_MESSAGE', `${path} is ${number}; it must be in [${min}, ${max}]`);
+  return number;
+}
+
+function integer(path: string, value: unknown, min: number): number {
+  const number = finite(path, value);
+  if (!Number.isSafeInteger(number) || number < min) reject('INVALID_MESSAGE', `${path} is ${number}; it must be an integer ≥ ${min}`);
+  return number;
+}
+
+function positive(path: string, value: unknown): number {
+  const number = finite(path, value);
+  if (number <= 0) reject('INVALID_MESSAGE', `${path} is ${number}; it must be > 0`);
+  return number;
+}
+
+function version(path: string, value: unknown): number {
+  const number = integer(`${path}.protocolVersion`, value, 0);
+  if (number !== PROTOCOL_VERSION) {
+    reject('UNSUPPORTED_VERSION', `${path}.protocolVersion is ${number}; this peer speaks ${PROTOCOL_VERSION}`);
+  }
+  return number;
+}
+
+function string(path: string, value: unknown, maxLength: number, options: { allowEmpty?: boolean } = {}): string {
+  if (typeof value !== 'string') return reject('INVALID_MESSAGE', `${path} is not a string`);
+  if (value.length > maxLength) reject('INVALID_MESSAGE', `${path} has ${value.length} characters; the limit is ${maxLength}`);
+  if (value.length === 0 && options.allowEmpty !== true) reject('INVALID_MESSAGE', `${path} is empty`);
+  return value;
+}
+
+function oneOf<const T extends string>(path: string, value: unknown, options: readonly T[]): T {
+  if (!options.includes(value as T)) reject('INVALID_MESSAGE', `${path} is not one of ${options.join(', ')}`);
+  return value as T;
+}
+
+function array<T>(path: string, value: unknown, maxLength: number, check: (entry: unknown, path: string) => T): T[] {
+  if (!Array.isArray(value)) return reject('INVALID_MESSAGE', `${path} is not an array`);
+  if (value.length > maxLength) reject('INVALID_MESSAGE', `${path} has ${value.length} entries; the limit is ${maxLength}`);
+  return value.map((entry, index) => check(entry, `${path}[${index}]`));
+}
+
+/**
+ * A weight vector: a Float32Array of `numParams` finite values (any length when numParams is not
+ * yet known). Returns a copy with its own aligned buffer, because decoders may return views into
+ * the frame, which the caller must be free to reuse.
+ */
+function vector(path: string, value: unknown, numParams: number | undefined): Float32Array {
+  if (!(value instanceof Float32Array)) return reject('INVALID_MESSAGE', `${path} is not a Float32Array`);
+  if (numParams !== undefined && value.length !== numParams) {
+    reject('LENGTH_MISMATCH', `${path} has ${value.length} values; the model has ${numParams}`);
+  }
+  for (let index = 0; index < value.length; index++) {
+    const entry = value[index]!;
+    if (!Number.isFinite(entry)) reject('NON_FINITE', `${path}[${index}] is ${entry}`);
+  }
+  return new Float32Array(value);
+}
+
+/** Peer-controlled text in a reason, shortened: WebSocket close reasons hold at most 123 bytes. */
+function quote(text: string): string {
+  return JSON.stringify(text.length > 24 ? `${text.slice(0, 24)}…` : text);
+}
+
+function describeError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.length > 80 ? `${message.slice(0, 80)}…` : message;
+}

@@ -1,0 +1,274 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  BUILTIN_MODELS,
+  PROTOCOL_VERSION,
+  builtinTopology,
+  closeCodeOf,
+  decodeClientMessage,
+  decodeCoordinatorMessage,
+  decodeFrame,
+  encodeFrame,
+  manifestOfSequential,
+  numParams as countParams,
+} from '../src/index.js';
+import type { ClientMessage, CoordinatorMessage, Decoded } from '../src/index.js';
+
+const NUM_PARAMS = 16;
+
+/** Holds for every decoder answer: no throw (checked by reaching here), and a valid close code. */
+function expectWellFormedAnswer(result: Decoded<unknown>): void {
+  if (result.ok) return;
+  const closeCode = closeCodeOf(result.code);
+  expect(closeCode).toBeGreaterThanOrEqual(4000);
+  expect(closeCode).toBeLessThanOrEqual(4999);
+  expect(result.reason).not.toMatch(/^internal/); // a checker crashed: a bug in validate.ts
+}
+
+function decodeBoth(bytes: Uint8Array): void {
+  expectWellFormedAnswer(decodeClientMessage(bytes, { numParams: NUM_PARAMS }));
+  expectWellFormedAnswer(decodeCoordinatorMessage(bytes, { numParams: NUM_PARAMS }));
+  expectWellFormedAnswer(decodeCoordinatorMessage(bytes));
+}
+
+// ---- arbitraries for valid messages ----
+
+/** Doubles msgpack carries exactly (it writes -0 as the integer 0). */
+const finiteDouble = (min: number, max: number) =>
+  fc.double({ min, max, noNaN: true, noDefaultInfinity: true }).map((x) => (Object.is(x, -0) ? 0 : x));
+const text = (maxLength: number, minLength = 1) =>
+  fc.string({ unit: 'grapheme', minLength, maxLength }).filter((s) => s.length >= minLength && s.length <= maxLength);
+const count = fc.nat({ max: Number.MAX_SAFE_INTEGER });
+const vector = (length: number) =>
+  fc.float32Array({ minLength: length, maxLength: length, noNaN: true, noDefaultInfinity: true });
+
+/** Valid values for each field of each client message, shared by the valid and the noisy generators. */
+const CLIENT_FIELDS = {
+  hello: {
+    protocolVersion: fc.constant(PROTOCOL_VERSION),
+    numExamples: count,
+    capabilities: fc.array(text(64), { maxLength: 32 }),
+    resumeToken: text(256),
+    modelVersion: text(256),
+  },
+  update: {
+    round: count,
+    modelVersion: text(256),
+    numExamples: count,
+    delta: vector(NUM_PARAMS),
+    metrics: fc.record({ loss: finiteDouble(-1e300, 1e300), accuracy: finiteDouble(0, 1), trainMs: finiteDouble(0, 1e12) }),
+  },
+  decline: { round: count, reason: text(1024, 0) },
+};
+
+const helloArbitrary: fc.Arbitrary<ClientMessage> = fc.record(
+  { type: fc.constant('hello' as const), ...CLIENT_FIELDS.hello },
+  { requiredKeys: ['type', 'protocolVersion', 'numExamples', 'capabilities'] },
+);
+const updateArbitrary: fc.Arbitrary<ClientMessage> = fc.record({ type: fc.constant('update' as const), ...CLIENT_FIELDS.update });
+const declineArbitrary: fc.Arbitrary<ClientMessage> = fc.record({ type: fc.constant('decline' as const), ...CLIENT_FIELDS.decline });
+const clientMessageArbitrary = fc.oneof(helloArbitrary, updateArbitrary, declineArbitrary);
+
+const welcomeArbitrary: fc.Arbitrary<CoordinatorMessage> = fc
+  .record({
+    name: fc.constantFrom(...BUILTIN_MODELS),
+    side: fc.integer({ min: 8, max: 32 }),
+    numClasses: fc.integer({ min: 2, max: 20 }),
+    clientId: text(256),
+    resumeToken: text(256),
+    heartbeatIntervalMs: finiteDouble(1e-3, 1e9),
+  })
+  .map(({ name, side, numClasses, clientId, resumeToken, heartbeatIntervalMs }) => {
+    const topology = builtinTopology(name, name === 'cnn' ? [side, side, 1] : [side * side], numClasses);
+    if (topology.format !== 'shoal-sequential') throw new Error('built-in models are shoal-sequential');
+    const model = { topology, manifest: manifestOfSequential(topology) };
+    return { type: 'welcome', protocolVersion: PROTOCOL_VERSION, clientId, resumeToken, model, heartbeatIntervalMs } as const;
+  });
+
+const trainArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record(
+  {
+    type: fc.constant('train' as const),
+    round: count,
+    modelVersion: text(256),
+    weights: vector(NUM_PARAMS),
+    config: fc.record({
+      epochs: fc.integer({ min: 1, max: 1000 }),
+      batchSize: fc.integer({ min: 1, max: 1 << 20 }),
+      learningRate: finiteDouble(1e-12, 1e3).filter((x) => x > 0),
+      optimizer: fc.constantFrom('sgd' as const, 'adam' as const),
+      proximalMu: finiteDouble(0, 1e3),
+    }),
+    deadlineMs: finiteDouble(1e-3, 1e9),
+  },
+  { requiredKeys: ['type', 'round', 'modelVersion', 'config', 'deadlineMs'] },
+);
+
+const resultArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record(
+  {
+    type: fc.constant('result' as const),
+    round: count,
+    status: fc.constantFrom('committed' as const, 'aborted' as const),
+    modelVersion: text(256),
+    reason: text(1024, 0),
+  },
+  { requiredKeys: ['type', 'round', 'status', 'modelVersion'] },
+);
+
+const coordinatorMessageArbitrary = fc.oneof(welcomeArbitrary, trainArbitrary, resultArbitrary);
+
+// ---- properties ----
+
+describe('arbitrary bytes', () => {
+  it('never throw and answer ok or a 4xxx close code (small frames)', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 256 }), (bytes) => decodeBoth(bytes)), { numRuns: 2000 });
+  });
+
+  it('never throw on frames up to 64 KiB', () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 1024, maxLength: 64 * 1024 }), (bytes) => decodeBoth(bytes)), { numRuns: 200 });
+  });
+
+  it('never throw on valid frames with bytes flipped, cut or appended', () => {
+    const mutation = fc.record({
+      index: fc.nat(),
+      byte: fc.integer({ min: 0, max: 255 }),
+      cut: fc.boolean(),
+      append: fc.uint8Array({ maxLength: 8 }),
+    });
+    const message = fc.oneof(clientMessageArbitrary, coordinatorMessageArbitrary);
+    fc.assert(
+      fc.property(message, mutation, (value, { index, byte, cut, append }) => {
+        const bytes = encodeFrame(value).slice();
+        bytes[index % bytes.length] = byte;
+        const mutated = cut ? bytes.subarray(0, index % bytes.length) : new Uint8Array([...bytes, ...append]);
+        decodeBoth(mutated);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+const CLIENT_SCHEMA = {
+  hello: { required: ['type', 'protocolVersion', 'numExamples', 'capabilities'], optional: ['resumeToken', 'modelVersion'] },
+  update: { required: ['type', 'round', 'modelVersion', 'numExamples', 'delta', 'metrics'], optional: [] },
+  decline: { required: ['type', 'round', 'reason'], optional: [] },
+} as const;
+
+describe('arbitrary objects with a real type', () => {
+  // Noise: values of every kind, some with the right type but a wrong value.
+  const noise = fc.oneof(
+    fc.jsonValue(),
+    fc.constantFrom(0, 1, -1, 0.5, NaN, Infinity, PROTOCOL_VERSION + 1, '', 'v1', [], ['cap'], null),
+    fc.float32Array({ maxLength: 2 * NUM_PARAMS }),
+    fc.float64Array({ maxLength: 4 }),
+    fc.record({ loss: fc.double(), accuracy: fc.double(), trainMs: fc.double() }),
+  );
+  /** Each schema field is absent, valid or noise; sometimes an unknown field is added. */
+  const noisyObject = (type: keyof typeof CLIENT_FIELDS) => {
+    const fields = Object.fromEntries(
+      Object.entries(CLIENT_FIELDS[type]).map(([key, valid]) => [
+        key,
+        fc.option(fc.oneof({ weight: 4, arbitrary: valid as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: noise }), { freq: 8, nil: undefined }),
+      ]),
+    );
+    const unknown = fc.option(fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), noise, { minKeys: 1, maxKeys: 2 }), { freq: 4, nil: undefined });
+    return fc.record({ fields: fc.record(fields), unknown }).map(({ fields, unknown }) => {
+      const value: Record<string, unknown> = { ...unknown, type };
+      for (const [key, fieldValue] of Object.entries(fields)) if (fieldValue !== undefined) value[key] = fieldValue;
+      return value;
+    });
+  };
+  const objectArbitrary = fc.oneof(noisyObject('hello'), noisyObject('update'), noisyObject('decline'));
+
+  it('never throw; reject any object missing a required field or with an unknown one; accept only fixed points', () => {
+    const outcomes = new Map<string, number>();
+    fc.assert(
+      fc.property(objectArbitrary, (value) => {
+        const frame = encodeFrame(value);
+        const result = decodeClientMessage(frame, { numParams: NUM_PARAMS });
+        expectWellFormedAnswer(result);
+        const outcome = result.ok ? 'accepted' : result.code;
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+        const schema = CLIENT_SCHEMA[value.type as keyof typeof CLIENT_SCHEMA];
+        const keys = Object.keys(value);
+        const known: readonly string[] = [...schema.required, ...schema.optional];
+        const breaksSchema = schema.required.some((key) => !keys.includes(key)) || keys.some((key) => !known.includes(key));
+        if (breaksSchema) expect(result.ok).toBe(false);
+        if (result.ok) {
+          // An accepted message is exactly what was on the wire: nothing was dropped or coerced.
+          expect(result.message).toEqual(decodeFrame(frame));
+          expect(decodeClientMessage(encodeFrame(result.message), { numParams: NUM_PARAMS })).toEqual(result);
+        }
+      }),
+      { numRuns: 1500 },
+    );
+    // The generator must exercise both sides, or the property above proves little.
+    // About 8% are accepted. NON_FINITE and LENGTH_MISMATCH are too rare here to require; the
+    // corrupted-update properties below cover them.
+    expect(outcomes.get('accepted')).toBeGreaterThan(10);
+    expect(outcomes.get('INVALID_MESSAGE')).toBeGreaterThan(10);
+  });
+
+  it('never throw on arbitrary values of any shape', () => {
+    fc.assert(
+      fc.property(fc.anything({ maxDepth: 3, withTypedArray: true, withBoxedValues: false }), (value) => {
+        let bytes: Uint8Array;
+        try {
+          bytes = encodeFrame(value as object);
+        } catch {
+          return; // not every JavaScript value has a msgpack encoding
+        }
+        decodeBoth(bytes);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('valid generated messages', () => {
+  it('client messages round-trip and are accepted', () => {
+    fc.assert(
+      fc.property(clientMessageArbitrary, (message) => {
+        expect(decodeClientMessage(encodeFrame(message), { numParams: NUM_PARAMS })).toEqual({ ok: true, message });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('coordinator messages round-trip and are accepted', () => {
+    fc.assert(
+      fc.property(coordinatorMessageArbitrary, (message) => {
+        expect(decodeCoordinatorMessage(encodeFrame(message), { numParams: NUM_PARAMS })).toEqual({ ok: true, message });
+        if (message.type === 'welcome') expect(countParams(message.model.manifest)).toBeGreaterThan(0);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('corrupted updates', () => {
+  const update = updateArbitrary as fc.Arbitrary<Extract<ClientMessage, { type: 'update' }>>;
+
+  it('one NaN or ±Infinity at any index is NON_FINITE and names the index', () => {
+    const bad = fc.constantFrom(NaN, Infinity, -Infinity);
+    fc.assert(
+      fc.property(update, fc.nat({ max: NUM_PARAMS - 1 }), bad, (message, index, value) => {
+        const delta = message.delta.slice();
+        delta[index] = value;
+        const result = decodeClientMessage(encodeFrame({ ...message, delta }), { numParams: NUM_PARAMS });
+        expect(result).toEqual({ ok: false, code: 'NON_FINITE', reason: `update.delta[${index}] is ${value}` });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('any other length is LENGTH_MISMATCH', () => {
+    const wrongLength = fc.nat({ max: 4 * NUM_PARAMS }).filter((length) => length !== NUM_PARAMS);
+    fc.assert(
+      fc.property(update, wrongLength, (message, length) => {
+        const result = decodeClientMessage(encodeFrame({ ...message, delta: new Float32Array(length) }), { numParams: NUM_PARAMS });
+        expect(result).toMatchObject({ ok: false, code: 'LENGTH_MISMATCH' });
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
