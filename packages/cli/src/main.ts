@@ -3,7 +3,10 @@ import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { builtinInitialModel, loadSavedModel, startCoordinator, type InitialModel, type RoundMetrics } from '@shoal/coordinator';
 import { ShoalError } from '@shoal/protocol';
-import { DATASET_SHAPES, applyOverrides, parseConfig, runSimulation, type ShoalConfig } from '@shoal/sim';
+// Only the config parser and dataset shapes here: `serve` must not pay for loading tfjs, which
+// `simulate` imports lazily with the runner.
+import { applyOverrides, parseConfig, type ShoalConfig } from '@shoal/sim/config';
+import { DATASET_SHAPES } from '@shoal/sim/shapes';
 import { createStrategy } from '@shoal/strategy';
 import { progressBar } from './progress.js';
 
@@ -81,6 +84,7 @@ async function simulate(args: readonly string[]): Promise<number> {
   const config = await loadConfig(configPath, values.set ?? []);
   const outDir = values.out ?? join('runs', config.name);
   const bar = values.quiet ? undefined : progressBar(process.stderr, config.rounds);
+  const { runSimulation } = await import('@shoal/sim');
   const summary = await runSimulation(config, {
     outDir,
     onRound: (metrics) => bar?.update(metrics),

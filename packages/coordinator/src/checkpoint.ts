@@ -12,10 +12,13 @@ export interface Checkpoint {
   readonly round: number;
   readonly modelVersion: string;
   readonly weights: Float32Array;
+  /** Which strategy the state belongs to: resuming with another strategy is refused. */
+  readonly strategyName: string;
   readonly strategyState: StrategyState;
 }
 
 const FILE_PATTERN = /^round-(\d{6,})\.ckpt$/;
+const TEMP_PATTERN = /^round-\d{6,}\.ckpt\.tmp-\d+$/;
 const KEEP = 3;
 
 function fileName(round: number): string {
@@ -38,6 +41,7 @@ export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Prom
     await handle.close();
   }
   await rename(tempPath, finalPath);
+  await syncDirectory(dir); // make the rename itself durable, not just the file's bytes
   await pruneOld(dir);
   return finalPath;
 }
@@ -54,14 +58,17 @@ export async function readLatestCheckpoint(dir: string): Promise<Checkpoint | un
   } catch (cause) {
     throw new ShoalError('CHECKPOINT_CORRUPT', `checkpoint ${path} is not readable msgpack; move it away to resume from an older one`, { cause });
   }
-  const checkpoint = value as Partial<Checkpoint>;
+  // A file may hold valid msgpack that is not an object at all (e.g. a single nil byte).
+  const checkpoint = (typeof value === 'object' && value !== null ? value : {}) as Partial<Checkpoint>;
   if (
     checkpoint.formatVersion !== 1 ||
     typeof checkpoint.runId !== 'string' ||
     checkpoint.round !== latest ||
     typeof checkpoint.modelVersion !== 'string' ||
+    typeof checkpoint.strategyName !== 'string' ||
     !(checkpoint.weights instanceof Float32Array) ||
-    typeof checkpoint.strategyState !== 'object'
+    typeof checkpoint.strategyState !== 'object' ||
+    checkpoint.strategyState === null
   ) {
     throw new ShoalError('CHECKPOINT_CORRUPT', `checkpoint ${path} is missing fields or has the wrong format version`);
   }
@@ -83,9 +90,22 @@ async function listRounds(dir: string): Promise<number[]> {
     .sort((a, b) => a - b);
 }
 
+/** Keeps the newest KEEP checkpoints, and removes temp files that a crashed write left behind. */
 async function pruneOld(dir: string): Promise<void> {
   const rounds = await listRounds(dir);
   for (const round of rounds.slice(0, Math.max(0, rounds.length - KEEP))) {
     await rm(join(dir, fileName(round)), { force: true });
+  }
+  for (const name of await readdir(dir)) {
+    if (TEMP_PATTERN.test(name)) await rm(join(dir, name), { force: true });
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

@@ -102,6 +102,12 @@ export class Coordinator {
         `checkpoint of round ${checkpoint.round} in ${this.options.checkpointDir} has ${checkpoint.weights.length} weights; the configured model has ${this.numParams}: configure the model it was trained with, or use another checkpoint folder`,
       );
     }
+    if (checkpoint.strategyName !== this.options.strategy.name) {
+      throw new ShoalError(
+        'INVALID_CONFIG',
+        `checkpoint of round ${checkpoint.round} in ${this.options.checkpointDir} was written by strategy ${checkpoint.strategyName}, not ${this.options.strategy.name}: configure that strategy, or use another checkpoint folder`,
+      );
+    }
     this.runId = checkpoint.runId;
     this.weights = checkpoint.weights;
     this.strategyState = checkpoint.strategyState;
@@ -256,6 +262,7 @@ export class Coordinator {
       round,
       modelVersion: this.modelVersion,
       weights: this.weights,
+      strategyName: this.options.strategy.name,
       strategyState: this.strategyState,
     });
   }

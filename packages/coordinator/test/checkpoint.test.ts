@@ -1,0 +1,253 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ShoalError, decodeFrame } from '@shoal/protocol';
+import { readLatestCheckpoint, writeCheckpoint, type Checkpoint } from '../src/checkpoint.js';
+
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'shoal-ckpt-'));
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A checkpoint whose weights are awkward Float32 bit patterns, so a lossy round-trip would show. */
+function checkpointOf(round: number, numParams = 17): Checkpoint {
+  const weights = new Float32Array(numParams);
+  for (let i = 0; i < numParams; i++) weights[i] = Math.fround(Math.sin(round * 31 + i) * 10 ** ((i % 7) - 3));
+  weights[0] = -0;
+  weights[1] = 1.401298464324817e-45; // smallest subnormal
+  weights[2] = 3.4028234663852886e38; // largest finite
+  return {
+    formatVersion: 1,
+    runId: 'a1b2c3d4e5f6',
+    round,
+    modelVersion: `a1b2c3d4e5f6:${round}`,
+    weights,
+    strategyName: 'fedavgm',
+    strategyState: { velocity: Float64Array.from({ length: numParams }, (_, i) => Math.PI * (i - round) / 7), steps: round, note: 'fedavgm' },
+  };
+}
+
+function bitsOf(array: Float32Array | Float64Array): Uint8Array {
+  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+}
+
+async function ckptFiles(): Promise<string[]> {
+  return (await readdir(dir)).filter((name) => name.endsWith('.ckpt')).sort();
+}
+
+async function expectCorrupt(promise: Promise<unknown>, file: string): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ShoalError);
+  expect((error as ShoalError).code).toBe('CHECKPOINT_CORRUPT');
+  expect((error as ShoalError).message).toContain(join(dir, file));
+}
+
+describe('writeCheckpoint / readLatestCheckpoint', () => {
+  it('round-trips weights bit for bit and a strategy state holding a Float64Array', async () => {
+    const written = checkpointOf(4);
+    const path = await writeCheckpoint(dir, written);
+    expect(path).toBe(join(dir, 'round-000004.ckpt'));
+
+    const read = await readLatestCheckpoint(dir);
+    expect(read).toBeDefined();
+    expect(read!.formatVersion).toBe(1);
+    expect(read!.runId).toBe(written.runId);
+    expect(read!.round).toBe(4);
+    expect(read!.modelVersion).toBe(written.modelVersion);
+    expect(read!.weights).toBeInstanceOf(Float32Array);
+    expect(bitsOf(read!.weights)).toEqual(bitsOf(written.weights));
+    expect(Object.is(read!.weights[0], -0)).toBe(true);
+
+    const velocity = read!.strategyState['velocity'];
+    expect(velocity).toBeInstanceOf(Float64Array);
+    expect(bitsOf(velocity as Float64Array)).toEqual(bitsOf(written.strategyState['velocity'] as Float64Array));
+    expect(read!.strategyState['steps']).toBe(4);
+    expect(read!.strategyState['note']).toBe('fedavgm');
+  });
+
+  it('returns weights the caller owns: mutating them does not change a second read', async () => {
+    await writeCheckpoint(dir, checkpointOf(1));
+    const first = await readLatestCheckpoint(dir);
+    first!.weights.fill(7);
+    const second = await readLatestCheckpoint(dir);
+    expect(bitsOf(second!.weights)).toEqual(bitsOf(checkpointOf(1).weights));
+  });
+
+  it('returns the newest of several, by round number rather than write order', async () => {
+    for (const round of [2, 9, 5]) await writeCheckpoint(dir, checkpointOf(round));
+    const read = await readLatestCheckpoint(dir);
+    expect(read!.round).toBe(9);
+    expect(bitsOf(read!.weights)).toEqual(bitsOf(checkpointOf(9).weights));
+  });
+
+  it('orders rounds numerically past the zero padding (round 1000000 is newer than 999999)', async () => {
+    await writeCheckpoint(dir, checkpointOf(999_999, 3));
+    await writeCheckpoint(dir, checkpointOf(1_000_000, 3));
+    expect((await readLatestCheckpoint(dir))!.round).toBe(1_000_000);
+  });
+
+  it('keeps only the newest 3 checkpoints', async () => {
+    for (let round = 1; round <= 6; round++) {
+      await writeCheckpoint(dir, checkpointOf(round));
+      expect((await ckptFiles()).length).toBe(Math.min(round, 3));
+    }
+    expect(await ckptFiles()).toEqual(['round-000004.ckpt', 'round-000005.ckpt', 'round-000006.ckpt']);
+    expect((await readLatestCheckpoint(dir))!.round).toBe(6);
+  });
+
+  it('creates a missing checkpoint folder on write', async () => {
+    const nested = join(dir, 'a', 'b');
+    await writeCheckpoint(nested, checkpointOf(1));
+    expect((await readLatestCheckpoint(nested))!.round).toBe(1);
+  });
+
+  it('returns undefined for a missing folder and for a folder without checkpoints', async () => {
+    expect(await readLatestCheckpoint(join(dir, 'does-not-exist'))).toBeUndefined();
+    expect(await readLatestCheckpoint(dir)).toBeUndefined();
+    await writeFile(join(dir, 'notes.txt'), 'not a checkpoint');
+    await writeFile(join(dir, 'round-12.ckpt'), 'too few digits: not one of ours');
+    expect(await readLatestCheckpoint(dir)).toBeUndefined();
+  });
+
+  it('throws CHECKPOINT_CORRUPT naming the file when the newest checkpoint is not msgpack', async () => {
+    await writeCheckpoint(dir, checkpointOf(1));
+    await writeCheckpoint(dir, checkpointOf(2));
+    const good = await readFile(join(dir, 'round-000002.ckpt'));
+    await writeFile(join(dir, 'round-000002.ckpt'), good.subarray(0, good.byteLength >> 1)); // truncated
+    await expectCorrupt(readLatestCheckpoint(dir), 'round-000002.ckpt');
+    await writeFile(join(dir, 'round-000002.ckpt'), new Uint8Array(0)); // empty
+    await expectCorrupt(readLatestCheckpoint(dir), 'round-000002.ckpt');
+  });
+
+  it('throws CHECKPOINT_CORRUPT for valid msgpack that is not a checkpoint (null, a number, wrong fields)', async () => {
+    const file = 'round-000003.ckpt';
+    const path = join(dir, file);
+    await writeFile(path, Uint8Array.of(0xc0)); // msgpack nil
+    await expectCorrupt(readLatestCheckpoint(dir), file);
+    await writeFile(path, Uint8Array.of(0x2a)); // msgpack 42
+    await expectCorrupt(readLatestCheckpoint(dir), file);
+
+    // A well-formed checkpoint of another round, renamed: the file name and the content disagree.
+    await writeCheckpoint(dir, checkpointOf(7));
+    await writeFile(path, await readFile(join(dir, 'round-000007.ckpt')));
+    await rm(join(dir, 'round-000007.ckpt'));
+    await expectCorrupt(readLatestCheckpoint(dir), file);
+
+    // Weights of the wrong type, and a null strategy state.
+    await writeCheckpoint(dir, { ...checkpointOf(3), weights: [1, 2, 3] as unknown as Float32Array });
+    await expectCorrupt(readLatestCheckpoint(dir), file);
+    await writeCheckpoint(dir, { ...checkpointOf(3), strategyState: null as unknown as Checkpoint['strategyState'] });
+    await expectCorrupt(readLatestCheckpoint(dir), file);
+  });
+
+  it('ignores a leftover temp file from a write that crashed before its rename', async () => {
+    await writeCheckpoint(dir, checkpointOf(2));
+    const finished = await readFile(join(dir, 'round-000002.ckpt'));
+    // What a crash between open() and rename() leaves behind: a newer round, half written.
+    await writeFile(join(dir, 'round-000003.ckpt.tmp-4242'), finished.subarray(0, 10));
+    await writeFile(join(dir, 'round-000004.ckpt.tmp-4243'), new Uint8Array(0));
+
+    const read = await readLatestCheckpoint(dir);
+    expect(read!.round).toBe(2);
+    expect(bitsOf(read!.weights)).toEqual(bitsOf(checkpointOf(2).weights));
+
+    // Writing the crashed round again still works, becomes the newest, and sweeps the leftovers away.
+    await writeCheckpoint(dir, checkpointOf(3));
+    expect((await readLatestCheckpoint(dir))!.round).toBe(3);
+    expect((await readdir(dir)).filter((name) => name.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('never leaves a final-named file that fails to decode, nor its temp file, after any write', async () => {
+    for (let round = 1; round <= 12; round++) {
+      await writeCheckpoint(dir, checkpointOf(round, 64 + round));
+      const names = await readdir(dir);
+      expect(names.filter((name) => name.includes('.tmp-'))).toEqual([]);
+      for (const name of names) {
+        const value = decodeFrame(await readFile(join(dir, name))) as Checkpoint;
+        expect(`round-${String(value.round).padStart(6, '0')}.ckpt`).toBe(name);
+        expect(value.weights.length).toBe(64 + value.round);
+      }
+      expect((await readLatestCheckpoint(dir))!.round).toBe(round);
+    }
+  });
+
+  it('overwrites a checkpoint of the same round atomically (a re-run round replaces the old file)', async () => {
+    await writeCheckpoint(dir, checkpointOf(3));
+    const replaced = { ...checkpointOf(3), modelVersion: 'a1b2c3d4e5f6:2', weights: new Float32Array(17).fill(0.5) };
+    await writeCheckpoint(dir, replaced);
+    const read = await readLatestCheckpoint(dir);
+    expect(read!.modelVersion).toBe('a1b2c3d4e5f6:2');
+    expect(bitsOf(read!.weights)).toEqual(bitsOf(replaced.weights));
+    expect(await ckptFiles()).toEqual(['round-000003.ckpt']);
+  });
+});
+
+describe('crash safety with a real writer process', () => {
+  const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+  const writerScript = fileURLToPath(new URL('./fixtures/checkpoint-writer.ts', import.meta.url));
+  // 4 MiB of weights, so a write takes long enough for readers and SIGKILL to land in the middle of it.
+  const numParams = 1 << 20;
+
+  /** The newest checkpoint, checked to be whole: every weight equals its round. Undefined when a prune raced the read. */
+  async function readWhole(at: string): Promise<number | undefined> {
+    let checkpoint: Checkpoint | undefined;
+    try {
+      checkpoint = await readLatestCheckpoint(at);
+    } catch (error) {
+      // The writer pruned the file between our readdir and readFile: a race of this test's
+      // concurrent reader, not a torn file. Anything else (a decode failure) is a real failure.
+      if (error instanceof ShoalError && (error.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return undefined;
+      throw error;
+    }
+    if (checkpoint === undefined) return undefined;
+    expect(checkpoint.weights.length).toBe(numParams);
+    expect(checkpoint.weights[0]).toBe(checkpoint.round);
+    expect(checkpoint.weights[numParams - 1]).toBe(checkpoint.round);
+    return checkpoint.round;
+  }
+
+  it('readers never see a torn checkpoint while a writer runs, nor after it is SIGKILLed mid-write', async () => {
+    for (const killAfterMs of [0, 150, 400]) {
+      const at = join(dir, `kill-after-${killAfterMs}`);
+      const child = spawn(process.execPath, ['--import', 'tsx', writerScript, at, String(numParams)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = once(child, 'exit');
+      let lastReported = 0;
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const firstWrites = new Promise<void>((resolve) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          for (const match of chunk.toString().matchAll(/wrote (\d+)/g)) lastReported = Number(match[1]);
+          if (lastReported >= 2) resolve();
+        });
+      });
+      try {
+        await Promise.race([firstWrites, exited.then(() => Promise.reject(new Error(`writer exited early: ${stderr}`)))]);
+        const until = Date.now() + killAfterMs;
+        let reads = 0;
+        do {
+          if ((await readWhole(at)) !== undefined) reads++;
+        } while (Date.now() < until);
+        expect(reads).toBeGreaterThan(0);
+      } finally {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      // After the crash: the newest checkpoint is whole and at least as new as the last one reported.
+      const round = await readWhole(at);
+      expect(round).toBeGreaterThanOrEqual(lastReported);
+      expect(round).toBeLessThanOrEqual(lastReported + 1); // the rename may land before its "wrote" line
+    }
+  });
+});
