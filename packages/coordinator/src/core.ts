@@ -3,6 +3,7 @@ import {
   PROTOCOL_VERSION,
   ShoalError,
   closeCodeOf,
+  closeReason,
   createSeededRandom,
   decodeClientMessage,
   encodeFrame,
@@ -22,16 +23,6 @@ import type { PeerConnection, PeerHandlers } from './connection.js';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
 import { RoundCollector, type RoundMetrics } from './round.js';
 import { ClientRegistry, type ClientSession } from './sessions.js';
-
-/** WebSocket close frames carry at most 123 bytes of reason. */
-const MAX_CLOSE_REASON_BYTES = 123;
-
-function truncateUtf8(text: string, maxBytes: number): string {
-  const bytes = new TextEncoder().encode(text);
-  if (bytes.length <= maxBytes) return text;
-  // Cut, then drop a trailing partial character (decoded as U+FFFD).
-  return new TextDecoder().decode(bytes.subarray(0, maxBytes)).replace(/\uFFFD$/, '');
-}
 
 /** The outcome of a whole training run. */
 export interface TrainingSummary {
@@ -352,7 +343,7 @@ export class Coordinator {
   private closeSession(session: ClientSession, code: ErrorCode, reason: string): void {
     if (session.state === 'closed') return;
     this.options.log(`closing ${session.clientId ?? 'connection'}: ${code} ${reason}`);
-    session.connection.close(closeCodeOf(code), truncateUtf8(reason, MAX_CLOSE_REASON_BYTES));
+    session.connection.close(closeCodeOf(code), closeReason(reason));
     this.forget(session);
   }
 

@@ -54,3 +54,14 @@ export class ShoalError extends Error {
     this.code = code;
   }
 }
+
+/** WebSocket close frames carry at most 123 bytes of reason; `ws` throws on longer ones. */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+/** `reason` cut to fit a close frame, at a character boundary. */
+export function closeReason(reason: string): string {
+  const bytes = new TextEncoder().encode(reason);
+  if (bytes.length <= MAX_CLOSE_REASON_BYTES) return reason;
+  // Decoding a cut multi-byte character yields a trailing U+FFFD: drop it.
+  return new TextDecoder().decode(bytes.subarray(0, MAX_CLOSE_REASON_BYTES)).replace(/\uFFFD$/, '');
+}

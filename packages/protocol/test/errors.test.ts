@@ -49,3 +49,16 @@ describe('ShoalError', () => {
     expect(error.cause).toBe(cause);
   });
 });
+
+describe('closeReason', () => {
+  it('keeps short reasons and cuts long ones to 123 UTF-8 bytes at a character boundary', async () => {
+    const { closeReason, MAX_CLOSE_REASON_BYTES } = await import('../src/errors.js');
+    expect(closeReason('short')).toBe('short');
+    const long = '日本語'.repeat(40); // 3 bytes per character
+    const cut = closeReason(long);
+    expect(new TextEncoder().encode(cut).length).toBeLessThanOrEqual(MAX_CLOSE_REASON_BYTES);
+    expect(cut).toBe(long.slice(0, 41)); // 41 × 3 = 123 bytes
+    const ascii = closeReason(`${'x'.repeat(122)}é`); // é is 2 bytes: it would end at byte 124
+    expect(ascii).toBe('x'.repeat(122));
+  });
+});

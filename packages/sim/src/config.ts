@@ -124,6 +124,9 @@ export function applyOverrides(raw: unknown, assignments: readonly string[]): Ra
     const eq = assignment.indexOf('=');
     if (eq <= 0) fail(`--set expects key.path=value, got "${assignment}"`);
     const path = assignment.slice(0, eq).split('.');
+    // Config keys are plain names: these would reach Object.prototype instead of the config.
+    const unsafe = path.find((key) => key === '__proto__' || key === 'constructor' || key === 'prototype');
+    if (unsafe !== undefined) fail(`--set ${assignment}: "${unsafe}" is not a config key`);
     const text = assignment.slice(eq + 1);
     let value: unknown;
     try {

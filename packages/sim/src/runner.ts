@@ -57,6 +57,8 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
   await mkdir(options.outDir, { recursive: true });
   const metricsPath = join(options.outDir, 'metrics.jsonl');
   await writeFile(metricsPath, '');
+  // Appends are chained so lines land in round order, and awaited before the summary is written.
+  let metricsWritten: Promise<void> = Promise.resolve();
 
   const coordinator = new Coordinator({
     model,
@@ -75,7 +77,7 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
     ...(config.server.checkpointDir !== undefined ? { checkpointDir: config.server.checkpointDir } : {}),
     evaluate: evaluation.evaluate,
     onRound: (metrics) => {
-      void appendFile(metricsPath, `${JSON.stringify(metrics)}\n`);
+      metricsWritten = metricsWritten.then(() => appendFile(metricsPath, `${JSON.stringify(metrics)}\n`));
       options.onRound?.(metrics, config);
     },
     ...(options.log ? { log: options.log } : {}),
@@ -111,6 +113,7 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
 
   try {
     const summary = await coordinator.run();
+    await metricsWritten;
     const last = [...summary.rounds].reverse().find((r) => r.status === 'committed');
     const result: SimulationSummary = {
       name: config.name,

@@ -3,6 +3,7 @@ import {
   PROTOCOL_VERSION,
   ShoalError,
   closeCodeOf,
+  closeReason,
   decodeCoordinatorMessage,
   encodeFrame,
   errorCodeOfClose,
@@ -134,19 +135,20 @@ export class ShoalClient extends Emitter<ClientEvents> {
       });
       connection.onFrame((frame) => {
         queue = queue.then(async () => {
-          if (!open) return;
+          // After a fatal error nothing more is handled: the first error is the one run() reports.
+          if (!open || fatal) return;
           const decoded = decodeCoordinatorMessage(frame, this.welcome ? { numParams: numParams(this.welcome.model.manifest) } : {});
           if (!decoded.ok) {
             this.emit('error', { error: new ShoalError(decoded.code, `bad message from coordinator: ${decoded.reason}`) });
-            connection.close(closeCodeOf(decoded.code), decoded.reason.slice(0, 120));
+            connection.close(closeCodeOf(decoded.code), closeReason(decoded.reason));
             return;
           }
           try {
             await this.handle(decoded.message, connection);
             if (decoded.message.type === 'welcome') welcomed = true;
           } catch (error) {
-            fatal = error as Error;
-            this.emit('error', { error: fatal });
+            fatal ??= error as Error;
+            this.emit('error', { error: error as Error });
             connection.close(1000, 'client error');
           }
         });
