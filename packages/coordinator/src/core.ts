@@ -51,6 +51,8 @@ export class Coordinator {
   private weights: Float32Array;
   private strategyState: StrategyState;
   private nextRound = 1;
+  /** The round whose commit produced the current weights (0: the initial model). */
+  private lastCommittedRound = 0;
   private active: RoundCollector | undefined;
 
   constructor(options: CoordinatorOptions) {
@@ -69,8 +71,6 @@ export class Coordinator {
   get modelVersion(): string {
     return this.versionAt(this.lastCommittedRound);
   }
-
-  private lastCommittedRound = 0;
 
   private versionAt(round: number): string {
     return `${this.runId}:${round}`;
@@ -153,9 +153,15 @@ export class Coordinator {
   }
 
   private async waitForClients(signal: AbortSignal): Promise<void> {
-    const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    while (this.registry.idle().length < this.options.minAvailable && !signal.aborted) {
-      await Promise.race([this.registry.changed(), stopped]);
+    let onAbort = () => {};
+    const stopped = new Promise<void>((resolve) => (onAbort = resolve));
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (this.registry.idle().length < this.options.minAvailable && !signal.aborted) {
+        await Promise.race([this.registry.changed(), stopped]);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
   }
 
