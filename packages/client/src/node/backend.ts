@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShoalError } from '@shoal/protocol';
 import { registerWasmConvGradients } from '../common/conv-kernels.js';
+import { registerWasmMatMulFastPath } from '../common/matmul-kernels.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -86,7 +87,7 @@ async function selectBackend(options: InitBackendOptions): Promise<BackendChoice
     const failure = await activateWasm(importWasm);
     if (failure === undefined) {
       const why = prefer ? 'requested' : skipped.join('; ');
-      return { name: 'wasm', reason: `${why}; using WASM with Shoal's conv gradient kernels` };
+      return { name: 'wasm', reason: `${why}; using WASM with Shoal's conv-gradient and matmul kernels` };
     }
     if (prefer === 'wasm') throw new ShoalError('INVALID_CONFIG', `backend 'wasm' was requested but ${failure}`);
     skipped.push(failure);
@@ -120,6 +121,7 @@ async function activateWasm(importWasm: () => Promise<unknown>): Promise<string 
     await importWasm();
     // Before setBackend: the backend runs kernels' setup functions when it first initialises.
     registerWasmConvGradients();
+    registerWasmMatMulFastPath();
   } catch (error) {
     return `the WASM backend failed to load (${messageOf(error)})`;
   }
