@@ -14,14 +14,13 @@ import {
   type ErrorCode,
   type HelloMessage,
   type SeededRandom,
-  type UpdateMessage,
-  type DeclineMessage,
 } from '@shoal/protocol';
 import type { StrategyState } from '@shoal/strategy';
 import { readLatestCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { PeerConnection, PeerHandlers } from './connection.js';
-import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
-import { RoundCollector, type RoundMetrics } from './round.js';
+import { resolveOptions, type CoordinatorOptions, type EvaluationResult, type ResolvedOptions } from './options.js';
+import { PlainRound } from './plain-round.js';
+import type { ActiveRound, RoundMessage, RoundMetrics } from './round.js';
 import { ClientRegistry, type ClientSession } from './sessions.js';
 
 /** The outcome of a whole training run. */
@@ -53,7 +52,7 @@ export class Coordinator {
   private nextRound = 1;
   /** The round whose commit produced the current weights (0: the initial model). */
   private lastCommittedRound = 0;
-  private active: RoundCollector | undefined;
+  private active: ActiveRound | undefined;
 
   constructor(options: CoordinatorOptions) {
     this.options = resolveOptions(options);
@@ -165,59 +164,73 @@ export class Coordinator {
     }
   }
 
-  /** One round, top to bottom: select, configure, collect, aggregate, evaluate, commit. */
+  /** One round, top to bottom: select, configure and collect (plain or secure), aggregate, evaluate, commit. */
   private async runRound(round: number, signal: AbortSignal): Promise<RoundMetrics> {
     const started = performance.now();
     const { options } = this;
     const cohort = this.selectCohort();
-    const baseVersion = this.modelVersion;
-    const collector = new RoundCollector({ round, modelVersion: baseVersion, cohort: cohort.map((s) => s.clientId!), numParams: this.numParams, strategy: options.strategy });
-    this.active = collector;
-
-    const config = options.strategy.configureTrain(round, options.train);
-    // Encode the two possible train frames once, not once per client: the weights dominate them.
-    const train = { type: 'train', round, modelVersion: baseVersion, config, deadlineMs: options.roundTimeoutMs } as const;
-    const withWeights = encodeFrame({ ...train, weights: this.weights });
-    const withoutWeights = encodeFrame(train);
     for (const session of cohort) {
       session.busyRound = round;
       session.assignedRounds.add(round);
-      const frame = session.heldVersion === baseVersion ? withoutWeights : withWeights;
-      session.connection.send(frame);
-      collector.bytesDown += frame.byteLength;
-      session.heldVersion = baseVersion;
     }
-
-    await collector.collect(options.roundTimeoutMs, options.minClients, signal);
+    const active = this.createRound(round, cohort);
+    this.active = active;
+    const outcome = await active.collect(signal);
     this.active = undefined;
     for (const session of cohort) if (session.busyRound === round) session.busyRound = undefined;
 
-    let metrics: RoundMetrics;
-    if (collector.received < options.minClients) {
-      const reason = `only ${collector.received} of ${cohort.length} selected clients sent a valid update; minClients is ${options.minClients}`;
-      options.log(`round ${round} aborted: ${reason}`);
-      metrics = this.metricsOf(collector, cohort.length, 'aborted', started, { reason });
-    } else {
-      const step = options.strategy.step(this.weights, collector.sum.result(), this.strategyState, round);
-      const evaluation = options.evaluate ? await options.evaluate(step.weights, round) : undefined;
-      if (signal.aborted) return this.metricsOf(collector, cohort.length, 'aborted', started, { reason: 'coordinator stopped' });
-      this.weights = step.weights;
-      this.strategyState = step.state;
-      this.lastCommittedRound = round;
-      metrics = this.metricsOf(collector, cohort.length, 'committed', started, evaluation ?? {});
+    let status: RoundMetrics['status'] = 'aborted';
+    let reason = 'abortReason' in outcome ? outcome.abortReason : undefined;
+    let evaluation: EvaluationResult | undefined;
+    if ('aggregate' in outcome) {
+      const step = options.strategy.step(this.weights, outcome.aggregate, this.strategyState, round);
+      evaluation = options.evaluate ? await options.evaluate(step.weights, round) : undefined;
+      if (signal.aborted) {
+        reason = 'coordinator stopped';
+      } else {
+        this.weights = step.weights;
+        this.strategyState = step.state;
+        this.lastCommittedRound = round;
+        status = 'committed';
+      }
     }
+    if (reason !== undefined) options.log(`round ${round} aborted: ${reason}`);
     await this.commit(round);
+    let bytesDown = outcome.bytesDown;
     for (const session of cohort) {
       if (session.state !== 'ready') continue;
-      collector.bytesDown += this.send(session, {
-        type: 'result',
-        round,
-        status: metrics.status,
-        modelVersion: this.modelVersion,
-        ...(metrics.reason !== undefined ? { reason: metrics.reason } : {}),
-      });
+      bytesDown += this.send(session, { type: 'result', round, status, modelVersion: this.modelVersion, ...(reason !== undefined ? { reason } : {}) });
     }
-    return { ...metrics, bytesDown: collector.bytesDown, durationMs: performance.now() - started };
+    return {
+      round,
+      status,
+      ...(reason !== undefined ? { reason } : {}),
+      selected: cohort.length,
+      participants: outcome.participants,
+      dropouts: outcome.dropouts,
+      modelVersion: this.modelVersion,
+      ...(evaluation ?? {}),
+      ...(outcome.trainLoss !== undefined ? { trainLoss: outcome.trainLoss } : {}),
+      bytesUp: outcome.bytesUp,
+      bytesDown,
+      durationMs: performance.now() - started,
+      ...(outcome.secagg ? { secagg: outcome.secagg } : {}),
+    };
+  }
+
+  private createRound(round: number, cohort: readonly ClientSession[]): ActiveRound {
+    const { options } = this;
+    return new PlainRound({
+      round,
+      modelVersion: this.modelVersion,
+      cohort,
+      weights: this.weights,
+      numParams: this.numParams,
+      config: options.strategy.configureTrain(round, options.train),
+      strategy: options.strategy,
+      deadlineMs: options.roundTimeoutMs,
+      minClients: options.minClients,
+    });
   }
 
   private selectCohort(): ClientSession[] {
@@ -225,29 +238,6 @@ export class Coordinator {
     const { clientsPerRound, fraction } = this.options;
     const wanted = clientsPerRound ?? (fraction !== undefined ? Math.ceil(fraction * idle.length) : idle.length);
     return shuffled(idle, this.random).slice(0, Math.min(wanted, idle.length));
-  }
-
-  private metricsOf(
-    collector: RoundCollector,
-    selected: number,
-    status: RoundMetrics['status'],
-    started: number,
-    extra: { reason?: string; accuracy?: number; loss?: number },
-  ): RoundMetrics {
-    const trainLoss = collector.meanTrainLoss();
-    return {
-      round: collector.round,
-      status,
-      ...extra,
-      selected,
-      participants: collector.received,
-      dropouts: collector.dropped,
-      modelVersion: this.modelVersion,
-      ...(trainLoss !== undefined ? { trainLoss } : {}),
-      bytesUp: collector.bytesUp,
-      bytesDown: collector.bytesDown,
-      durationMs: performance.now() - started,
-    };
   }
 
   /** Checkpoints after every round (aborted ones too, so round numbers are never reused). */
@@ -283,8 +273,7 @@ export class Coordinator {
     switch (message.type) {
       case 'hello':
         return this.closeSession(session, 'UNEXPECTED_MESSAGE', 'hello was already received on this connection');
-      case 'update':
-      case 'decline':
+      default:
         return this.onRoundMessage(session, message, frame.byteLength);
     }
   }
@@ -305,23 +294,19 @@ export class Coordinator {
     this.options.log(`client ${clientId} joined with ${hello.numExamples} examples`);
   }
 
-  private onRoundMessage(session: ClientSession, message: UpdateMessage | DeclineMessage, bytes: number): void {
+  private onRoundMessage(session: ClientSession, message: RoundMessage, bytes: number): void {
     const clientId = session.clientId!;
     const active = this.active;
     if (active && message.round === active.round && active.isMember(clientId)) {
-      if (active.hasAnswered(clientId)) return this.closeSession(session, 'DUPLICATE_MESSAGE', `second ${message.type} for round ${message.round}`);
-      active.bytesUp += bytes;
       if (message.type === 'decline') {
         this.options.log(`client ${clientId} declined round ${message.round}: ${message.reason}`);
         session.busyRound = undefined;
-        return active.drop(clientId);
       }
-      if (message.modelVersion !== active.modelVersion) {
-        return this.closeSession(session, 'ROUND_MISMATCH', `update for round ${message.round} was computed on ${message.modelVersion}, not ${active.modelVersion}`);
-      }
-      return active.accept(clientId, message);
+      const verdict = active.receive(clientId, message, bytes);
+      if (verdict) this.closeSession(session, verdict.close, verdict.reason);
+      return;
     }
-    // A straggler's update for a round it really was in, arriving after that round closed: dropped.
+    // A straggler's message for a round it really was in, arriving after that round closed: dropped.
     if (session.assignedRounds.has(message.round)) return;
     this.closeSession(session, 'ROUND_MISMATCH', `client was not selected for round ${message.round}`);
   }

@@ -1,5 +1,18 @@
-import { WeightedSum, type Strategy } from '@shoal/strategy';
-import type { TrainMetrics, UpdateMessage } from '@shoal/protocol';
+import type { ClientMessage, ErrorCode } from '@shoal/protocol';
+import type { Aggregate } from '@shoal/strategy';
+
+/** Per-stage timings and dropouts of a secure-aggregation round. */
+export interface SecAggMetrics {
+  readonly mode: 'secagg' | 'secagg+';
+  readonly threshold: number;
+  readonly degree: number;
+  /** Milliseconds each stage took, in order. */
+  readonly stageMs: Readonly<Record<SecAggStage, number>>;
+  /** Clients lost in each stage (missed its deadline, disconnected or declined). */
+  readonly dropouts: Readonly<Record<SecAggStage, number>>;
+}
+
+export type SecAggStage = 'advertise' | 'share' | 'masked' | 'unmask';
 
 /** What happened in one round, as recorded in metrics and reported to `onRound`. */
 export interface RoundMetrics {
@@ -9,9 +22,9 @@ export interface RoundMetrics {
   readonly reason?: string;
   /** Clients selected into the cohort. */
   readonly selected: number;
-  /** Clients whose update was folded into the aggregate. */
+  /** Clients whose update went into the aggregate. */
   readonly participants: number;
-  /** Selected clients that disconnected, declined or missed the deadline. */
+  /** Selected clients that disconnected, declined or missed a deadline. */
   readonly dropouts: number;
   readonly modelVersion: string;
   /** Central evaluation of the new global model, when an evaluate callback is configured. */
@@ -23,99 +36,109 @@ export interface RoundMetrics {
   readonly bytesUp: number;
   readonly bytesDown: number;
   readonly durationMs: number;
+  readonly secagg?: SecAggMetrics;
 }
 
-type MemberState = 'pending' | 'received' | 'dropped';
+/** The collect phase's result: an aggregate to step with, or the reason the round must abort. */
+export type RoundOutcome = {
+  readonly participants: number;
+  readonly dropouts: number;
+  readonly trainLoss?: number;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly secagg?: SecAggMetrics;
+} & ({ readonly aggregate: Aggregate } | { readonly abortReason: string });
+
+/** How the coordinator must treat one connection after a round message: keep it, or close it. */
+export type Verdict = { readonly close: ErrorCode; readonly reason: string } | undefined;
+
+/** A round message from a cohort member. */
+export type RoundMessage = Exclude<ClientMessage, { type: 'hello' }>;
 
 /**
- * The collect stage of one round: which cohort members are still expected, the running weighted
- * sum of their deltas, and a promise that settles when nobody is pending any more.
+ * The round in flight, as the connection layer sees it: who belongs to it, where their messages
+ * go, and who left. Plain FedAvg rounds and secure-aggregation rounds implement it.
  */
-export class RoundCollector {
+export interface ActiveRound {
   readonly round: number;
   readonly modelVersion: string;
-  readonly members = new Map<string, MemberState>();
-  readonly sum: WeightedSum;
-  bytesUp = 0;
-  bytesDown = 0;
-  private readonly trainMetrics: TrainMetrics[] = [];
-  private readonly strategy: Strategy;
+  isMember(clientId: string): boolean;
+  receive(clientId: string, message: RoundMessage, bytes: number): Verdict;
+  /** The member disconnected. */
+  drop(clientId: string): void;
+  /** Runs the round's stages until an aggregate is ready or the round cannot finish. */
+  collect(signal: AbortSignal): Promise<RoundOutcome>;
+}
+
+type MemberState = 'pending' | 'answered' | 'dropped';
+
+/**
+ * Who is still expected in one stage of a round, and a wait that ends as soon as everybody
+ * answered, `minAnswers` became unreachable, the deadline passed, or the signal aborted.
+ */
+export class StageCollector {
+  private readonly members = new Map<string, MemberState>();
   private wake: (() => void) | undefined;
 
-  constructor(options: { round: number; modelVersion: string; cohort: readonly string[]; numParams: number; strategy: Strategy }) {
-    this.round = options.round;
-    this.modelVersion = options.modelVersion;
-    this.sum = new WeightedSum(options.numParams);
-    this.strategy = options.strategy;
-    for (const id of options.cohort) this.members.set(id, 'pending');
+  constructor(members: Iterable<string>) {
+    for (const id of members) this.members.set(id, 'pending');
   }
 
-  isMember(clientId: string): boolean {
-    return this.members.has(clientId);
+  isMember(id: string): boolean {
+    return this.members.has(id);
   }
 
-  /** True once the member sent its update or declined (or left): anything more from it is a replay. */
-  hasAnswered(clientId: string): boolean {
-    return this.members.has(clientId) && this.members.get(clientId) !== 'pending';
+  isPending(id: string): boolean {
+    return this.members.get(id) === 'pending';
+  }
+
+  /** Marks a pending member as answered; false when it was not pending (a replay or a dropout). */
+  answer(id: string): boolean {
+    if (this.members.get(id) !== 'pending') return false;
+    this.members.set(id, 'answered');
+    this.notify();
+    return true;
+  }
+
+  /** Marks a pending member as dropped (left, declined, or missed the deadline). */
+  drop(id: string): void {
+    if (this.members.get(id) !== 'pending') return;
+    this.members.set(id, 'dropped');
+    this.notify();
   }
 
   get pending(): number {
     return this.count('pending');
   }
 
-  get received(): number {
-    return this.count('received');
+  get answered(): number {
+    return this.count('answered');
   }
 
   get dropped(): number {
     return this.count('dropped');
   }
 
-  /** Folds a validated update from a pending member into the sum. */
-  accept(clientId: string, update: UpdateMessage): void {
-    if (this.members.get(clientId) !== 'pending') return;
-    this.sum.add(update.delta, this.strategy.clientWeight(update.numExamples));
-    this.trainMetrics.push(update.metrics);
-    this.members.set(clientId, 'received');
-    this.notify();
+  answeredIds(): string[] {
+    return [...this.members].filter(([, state]) => state === 'answered').map(([id]) => id);
   }
 
-  /** Marks a member that left, declined or timed out. Members that already reported stay counted. */
-  drop(clientId: string): void {
-    if (this.members.get(clientId) !== 'pending') return;
-    this.members.set(clientId, 'dropped');
-    this.notify();
-  }
-
-  /** Drops every member still pending (the deadline passed). */
-  dropPending(): void {
-    for (const [id, state] of this.members) if (state === 'pending') this.members.set(id, 'dropped');
-  }
-
-  meanTrainLoss(): number | undefined {
-    if (this.trainMetrics.length === 0) return undefined;
-    return this.trainMetrics.reduce((total, m) => total + m.loss, 0) / this.trainMetrics.length;
-  }
-
-  /**
-   * Resolves once no member is pending, once `minClients` can no longer be reached, or at the
-   * deadline, whichever comes first. The timer is always released.
-   */
-  async collect(deadlineMs: number, minClients: number, signal?: AbortSignal): Promise<void> {
+  async collect(deadlineMs: number, minAnswers: number, signal?: AbortSignal): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let deadlinePassed = false;
     const onAbort = () => this.notify();
     signal?.addEventListener('abort', onAbort);
     try {
       const deadline = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, deadlineMs);
+        timer = setTimeout(() => {
+          deadlinePassed = true;
+          resolve();
+        }, deadlineMs);
       });
-      while (this.pending > 0 && this.pending + this.received >= minClients && !signal?.aborted) {
-        await Promise.race([deadline.then(() => 'deadline'), new Promise<void>((resolve) => (this.wake = resolve))]).then(
-          (why) => {
-            if (why === 'deadline') this.dropPending();
-          },
-        );
+      while (this.pending > 0 && this.pending + this.answered >= minAnswers && !signal?.aborted && !deadlinePassed) {
+        await Promise.race([deadline, new Promise<void>((resolve) => (this.wake = resolve))]);
       }
+      if (deadlinePassed) for (const [id, state] of this.members) if (state === 'pending') this.members.set(id, 'dropped');
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
