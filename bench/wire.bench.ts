@@ -1,0 +1,94 @@
+// Wire cost of the protocol's two big messages, for model sizes from tiny to the McMahan CNN.
+//
+// 1. Size: bytes of one encoded `update` frame (and of one `train` frame carrying the weights)
+//    against the floor of 4·d bytes for d float32 values. Target: frame / (4·d) ≤ 1.01×, i.e. the
+//    msgpack envelope and the typed-array framing add at most 1 %.
+// 2. Speed (informative, no target): encode + validated decode of an `update` (what a client and the
+//    coordinator do per update) against a bare `Float32Array.slice()` copy of the same vector, the
+//    least work any transfer of d floats must do. Reported as copy time / (encode + decode) time.
+import { decodeClientMessage, encodeFrame, type TrainMessage, type UpdateMessage } from '@shoal/protocol';
+import { compare, report } from './lib.js';
+
+const sizes: readonly { d: number; label: string }[] = [
+  { d: 1_000, label: '1,000' },
+  { d: 100_000, label: '100,000' },
+  { d: 1_000_000, label: '1,000,000' },
+  { d: 1_663_370, label: '1,663,370 (McMahan CNN)' },
+];
+
+/** Realistic values (small, varied, all finite), so no codec can shortcut on zeros. */
+function vectorOf(d: number, seed: number): Float32Array {
+  const v = new Float32Array(d);
+  for (let i = 0; i < d; i++) v[i] = Math.sin(i * 0.37 + seed) * 0.05;
+  return v;
+}
+
+function updateMessage(delta: Float32Array): UpdateMessage {
+  return {
+    type: 'update',
+    round: 123,
+    // A coordinator model version is `<12 hex run id>:<round>`.
+    modelVersion: '3f9a1c07be42:122',
+    numExamples: 600,
+    delta,
+    metrics: { loss: 0.3141592653589793, accuracy: 0.9183333333333333, trainMs: 1234.5678 },
+  };
+}
+
+function trainMessage(weights: Float32Array): TrainMessage {
+  return {
+    type: 'train',
+    round: 123,
+    modelVersion: '3f9a1c07be42:122',
+    weights,
+    config: { epochs: 5, batchSize: 10, learningRate: 0.05, optimizer: 'sgd', proximalMu: 0 },
+    deadlineMs: 60_000,
+  };
+}
+
+// ---- 1. bytes on the wire ----
+for (const { d, label } of sizes) {
+  const vector = vectorOf(d, 1);
+  const floor = 4 * d;
+  const updateBytes = encodeFrame(updateMessage(vector)).byteLength;
+  const trainBytes = encodeFrame(trainMessage(vector)).byteLength;
+  report(`update frame bytes / 4·d, d = ${label}`, updateBytes / floor, `${updateBytes} B vs ${floor} B, envelope ${updateBytes - floor} B`, { op: '<=', value: 1.01 });
+  report(`train frame (with weights) bytes / 4·d, d = ${label}`, trainBytes / floor, `${trainBytes} B vs ${floor} B, envelope ${trainBytes - floor} B`, { op: '<=', value: 1.01 });
+}
+
+// ---- 2. encode + validated decode vs a bare copy ----
+for (const { d, label } of sizes) {
+  const vector = vectorOf(d, 2);
+  const message = updateMessage(vector);
+  let sink = 0; // read every result so no work can be dropped
+
+  const encodeAndDecode = () => {
+    const decoded = decodeClientMessage(encodeFrame(message), { numParams: d });
+    if (!decoded.ok || decoded.message.type !== 'update') throw new Error(`update did not round-trip: ${decoded.ok ? decoded.message.type : decoded.reason}`);
+    sink += decoded.message.delta[d - 1]!;
+  };
+  const bareCopy = () => {
+    sink += vector.slice()[d - 1]!;
+  };
+
+  // Small vectors take microseconds per call: batch calls so a timed sample is well above timer noise.
+  const repeat = Math.max(1, Math.round(100_000 / d));
+  const { candidate, baseline } = await compare(
+    () => { for (let r = 0; r < repeat; r++) encodeAndDecode(); },
+    () => { for (let r = 0; r < repeat; r++) bareCopy(); },
+    5,
+    d >= 1_000_000 ? 600 : 300,
+  );
+  const perCall = (ms: number) => ms / repeat;
+  const gbPerSecond = (4 * d) / (perCall(candidate.medianMs) / 1000) / 1e9;
+  report(
+    `update encode+validated decode throughput vs Float32Array.slice(), d = ${label}`,
+    baseline.medianMs / candidate.medianMs,
+    `encode+decode ${formatMs(perCall(candidate.medianMs))} (${gbPerSecond.toFixed(2)} GB/s), slice ${formatMs(perCall(baseline.medianMs))}`,
+  );
+  if (!Number.isFinite(sink)) throw new Error('unreachable: sink is finite');
+}
+
+function formatMs(ms: number): string {
+  return ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`;
+}
