@@ -4,3 +4,4 @@ export * from './config.js';
 export * from './memory-transport.js';
 export * from './runner.js';
 export * from './shapes.js';
+export * from './faults.js';

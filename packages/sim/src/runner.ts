@@ -16,6 +16,7 @@ import { createSeededRandom, type ModelDescriptor } from '@shoal/protocol';
 import { createStrategy } from '@shoal/strategy';
 import type { ShoalConfig } from './config.js';
 import { loadDataset, subset, take, type Dataset } from './datasets.js';
+import { withFaults } from './faults.js';
 import { memoryTransport } from './memory-transport.js';
 import { partitionIid } from './partition.js';
 
@@ -95,7 +96,9 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
     transport = memoryTransport(coordinator, [SIMULATION_TOKEN]);
   }
 
-  const partitions = partitionIid(train.length, sim.numClients, createSeededRandom(config.seed).fork(), sim.examplesPerClient);
+  const random = createSeededRandom(config.seed);
+  const partitions = partitionIid(train.length, sim.numClients, random.fork(), sim.examplesPerClient);
+  transport = withFaults(transport, config.faults, random.fork());
   const clientsStop = new AbortController();
   setMaxListeners(4 * sim.numClients + 10, clientsStop.signal); // every virtual client listens on it
   options.signal?.addEventListener('abort', () => coordinator.stop(), { once: true });
