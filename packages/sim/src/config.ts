@@ -34,6 +34,19 @@ export interface ShoalConfig {
     readonly heartbeatIntervalMs: number;
     readonly checkpointDir?: string;
   };
+  readonly secagg: {
+    readonly mode: 'off' | 'secagg' | 'secagg+';
+    readonly threshold?: number;
+    readonly degree?: number;
+    readonly maxDropout: number;
+    readonly stageTimeoutMs: number;
+    readonly clipRange: number;
+    readonly maxWeight: number;
+  };
+  readonly faults: {
+    readonly dropout: number;
+    readonly stage?: FaultStage;
+  };
   readonly simulation: {
     readonly dataset: 'mnist' | 'digits' | 'iris';
     readonly numClients: number;
@@ -43,6 +56,9 @@ export interface ShoalConfig {
     readonly transport: 'memory' | 'ws';
   };
 }
+
+/** Where a simulated client vanishes: before sending that stage's message (`train`: its update). */
+export type FaultStage = 'advertise' | 'share' | 'masked' | 'unmask' | 'train';
 
 /** A built-in model (its input shape and class count come from the dataset unless given), or a saved tfjs model. */
 export type ModelConfig =
@@ -57,13 +73,17 @@ type Raw = Record<string, unknown>;
  */
 export function parseConfig(raw: unknown, defaultName = 'shoal'): ShoalConfig {
   const root = object(raw, '(config)');
-  allowKeys(root, '', ['name', 'seed', 'rounds', 'model', 'clientsPerRound', 'fraction', 'minClients', 'minAvailable', 'roundTimeoutMs', 'train', 'strategy', 'server', 'simulation', '$schema', 'description']);
+  allowKeys(root, '', ['name', 'seed', 'rounds', 'model', 'clientsPerRound', 'fraction', 'minClients', 'minAvailable', 'roundTimeoutMs', 'train', 'strategy', 'server', 'secagg', 'faults', 'simulation', '$schema', 'description']);
   const train = object(root['train'] ?? {}, 'train');
   allowKeys(train, 'train.', ['epochs', 'batchSize', 'learningRate', 'optimizer']);
   const strategy = object(root['strategy'] ?? {}, 'strategy');
   allowKeys(strategy, 'strategy.', ['name', 'serverLearningRate', 'maxWeight', 'momentum', 'proximalMu']);
   const server = object(root['server'] ?? {}, 'server');
   allowKeys(server, 'server.', ['host', 'port', 'tokens', 'heartbeatIntervalMs', 'checkpointDir']);
+  const secagg = object(root['secagg'] ?? {}, 'secagg');
+  allowKeys(secagg, 'secagg.', ['mode', 'threshold', 'degree', 'maxDropout', 'stageTimeoutMs', 'clipRange', 'maxWeight']);
+  const faults = object(root['faults'] ?? {}, 'faults');
+  allowKeys(faults, 'faults.', ['dropout', 'stage']);
   const simulation = object(root['simulation'] ?? {}, 'simulation');
   allowKeys(simulation, 'simulation.', ['dataset', 'numClients', 'partition', 'examplesPerClient', 'testExamples', 'transport']);
 
@@ -98,6 +118,19 @@ export function parseConfig(raw: unknown, defaultName = 'shoal'): ShoalConfig {
       heartbeatIntervalMs: integer(server['heartbeatIntervalMs'] ?? 5_000, 'server.heartbeatIntervalMs', 10),
       ...optional('checkpointDir', server['checkpointDir'], (v, k) => string(v, `server.${k}`)),
     },
+    secagg: {
+      mode: oneOf(secagg['mode'] ?? 'off', 'secagg.mode', ['off', 'secagg', 'secagg+'] as const),
+      ...optional('threshold', secagg['threshold'], (v, k) => integer(v, `secagg.${k}`, 2)),
+      ...optional('degree', secagg['degree'], (v, k) => integer(v, `secagg.${k}`, 3)),
+      maxDropout: number(secagg['maxDropout'] ?? 0.3, 'secagg.maxDropout', (x) => x >= 0 && x < 1, 'in [0, 1)'),
+      stageTimeoutMs: integer(secagg['stageTimeoutMs'] ?? 30_000, 'secagg.stageTimeoutMs', 1),
+      clipRange: number(secagg['clipRange'] ?? 1, 'secagg.clipRange', (x) => x > 0, 'positive'),
+      maxWeight: integer(secagg['maxWeight'] ?? 1_000, 'secagg.maxWeight', 1),
+    },
+    faults: {
+      dropout: number(faults['dropout'] ?? 0, 'faults.dropout', (x) => x >= 0 && x <= 1, 'in [0, 1]'),
+      ...optional('stage', faults['stage'], (v, k) => oneOf(v, `faults.${k}`, ['advertise', 'share', 'masked', 'unmask', 'train'] as const)),
+    },
     simulation: {
       dataset: oneOf(simulation['dataset'] ?? 'mnist', 'simulation.dataset', ['mnist', 'digits', 'iris'] as const),
       numClients: integer(simulation['numClients'] ?? 20, 'simulation.numClients', 1),
@@ -111,6 +144,9 @@ export function parseConfig(raw: unknown, defaultName = 'shoal'): ShoalConfig {
     fail(`clientsPerRound (${config.clientsPerRound}) must be at least minClients (${config.minClients})`);
   }
   if (config.clientsPerRound !== undefined && config.fraction !== undefined) fail('give clientsPerRound or fraction, not both');
+  if (config.secagg.mode === 'off' && config.faults.stage !== undefined && config.faults.stage !== 'train') {
+    fail(`faults.stage ${config.faults.stage} is a secure-aggregation stage, but secagg.mode is off`);
+  }
   return config;
 }
 
