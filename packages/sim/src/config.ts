@@ -144,6 +144,18 @@ export function parseConfig(raw: unknown, defaultName = 'shoal'): ShoalConfig {
     fail(`clientsPerRound (${config.clientsPerRound}) must be at least minClients (${config.minClients})`);
   }
   if (config.clientsPerRound !== undefined && config.fraction !== undefined) fail('give clientsPerRound or fraction, not both');
+  const sa = config.secagg;
+  if (sa.mode === 'off' && (sa.threshold !== undefined || sa.degree !== undefined)) {
+    fail('secagg.threshold and secagg.degree need secagg.mode secagg or secagg+');
+  }
+  if (sa.mode === 'secagg' && sa.degree !== undefined) fail('secagg.degree is for secagg+ only: full secagg uses the whole cohort');
+  if (sa.degree !== undefined && sa.degree % 2 === 0) fail(`secagg.degree must be odd (the client itself plus equally many neighbours on each side), got ${sa.degree}`);
+  if (sa.threshold !== undefined && sa.degree !== undefined && sa.threshold > sa.degree) {
+    fail(`secagg.threshold (${sa.threshold}) exceeds secagg.degree (${sa.degree}): no secret could ever be reconstructed`);
+  }
+  if (sa.threshold !== undefined && config.clientsPerRound !== undefined && sa.threshold > config.clientsPerRound) {
+    fail(`secagg.threshold (${sa.threshold}) exceeds clientsPerRound (${config.clientsPerRound}): every round would abort`);
+  }
   if (config.secagg.mode === 'off' && config.faults.stage !== undefined && config.faults.stage !== 'train') {
     fail(`faults.stage ${config.faults.stage} is a secure-aggregation stage, but secagg.mode is off`);
   }

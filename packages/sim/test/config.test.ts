@@ -32,6 +32,14 @@ function at(path: string, value: unknown): Record<string, unknown> {
   return node as Record<string, unknown>;
 }
 
+/**
+ * The config's sections: objects of keys under one top-level key (`model` is not one: it may be a
+ * string and has two forms). Adding a section to parseConfig means adding it here, to DEFAULTS and to
+ * FULL, rows to the bad-value table and the random config, and a table to docs/configuration.md; the
+ * tests below then cover its unknown keys and documented defaults by themselves.
+ */
+const SECTIONS = ['train', 'strategy', 'server', 'secagg', 'faults', 'simulation'] as const;
+
 const DEFAULTS: ShoalConfig = {
   name: 'shoal',
   seed: 0,
@@ -42,6 +50,8 @@ const DEFAULTS: ShoalConfig = {
   train: { epochs: 1, batchSize: 32, learningRate: 0.05, optimizer: 'sgd' },
   strategy: { name: 'fedavg', serverLearningRate: 1 },
   server: { host: '127.0.0.1', port: 8080, tokens: [], heartbeatIntervalMs: 5_000 },
+  secagg: { mode: 'off', maxDropout: 0.3, stageTimeoutMs: 30_000, clipRange: 1, maxWeight: 1_000 },
+  faults: { dropout: 0 },
   simulation: { dataset: 'mnist', numClients: 20, partition: 'iid', transport: 'memory' },
 };
 
@@ -60,6 +70,8 @@ const FULL = {
   train: { epochs: 2, batchSize: 16, learningRate: 0.3, optimizer: 'adam' },
   strategy: { name: 'fedavgm', serverLearningRate: 0.5, maxWeight: 100, momentum: 0.25, proximalMu: 0.125 },
   server: { host: '0.0.0.0', port: 9001, tokens: ['a', 'b'], heartbeatIntervalMs: 250, checkpointDir: 'ckpt' },
+  secagg: { mode: 'secagg+', threshold: 4, degree: 5, maxDropout: 0.2, stageTimeoutMs: 2_000, clipRange: 0.5, maxWeight: 600 },
+  faults: { dropout: 0.1, stage: 'share' },
   simulation: { dataset: 'digits', numClients: 40, partition: 'iid', examplesPerClient: 30, testExamples: 99, transport: 'ws' },
 };
 const { clientsPerRound: _omitted, ...FULL_WITHOUT_COHORT } = FULL;
@@ -80,14 +92,25 @@ function allowedKeys(raw: Record<string, unknown>, prefix: string): string[] {
   return match![1]!.split(', ').map((key) => `${prefix}${key}`);
 }
 
+/** One example of each cross-key rule: every value is valid alone, together they are rejected. The doc quotes each message. */
+const CROSS_KEY_EXAMPLES: readonly (readonly [Record<string, unknown>, string])[] = [
+  [{ clientsPerRound: 1 }, 'clientsPerRound (1) must be at least minClients (2)'], // the default minClients counts too
+  [{ clientsPerRound: 4, fraction: 0.5 }, 'give clientsPerRound or fraction, not both'],
+  [at('faults.stage', 'share'), 'faults.stage share is a secure-aggregation stage, but secagg.mode is off'], // the default mode is off
+  [at('secagg.threshold', 3), 'secagg.threshold and secagg.degree need secagg.mode secagg or secagg+'],
+  [{ secagg: { mode: 'secagg', degree: 5 } }, 'secagg.degree is for secagg+ only: full secagg uses the whole cohort'],
+  [{ secagg: { mode: 'secagg+', degree: 6 } }, 'secagg.degree must be odd (the client itself plus equally many neighbours on each side), got 6'],
+  [{ secagg: { mode: 'secagg+', degree: 5, threshold: 7 } }, 'secagg.threshold (7) exceeds secagg.degree (5): no secret could ever be reconstructed'],
+  [{ clientsPerRound: 4, secagg: { mode: 'secagg', threshold: 5 } }, 'secagg.threshold (5) exceeds clientsPerRound (4): every round would abort'],
+];
+
+const FAULT_STAGES = ['advertise', 'share', 'masked', 'unmask', 'train'] as const;
+
 const UNKNOWN = 'zzUnknown';
 /** Each object level of the config: how to put an unknown key into it, and the prefix of its paths. */
 const LEVELS: readonly { readonly prefix: string; readonly withKey: (key: string) => Record<string, unknown> }[] = [
   { prefix: '', withKey: (key) => ({ [key]: 1 }) },
-  { prefix: 'train.', withKey: (key) => ({ train: { [key]: 1 } }) },
-  { prefix: 'strategy.', withKey: (key) => ({ strategy: { [key]: 1 } }) },
-  { prefix: 'server.', withKey: (key) => ({ server: { [key]: 1 } }) },
-  { prefix: 'simulation.', withKey: (key) => ({ simulation: { [key]: 1 } }) },
+  ...SECTIONS.map((section) => ({ prefix: `${section}.`, withKey: (key: string) => ({ [section]: { [key]: 1 } }) })),
   { prefix: 'model.', withKey: (key) => ({ model: { builtin: 'mlp', [key]: 1 } }) },
   { prefix: 'model.', withKey: (key) => ({ model: { path: 'm.json', [key]: 1 } }) },
 ];
@@ -109,9 +132,21 @@ describe('parseConfig: defaults', () => {
     expect(parseConfig({ name: 'mine' }, 'quickstart').name).toBe('mine');
   });
 
+  it('lists in SECTIONS every section parseConfig fills in', () => {
+    const sections = Object.entries(parseConfig({})).filter(([key, value]) => key !== 'model' && typeof value === 'object').map(([key]) => key);
+    expect(sections.sort()).toEqual([...SECTIONS].sort());
+  });
+
   it('treats null like an absent key, at every level', () => {
-    const nulls = { name: null, seed: null, model: null, clientsPerRound: null, fraction: null, train: null, strategy: { maxWeight: null, momentum: null }, server: { checkpointDir: null }, simulation: { examplesPerClient: null } };
-    expect(parseConfig(nulls)).toEqual(DEFAULTS);
+    const keysNull = {
+      name: null, seed: null, model: null, clientsPerRound: null, fraction: null, train: null,
+      strategy: { maxWeight: null, momentum: null }, server: { checkpointDir: null },
+      secagg: { mode: null, threshold: null, degree: null, maxDropout: null }, faults: { dropout: null, stage: null },
+      simulation: { examplesPerClient: null },
+    };
+    expect(parseConfig(keysNull)).toEqual(DEFAULTS);
+    const sectionsNull = Object.fromEntries(SECTIONS.map((section) => [section, null]));
+    expect(parseConfig(sectionsNull)).toEqual(DEFAULTS);
   });
 
   it('keeps every value of a fully specified config', () => {
@@ -127,6 +162,8 @@ describe('parseConfig: defaults', () => {
       train: { epochs: 2, batchSize: 16, learningRate: 0.3, optimizer: 'adam' },
       strategy: { name: 'fedavgm', serverLearningRate: 0.5, maxWeight: 100, momentum: 0.25, proximalMu: 0.125 },
       server: { host: '0.0.0.0', port: 9001, tokens: ['a', 'b'], heartbeatIntervalMs: 250, checkpointDir: 'ckpt' },
+      secagg: { mode: 'secagg+', threshold: 4, degree: 5, maxDropout: 0.2, stageTimeoutMs: 2_000, clipRange: 0.5, maxWeight: 600 },
+      faults: { dropout: 0.1, stage: 'share' },
       simulation: { dataset: 'digits', numClients: 40, partition: 'iid', examplesPerClient: 30, testExamples: 99, transport: 'ws' },
     });
     expect(parseConfig(FULL_WITH_FRACTION).fraction).toBe(0.25);
@@ -152,6 +189,14 @@ describe('parseConfig: defaults', () => {
       at('server.heartbeatIntervalMs', 10),
       at('roundTimeoutMs', 1),
       { clientsPerRound: 2, minClients: 2 },
+      { secagg: { mode: 'secagg', threshold: 2 } },
+      { secagg: { mode: 'secagg+', degree: 3 } },
+      at('secagg.maxDropout', 0),
+      at('secagg.maxDropout', 0.999),
+      at('secagg.stageTimeoutMs', 1),
+      at('secagg.maxWeight', 1),
+      at('faults.dropout', 0),
+      at('faults.dropout', 1),
     ];
     for (const raw of edges) expect(() => parseConfig(raw), JSON.stringify(raw)).not.toThrow();
   });
@@ -234,6 +279,33 @@ describe('parseConfig: bad values', () => {
     ['server.tokens[0]', [7], 'must be a non-empty string'],
     ['server.heartbeatIntervalMs', 9, 'must be an integer in [10, ∞]'],
     ['server.checkpointDir', '', 'must be a non-empty string'],
+    ['secagg', 'secagg+', 'must be an object'],
+    ['secagg', [], 'must be an object'],
+    ['secagg.mode', 'on', 'must be one of off, secagg, secagg+, got "on"'],
+    ['secagg.mode', true, 'must be one of off, secagg, secagg+, got true'],
+    ['secagg.mode', 'SecAgg', 'must be one of off, secagg, secagg+'],
+    ['secagg.threshold', 1, 'must be an integer in [2, ∞], got 1'],
+    ['secagg.threshold', 2.5, 'must be an integer'],
+    ['secagg.threshold', '3', 'must be an integer'],
+    ['secagg.degree', 2, 'must be an integer in [3, ∞], got 2'],
+    ['secagg.degree', 5.5, 'must be an integer'],
+    ['secagg.maxDropout', 1, 'must be a number in [0, 1), got 1'],
+    ['secagg.maxDropout', -0.1, 'must be a number in [0, 1)'],
+    ['secagg.maxDropout', '0.3', 'must be a number in [0, 1)'],
+    ['secagg.stageTimeoutMs', 0, 'must be an integer in [1, ∞], got 0'],
+    ['secagg.stageTimeoutMs', 1.5, 'must be an integer'],
+    ['secagg.clipRange', 0, 'must be a number positive, got 0'],
+    ['secagg.clipRange', -1, 'must be a number positive'],
+    ['secagg.clipRange', Infinity, 'must be a number positive'],
+    ['secagg.maxWeight', 0, 'must be an integer in [1, ∞], got 0'],
+    ['secagg.maxWeight', 10.5, 'must be an integer'],
+    ['faults', 0.1, 'must be an object'],
+    ['faults.dropout', 1.5, 'must be a number in [0, 1], got 1.5'],
+    ['faults.dropout', -0.1, 'must be a number in [0, 1]'],
+    ['faults.dropout', Number.NaN, 'must be a number in [0, 1]'],
+    ['faults.dropout', true, 'must be a number in [0, 1]'],
+    ['faults.stage', 'mask', 'must be one of advertise, share, masked, unmask, train, got "mask"'],
+    ['faults.stage', 3, 'must be one of advertise, share, masked, unmask, train'],
     ['simulation', 1, 'must be an object'],
     ['simulation.dataset', 'cifar', 'must be one of mnist, digits, iris'],
     ['simulation.numClients', 0, 'must be an integer in [1, ∞]'],
@@ -264,6 +336,26 @@ describe('parseConfig: bad values', () => {
 
   it('rejects clientsPerRound and fraction together', () => {
     expect(configError(() => parseConfig({ clientsPerRound: 4, fraction: 0.5 }))).toContain('give clientsPerRound or fraction, not both');
+  });
+
+  it.each(CROSS_KEY_EXAMPLES)('rejects %j with the message the doc quotes', (raw, expected) => {
+    expect(configError(() => parseConfig(raw))).toBe(`config: ${expected}`);
+  });
+
+  it('rejects a secure-aggregation faults.stage unless secagg.mode is on; train goes with any mode', () => {
+    for (const mode of [undefined, 'off', 'secagg', 'secagg+'] as const) {
+      for (const stage of FAULT_STAGES) {
+        const raw = { ...(mode === undefined ? {} : { secagg: { mode } }), faults: { dropout: 0.5, stage } };
+        const label = JSON.stringify(raw);
+        if ((mode === undefined || mode === 'off') && stage !== 'train') {
+          expect(configError(() => parseConfig(raw)), label).toBe(`config: faults.stage ${stage} is a secure-aggregation stage, but secagg.mode is off`);
+        } else {
+          expect(parseConfig(raw).faults, label).toEqual({ dropout: 0.5, stage });
+        }
+      }
+      // With no stage, a dropout stage is drawn per client at run time, so any mode goes.
+      expect(() => parseConfig({ secagg: { mode }, faults: { dropout: 1 } })).not.toThrow();
+    }
   });
 });
 
@@ -337,7 +429,7 @@ describe('parseConfig on arbitrary input (property)', () => {
     fc.jsonValue({ maxDepth: 1 }),
     fc.integer({ min: -1, max: 70_000 }),
     fc.double(),
-    fc.constantFrom('mlp', 'cnn', 'sgd', 'adam', 'fedavg', 'fedprox', 'mnist', 'iris', 'iid', 'memory', 'ws'),
+    fc.constantFrom('mlp', 'cnn', 'sgd', 'adam', 'fedavg', 'fedprox', 'mnist', 'iris', 'iid', 'memory', 'ws', 'off', 'secagg+', 'share', 'train'),
     fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 3 }),
   );
   /** Mostly a value the key accepts, sometimes anything: so some configs parse and the rest fail at varied checks. */
@@ -380,6 +472,17 @@ describe('parseConfig on arbitrary input (property)', () => {
       proximalMu: mostly(fc.double({ min: 0, max: 1, noNaN: true })),
     }),
     server: sectionOf({ host: mostly(text), port: mostly(int(0, 65_535)), tokens: mostly(fc.array(text, { maxLength: 3 })), heartbeatIntervalMs: mostly(int(10)), checkpointDir: mostly(text) }),
+    secagg: sectionOf({
+      mode: mostly(fc.constantFrom('off', 'secagg', 'secagg+')),
+      threshold: mostly(int(2, 50)),
+      degree: mostly(int(3, 51)),
+      maxDropout: mostly(fc.double({ min: 0, max: 0.99, noNaN: true })),
+      stageTimeoutMs: mostly(int(1, 100_000)),
+      clipRange: mostly(positive),
+      maxWeight: mostly(int(1, 10_000)),
+    }),
+    // Drawn independently of secagg.mode, so some configs break the faults.stage cross-key rule.
+    faults: sectionOf({ dropout: mostly(fc.double({ min: 0, max: 1, noNaN: true })), stage: mostly(fc.constantFrom(...FAULT_STAGES)) }),
     simulation: sectionOf({
       dataset: mostly(fc.constantFrom('mnist', 'digits', 'iris')),
       numClients: mostly(int(1)),
@@ -482,13 +585,22 @@ describe('docs/configuration.md stays in step with parseConfig', () => {
     const rows = new Map(keyTableRows().map((cells) => [cells[0]!, cells[2] ?? ''] as const));
     const leaves: [string, unknown][] = [
       ['seed', DEFAULTS.seed], ['rounds', DEFAULTS.rounds], ['model', 'mlp'], ['minClients', DEFAULTS.minClients], ['roundTimeoutMs', DEFAULTS.roundTimeoutMs],
-      ...Object.entries(DEFAULTS.train).map(([k, v]) => [`train.${k}`, v] as [string, unknown]),
-      ...Object.entries(DEFAULTS.strategy).map(([k, v]) => [`strategy.${k}`, v] as [string, unknown]),
-      ...Object.entries(DEFAULTS.server).map(([k, v]) => [`server.${k}`, v] as [string, unknown]),
-      ...Object.entries(DEFAULTS.simulation).map(([k, v]) => [`simulation.${k}`, v] as [string, unknown]),
+      ...SECTIONS.flatMap((section) => Object.entries(DEFAULTS[section]).map(([k, v]) => [`${section}.${k}`, v] as [string, unknown])),
       ['strategy.momentum', 0.9], // applied by createStrategy for fedavgm, not by parseConfig
     ];
     for (const [key, value] of leaves) expect(rows.get(key), key).toContain(`\`${JSON.stringify(value)}\``);
+  });
+
+  it('says for every section which command reads it', () => {
+    const section = /\n## Which command reads what\n([\s\S]*?)\n## /.exec(DOC)?.[1] ?? '';
+    const rows = section.split('\n').filter((line) => line.startsWith('| '));
+    expect(rows.length, 'the "Which command reads what" table').toBeGreaterThan(2);
+    for (const name of SECTIONS) expect(rows.some((row) => row.includes(`\`${name}.`)), name).toBe(true);
+  });
+
+  it('quotes an example of each cross-key rule as parseConfig words it', () => {
+    const unquoted = CROSS_KEY_EXAMPLES.map(([, message]) => `\`config: ${message}\``).filter((quote) => !DOC.includes(quote));
+    expect(unquoted).toEqual([]);
   });
 
   it('every JSON example in the doc is a valid config with a valid strategy', () => {
