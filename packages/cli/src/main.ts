@@ -5,9 +5,10 @@ import { builtinInitialModel, loadSavedModel, startCoordinator, type InitialMode
 import { ShoalError } from '@shoal/protocol';
 // Only the config parser and dataset shapes here: `serve` must not pay for loading tfjs, which
 // `simulate` imports lazily with the runner.
-import { applyOverrides, parseConfig, type ShoalConfig } from '@shoal/sim/config';
+import { applyOverrides, parseConfig, secaggOptions, type ShoalConfig } from '@shoal/sim/config';
 import { DATASET_SHAPES } from '@shoal/sim/shapes';
 import { createStrategy } from '@shoal/strategy';
+import { privacy } from './privacy.js';
 import { progressBar } from './progress.js';
 
 const HELP = `shoal: federated learning coordinator and simulator
@@ -19,6 +20,10 @@ Usage:
   shoal simulate CONFIG.json [--set key.path=value ...] [--out DIR]
       Run the real coordinator with virtual clients on a bundled dataset; writes
       DIR/metrics.jsonl and DIR/summary.json (default DIR: runs/<config name>/).
+  shoal privacy --sample-rate Q --rounds T --delta D (--noise-multiplier Z | --target-epsilon E) [--json]
+      The privacy cost of a DP schedule (RDP accountant, Poisson sampling of clients): the ε that
+      T rounds at sampling rate Q with noise multiplier Z spend, or the noise multiplier that
+      keeps ε <= E. --json prints {"epsilon", "order", "noiseMultiplier"}.
   shoal --help | --version
 
 Configuration keys and their defaults: docs/configuration.md
@@ -40,6 +45,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       case 'simulate':
         return await simulate(rest);
+      case 'privacy':
+        return privacy(rest);
       case 'serve':
         return await serve(rest);
       default:
@@ -131,6 +138,7 @@ async function serve(args: readonly string[]): Promise<number> {
       strategy: createStrategy(config.strategy),
       seed: config.seed,
       heartbeatIntervalMs: config.server.heartbeatIntervalMs,
+      ...secaggOptions(config),
       ...(config.server.checkpointDir !== undefined ? { checkpointDir: config.server.checkpointDir } : {}),
       onRound: (metrics: RoundMetrics) => process.stdout.write(`${JSON.stringify(metrics)}\n`),
       log: (line) => process.stderr.write(`${line}\n`),

@@ -5,3 +5,4 @@ export * from './fedavg.js';
 export * from './fedavgm.js';
 export * from './fedprox.js';
 export * from './create.js';
+export * from './central-dp.js';
