@@ -18,6 +18,8 @@ export const ERROR_CODES = {
   BINARY_REQUIRED: { closeCode: 4011, summary: 'a text frame arrived; Shoal speaks binary frames only' },
   COORDINATOR_SHUTDOWN: { closeCode: 4012, summary: 'the coordinator is stopping' },
   TRAINING_COMPLETE: { closeCode: 4013, summary: 'the coordinator finished training; no more rounds will run' },
+  SECAGG_VIOLATION: { closeCode: 4014, summary: 'a secure-aggregation message broke the round\'s rules (unknown index, wrong stage, bad share, wrong recipients)' },
+  SECAGG_REFUSED: { closeCode: 4015, summary: 'a client refused a secure-aggregation request an honest client must not answer' },
   // Errors raised locally (never a close code).
   UNAUTHORIZED: { closeCode: undefined, summary: 'the token was missing or wrong (HTTP 401 on the upgrade)' },
   CONNECTION_FAILED: { closeCode: undefined, summary: 'the client could not reach the coordinator' },

@@ -52,7 +52,91 @@ export interface DeclineMessage {
   readonly reason: string;
 }
 
-export type ClientMessage = HelloMessage | UpdateMessage | DeclineMessage;
+// ---- secure aggregation (Bonawitz et al. 2017; SecAgg+ of Bell et al. 2020), see docs/secagg.md ----
+// Clients are named by their Shamir x-coordinate `index` (1..n, assigned per round in `train`).
+
+/** SecAgg settings of one round, sent inside `train`. */
+export interface SecAggRoundConfig {
+  readonly mode: 'secagg' | 'secagg+';
+  /** This client's Shamir x-coordinate in this round (1..cohort size). */
+  readonly index: number;
+  /** Shares needed to reconstruct a secret; also the fewest survivors a round can finish with. */
+  readonly threshold: number;
+  /** Neighbourhood size including the client itself (cohort size for full SecAgg). */
+  readonly degree: number;
+  /** Every weighted update coordinate is clamped to [−bound, bound] before encoding. */
+  readonly bound: number;
+  /** Fixed-point scale: a value v is encoded as round((v + bound)·scale) in Z_{2^32}. */
+  readonly scale: number;
+  /** The largest weight (example count) a client may put in the masked weight coordinate. */
+  readonly maxWeight: number;
+  /** Random per coordinator run; binds keys and ciphertexts to this run. */
+  readonly sessionId: string;
+}
+
+/** Stage 1 (advertise): the client's two X25519 public keys for this round. */
+export interface AdvertiseMessage {
+  readonly type: 'advertise';
+  readonly round: number;
+  /** c_u^PK: for share encryption. */
+  readonly encryptionKey: Uint8Array;
+  /** s_u^PK: for pairwise masks. */
+  readonly maskKey: Uint8Array;
+}
+
+export interface NeighbourKeys {
+  readonly index: number;
+  readonly encryptionKey: Uint8Array;
+  readonly maskKey: Uint8Array;
+}
+
+/** Coordinator → client after stage 1: the public keys of the client's neighbours that advertised. */
+export interface KeysMessage {
+  readonly type: 'keys';
+  readonly round: number;
+  readonly neighbours: readonly NeighbourKeys[];
+}
+
+/** Stage 2 (share): one encrypted share pair per neighbour (nonce ‖ secretbox). */
+export interface SharesMessage {
+  readonly type: 'shares';
+  readonly round: number;
+  readonly ciphertexts: readonly { readonly to: number; readonly box: Uint8Array }[];
+}
+
+/** Coordinator → client after stage 2: the ciphertexts addressed to this client. */
+export interface InboxMessage {
+  readonly type: 'inbox';
+  readonly round: number;
+  readonly ciphertexts: readonly { readonly from: number; readonly box: Uint8Array }[];
+}
+
+/** Stage 3 (masked input): the encoded, masked update; its last word is the masked weight. */
+export interface MaskedMessage {
+  readonly type: 'masked';
+  readonly round: number;
+  readonly modelVersion: string;
+  readonly masked: Uint32Array;
+  readonly metrics: TrainMetrics;
+}
+
+/** Coordinator → survivors after stage 3: who survived (U3) and who dropped after sharing (U2∖U3). */
+export interface UnmaskMessage {
+  readonly type: 'unmask';
+  readonly round: number;
+  readonly survivors: readonly number[];
+  readonly dropped: readonly number[];
+}
+
+/** Stage 4 (unmask): shares of b_v for survivors and of s_v^SK for dropped clients, never both for one v. */
+export interface RevealMessage {
+  readonly type: 'reveal';
+  readonly round: number;
+  readonly selfMaskShares: readonly { readonly of: number; readonly share: Uint8Array }[];
+  readonly maskKeyShares: readonly { readonly of: number; readonly share: Uint8Array }[];
+}
+
+export type ClientMessage = HelloMessage | UpdateMessage | DeclineMessage | AdvertiseMessage | SharesMessage | MaskedMessage | RevealMessage;
 
 // ---- coordinator → client ----
 
@@ -75,6 +159,8 @@ export interface TrainMessage {
   readonly config: TrainConfig;
   /** Milliseconds the client has to send its update. */
   readonly deadlineMs: number;
+  /** Present when the round uses secure aggregation: then the client answers with the SecAgg stages, not `update`. */
+  readonly secagg?: SecAggRoundConfig;
 }
 
 /** The outcome of a round the client took part in. */
@@ -87,7 +173,7 @@ export interface RoundResultMessage {
   readonly reason?: string;
 }
 
-export type CoordinatorMessage = WelcomeMessage | TrainMessage | RoundResultMessage;
+export type CoordinatorMessage = WelcomeMessage | TrainMessage | RoundResultMessage | KeysMessage | InboxMessage | UnmaskMessage;
 
 export type Message = ClientMessage | CoordinatorMessage;
 export type MessageType = Message['type'];

@@ -3,6 +3,8 @@ import type { ErrorCode } from './errors.js';
 import { PROTOCOL_VERSION } from './messages.js';
 import type { ClientMessage, CoordinatorMessage, DeclineMessage, HelloMessage, RoundResultMessage } from './messages.js';
 import type { TrainConfig, TrainMessage, TrainMetrics, UpdateMessage, WelcomeMessage } from './messages.js';
+import type { AdvertiseMessage, InboxMessage, KeysMessage, MaskedMessage, NeighbourKeys, RevealMessage } from './messages.js';
+import type { SecAggRoundConfig, SharesMessage, UnmaskMessage } from './messages.js';
 import type { LayerSpec, ModelDescriptor, ModelTopology } from './models.js';
 import type { WeightSpec } from './weights.js';
 
@@ -14,8 +16,16 @@ import type { WeightSpec } from './weights.js';
  */
 export type Decoded<T> = { ok: true; message: T } | { ok: false; code: ErrorCode; reason: string };
 
-/** Limits that depend on the model: every weight vector must have exactly numParams values. */
-export interface ClientMessageLimits { readonly numParams: number }
+/** Limits that depend on the model and the round: every weight vector must have exactly numParams values. */
+export interface ClientMessageLimits {
+  readonly numParams: number;
+  /**
+   * The largest SecAgg neighbourhood (degree, counting the client; the cohort size for full
+   * SecAgg) of the rounds this connection may take part in: it raises the frame size limit so a
+   * `shares` or `reveal` frame with one entry per neighbour fits. Default 0 (no SecAgg).
+   */
+  readonly secaggDegree?: number;
+}
 
 // Limits in UTF-16 code units (strings) or entries (arrays); docs/protocol.md lists them all.
 const MAX_ID_LENGTH = 256; // ids, tokens, model versions, weight names
@@ -25,6 +35,30 @@ const MAX_CAPABILITY_LENGTH = 64;
 const MAX_LAYERS = 256;
 const MAX_MANIFEST_ENTRIES = 4096;
 const MAX_SHAPE_RANK = 8;
+
+/**
+ * Secure-aggregation limits (docs/protocol.md, "Secure aggregation"). `@shoal/secagg` produces
+ * keys of exactly 32 bytes, share boxes of 139 bytes (24-byte nonce, 16-byte MAC, 99 bytes of
+ * plaintext: ids, round, session digest and two 33-byte field elements) and shares of 33 bytes;
+ * the maxima below leave room for a format change without a protocol change.
+ */
+export const SECAGG_LIMITS = {
+  /** X25519 public keys. */
+  keyBytes: 32,
+  /** Largest share box (nonce ‖ secretbox) accepted. */
+  maxBoxBytes: 192,
+  /** Largest serialised Shamir share accepted. */
+  maxShareBytes: 64,
+  /** Client indices (Shamir x-coordinates) are integers in [1, maxIndex]. */
+  maxIndex: 100_000,
+  /** Entries in any SecAgg list (neighbours, ciphertexts, survivors, dropped, shares). */
+  maxEntries: 100_000,
+} as const;
+/**
+ * Frame bytes a client may use per SecAgg neighbour: one `shares` entry `{ to, box }` of a
+ * 192-byte box encodes to at most 209 bytes, one `reveal` entry `{ of, share }` to at most 83.
+ */
+const SECAGG_PEER_ALLOWANCE_BYTES = 256;
 /**
  * Bytes a client frame may use beyond its weight vector. The largest valid `hello` (32
  * capabilities of 64 code units, two 256-unit strings, at most 3 UTF-8 bytes per unit) encodes
@@ -32,9 +66,14 @@ const MAX_SHAPE_RANK = 8;
  */
 const CLIENT_ENVELOPE_ALLOWANCE_BYTES = 16 * 1024;
 
-/** The largest frame a client may send for a model of numParams parameters: 4·numParams + 16 KiB. */
-export function maxClientPayloadBytes(numParams: number): number {
-  return 4 * numParams + CLIENT_ENVELOPE_ALLOWANCE_BYTES;
+/**
+ * The largest frame a client may send for a model of numParams parameters: 4·numParams + 16 KiB,
+ * plus 256 bytes per SecAgg neighbour when the client may take part in SecAgg rounds of degree
+ * `secaggDegree` (default 0). A `masked` frame (4·(numParams + 1) bytes of words) fits the first
+ * part; `shares` and `reveal` frames, which grow with the degree, fit the second.
+ */
+export function maxClientPayloadBytes(numParams: number, secaggDegree = 0): number {
+  return 4 * numParams + CLIENT_ENVELOPE_ALLOWANCE_BYTES + SECAGG_PEER_ALLOWANCE_BYTES * secaggDegree;
 }
 
 /**
@@ -42,7 +81,7 @@ export function maxClientPayloadBytes(numParams: number): number {
  * A frame above `maxClientPayloadBytes(numParams)` is MESSAGE_TOO_LARGE before any decoding.
  */
 export function decodeClientMessage(bytes: Uint8Array, limits: ClientMessageLimits): Decoded<ClientMessage> {
-  const maxBytes = maxClientPayloadBytes(limits.numParams);
+  const maxBytes = maxClientPayloadBytes(limits.numParams, limits.secaggDegree);
   if (bytes.byteLength > maxBytes) {
     return { ok: false, code: 'MESSAGE_TOO_LARGE', reason: `frame of ${bytes.byteLength} bytes exceeds the limit of ${maxBytes}` };
   }
@@ -51,6 +90,10 @@ export function decodeClientMessage(bytes: Uint8Array, limits: ClientMessageLimi
       case 'hello': return hello(raw);
       case 'update': return update(raw, limits.numParams);
       case 'decline': return decline(raw);
+      case 'advertise': return advertise(raw);
+      case 'shares': return shares(raw);
+      case 'masked': return masked(raw, limits.numParams);
+      case 'reveal': return reveal(raw);
       default: return undefined;
     }
   });
@@ -63,6 +106,9 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, limits?: Partial<Cli
       case 'welcome': return welcome(raw);
       case 'train': return train(raw, limits?.numParams);
       case 'result': return result(raw);
+      case 'keys': return keys(raw);
+      case 'inbox': return inbox(raw);
+      case 'unmask': return unmask(raw);
       default: return undefined;
     }
   });
@@ -153,7 +199,7 @@ function welcome(raw: RawMessage): WelcomeMessage {
 }
 
 function train(raw: RawMessage, numParams: number | undefined): TrainMessage {
-  fields('train', raw, ['type', 'round', 'modelVersion', 'config', 'deadlineMs'], ['weights']);
+  fields('train', raw, ['type', 'round', 'modelVersion', 'config', 'deadlineMs'], ['weights', 'secagg']);
   return {
     type: 'train',
     round: integer('train.round', raw.round, 0),
@@ -161,6 +207,7 @@ function train(raw: RawMessage, numParams: number | undefined): TrainMessage {
     ...optional(raw, 'weights', (value) => vector('train.weights', value, numParams)),
     config: trainConfig('train.config', raw.config),
     deadlineMs: positive('train.deadlineMs', raw.deadlineMs),
+    ...optional(raw, 'secagg', (value) => secaggConfig('train.secagg', value)),
   };
 }
 
@@ -173,6 +220,116 @@ function result(raw: RawMessage): RoundResultMessage {
     modelVersion: string('result.modelVersion', raw.modelVersion, MAX_ID_LENGTH),
     ...optional(raw, 'reason', (value) => string('result.reason', value, MAX_REASON_LENGTH, { allowEmpty: true })),
   };
+}
+
+// ---- secure aggregation (docs/protocol.md, "Secure aggregation") ----
+
+function advertise(raw: RawMessage): AdvertiseMessage {
+  fields('advertise', raw, ['type', 'round', 'encryptionKey', 'maskKey'], []);
+  return {
+    type: 'advertise',
+    round: integer('advertise.round', raw.round, 0),
+    encryptionKey: bytes('advertise.encryptionKey', raw.encryptionKey, SECAGG_LIMITS.keyBytes, SECAGG_LIMITS.keyBytes),
+    maskKey: bytes('advertise.maskKey', raw.maskKey, SECAGG_LIMITS.keyBytes, SECAGG_LIMITS.keyBytes),
+  };
+}
+
+function shares(raw: RawMessage): SharesMessage {
+  fields('shares', raw, ['type', 'round', 'ciphertexts'], []);
+  const ciphertexts = array('shares.ciphertexts', raw.ciphertexts, SECAGG_LIMITS.maxEntries, (entry, path) => {
+    const item = object(path, entry, ['to', 'box'], []);
+    return { to: index(`${path}.to`, item.to), box: bytes(`${path}.box`, item.box, 1, SECAGG_LIMITS.maxBoxBytes) };
+  });
+  distinct('shares.ciphertexts', ciphertexts.map((entry) => entry.to), 'to');
+  return { type: 'shares', round: integer('shares.round', raw.round, 0), ciphertexts };
+}
+
+function masked(raw: RawMessage, numParams: number): MaskedMessage {
+  fields('masked', raw, ['type', 'round', 'modelVersion', 'masked', 'metrics'], []);
+  return {
+    type: 'masked',
+    round: integer('masked.round', raw.round, 0),
+    modelVersion: string('masked.modelVersion', raw.modelVersion, MAX_ID_LENGTH),
+    masked: words('masked.masked', raw.masked, numParams + 1),
+    metrics: metrics('masked.metrics', raw.metrics),
+  };
+}
+
+function reveal(raw: RawMessage): RevealMessage {
+  fields('reveal', raw, ['type', 'round', 'selfMaskShares', 'maskKeyShares'], []);
+  const shareList = (path: string, value: unknown) => {
+    const list = array(path, value, SECAGG_LIMITS.maxEntries, (entry, entryPath) => {
+      const item = object(entryPath, entry, ['of', 'share'], []);
+      return { of: index(`${entryPath}.of`, item.of), share: bytes(`${entryPath}.share`, item.share, 1, SECAGG_LIMITS.maxShareBytes) };
+    });
+    distinct(path, list.map((entry) => entry.of), 'of');
+    return list;
+  };
+  return {
+    type: 'reveal',
+    round: integer('reveal.round', raw.round, 0),
+    selfMaskShares: shareList('reveal.selfMaskShares', raw.selfMaskShares),
+    maskKeyShares: shareList('reveal.maskKeyShares', raw.maskKeyShares),
+  };
+}
+
+function keys(raw: RawMessage): KeysMessage {
+  fields('keys', raw, ['type', 'round', 'neighbours'], []);
+  const neighbours = array('keys.neighbours', raw.neighbours, SECAGG_LIMITS.maxEntries, neighbourKeys);
+  distinct('keys.neighbours', neighbours.map((entry) => entry.index), 'index');
+  return { type: 'keys', round: integer('keys.round', raw.round, 0), neighbours };
+}
+
+function neighbourKeys(value: unknown, path: string): NeighbourKeys {
+  const raw = object(path, value, ['index', 'encryptionKey', 'maskKey'], []);
+  return {
+    index: index(`${path}.index`, raw.index),
+    encryptionKey: bytes(`${path}.encryptionKey`, raw.encryptionKey, SECAGG_LIMITS.keyBytes, SECAGG_LIMITS.keyBytes),
+    maskKey: bytes(`${path}.maskKey`, raw.maskKey, SECAGG_LIMITS.keyBytes, SECAGG_LIMITS.keyBytes),
+  };
+}
+
+function inbox(raw: RawMessage): InboxMessage {
+  fields('inbox', raw, ['type', 'round', 'ciphertexts'], []);
+  const ciphertexts = array('inbox.ciphertexts', raw.ciphertexts, SECAGG_LIMITS.maxEntries, (entry, path) => {
+    const item = object(path, entry, ['from', 'box'], []);
+    return { from: index(`${path}.from`, item.from), box: bytes(`${path}.box`, item.box, 1, SECAGG_LIMITS.maxBoxBytes) };
+  });
+  distinct('inbox.ciphertexts', ciphertexts.map((entry) => entry.from), 'from');
+  return { type: 'inbox', round: integer('inbox.round', raw.round, 0), ciphertexts };
+}
+
+function unmask(raw: RawMessage): UnmaskMessage {
+  fields('unmask', raw, ['type', 'round', 'survivors', 'dropped'], []);
+  const indexList = (path: string, value: unknown) => {
+    const list = array(path, value, SECAGG_LIMITS.maxEntries, (entry, entryPath) => index(entryPath, entry));
+    distinct(path, list, undefined);
+    return list;
+  };
+  return {
+    type: 'unmask',
+    round: integer('unmask.round', raw.round, 0),
+    survivors: indexList('unmask.survivors', raw.survivors),
+    dropped: indexList('unmask.dropped', raw.dropped),
+  };
+}
+
+function secaggConfig(path: string, value: unknown): SecAggRoundConfig {
+  const raw = object(path, value, ['mode', 'index', 'threshold', 'degree', 'bound', 'scale', 'maxWeight', 'sessionId'], []);
+  const config: SecAggRoundConfig = {
+    mode: oneOf(`${path}.mode`, raw.mode, ['secagg', 'secagg+'] as const),
+    index: index(`${path}.index`, raw.index),
+    threshold: integer(`${path}.threshold`, raw.threshold, 2),
+    degree: integer(`${path}.degree`, raw.degree, 2),
+    bound: positive(`${path}.bound`, raw.bound),
+    scale: positive(`${path}.scale`, raw.scale),
+    maxWeight: integer(`${path}.maxWeight`, raw.maxWeight, 1),
+    sessionId: string(`${path}.sessionId`, raw.sessionId, MAX_ID_LENGTH),
+  };
+  if (config.degree > SECAGG_LIMITS.maxIndex) reject('INVALID_MESSAGE', `${path}.degree is ${config.degree}; the limit is ${SECAGG_LIMITS.maxIndex}`);
+  if (config.threshold > config.degree) reject('INVALID_MESSAGE', `${path}.threshold ${config.threshold} exceeds degree ${config.degree}`);
+  if (config.maxWeight >= 2 ** 32) reject('INVALID_MESSAGE', `${path}.maxWeight is ${config.maxWeight}; it must be < 2^32`);
+  return config;
 }
 
 // ---- nested structures ----
@@ -366,6 +523,43 @@ function vector(path: string, value: unknown, numParams: number | undefined): Fl
     if (!Number.isFinite(entry)) reject('NON_FINITE', `${path}[${index}] is ${entry}`);
   }
   return new Float32Array(value);
+}
+
+/** A SecAgg client index: an integer in [1, SECAGG_LIMITS.maxIndex]. */
+function index(path: string, value: unknown): number {
+  const number = integer(path, value, 1);
+  if (number > SECAGG_LIMITS.maxIndex) reject('INVALID_MESSAGE', `${path} is ${number}; it must be ≤ ${SECAGG_LIMITS.maxIndex}`);
+  return number;
+}
+
+/** Rejects a list naming one index twice; `key` names the field the indices came from. */
+function distinct(path: string, indices: readonly number[], key: string | undefined): void {
+  const seen = new Set<number>();
+  for (const [position, value] of indices.entries()) {
+    if (seen.has(value)) reject('INVALID_MESSAGE', `${path}[${position}]${key === undefined ? '' : `.${key}`} repeats ${value}`);
+    seen.add(value);
+  }
+}
+
+/**
+ * Opaque bytes (keys, boxes, shares): a Uint8Array of minLength..maxLength bytes. Node's msgpackr
+ * returns msgpack `bin` as a Buffer and may return views into the frame, so the result is always a
+ * fresh, plain Uint8Array.
+ */
+function bytes(path: string, value: unknown, minLength: number, maxLength: number): Uint8Array {
+  if (!(value instanceof Uint8Array)) return reject('INVALID_MESSAGE', `${path} is not a Uint8Array`);
+  if (value.length < minLength || value.length > maxLength) {
+    const limit = minLength === maxLength ? `exactly ${minLength}` : `${minLength} to ${maxLength}`;
+    reject('INVALID_MESSAGE', `${path} has ${value.length} bytes; it must have ${limit}`);
+  }
+  return new Uint8Array(value);
+}
+
+/** A masked SecAgg input: a Uint32Array of exactly `length` words (any 32-bit value is valid). Returns a copy. */
+function words(path: string, value: unknown, length: number): Uint32Array {
+  if (!(value instanceof Uint32Array)) return reject('INVALID_MESSAGE', `${path} is not a Uint32Array`);
+  if (value.length !== length) reject('LENGTH_MISMATCH', `${path} has ${value.length} words; it must have ${length} (the model's parameters and the weight)`);
+  return new Uint32Array(value);
 }
 
 /** Peer-controlled text in a reason, shortened: WebSocket close reasons hold at most 123 bytes. */

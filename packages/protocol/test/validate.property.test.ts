@@ -41,6 +41,15 @@ const text = (maxLength: number, minLength = 1) =>
 const count = fc.nat({ max: Number.MAX_SAFE_INTEGER });
 const vector = (length: number) =>
   fc.float32Array({ minLength: length, maxLength: length, noNaN: true, noDefaultInfinity: true });
+const metricsArbitrary = fc.record({ loss: finiteDouble(-1e300, 1e300), accuracy: finiteDouble(0, 1), trainMs: finiteDouble(0, 1e12) });
+// SecAgg pieces: indices are Shamir x-coordinates in [1, 100000]; lists name each index at most once.
+const secaggIndex = fc.integer({ min: 1, max: 100_000 });
+const key = fc.uint8Array({ minLength: 32, maxLength: 32 });
+const box = fc.uint8Array({ minLength: 1, maxLength: 192 });
+const share = fc.uint8Array({ minLength: 1, maxLength: 64 });
+const boxesTo = fc.uniqueArray(fc.record({ to: secaggIndex, box }), { selector: (entry) => entry.to, maxLength: 8 });
+const boxesFrom = fc.uniqueArray(fc.record({ from: secaggIndex, box }), { selector: (entry) => entry.from, maxLength: 8 });
+const sharesOf = fc.uniqueArray(fc.record({ of: secaggIndex, share }), { selector: (entry) => entry.of, maxLength: 8 });
 
 /** Valid values for each field of each client message, shared by the valid and the noisy generators. */
 const CLIENT_FIELDS = {
@@ -56,9 +65,18 @@ const CLIENT_FIELDS = {
     modelVersion: text(256),
     numExamples: count,
     delta: vector(NUM_PARAMS),
-    metrics: fc.record({ loss: finiteDouble(-1e300, 1e300), accuracy: finiteDouble(0, 1), trainMs: finiteDouble(0, 1e12) }),
+    metrics: metricsArbitrary,
   },
   decline: { round: count, reason: text(1024, 0) },
+  advertise: { round: count, encryptionKey: key, maskKey: key },
+  shares: { round: count, ciphertexts: boxesTo },
+  masked: {
+    round: count,
+    modelVersion: text(256),
+    masked: fc.uint32Array({ minLength: NUM_PARAMS + 1, maxLength: NUM_PARAMS + 1 }),
+    metrics: metricsArbitrary,
+  },
+  reveal: { round: count, selfMaskShares: sharesOf, maskKeyShares: sharesOf },
 };
 
 const helloArbitrary: fc.Arbitrary<ClientMessage> = fc.record(
@@ -67,7 +85,13 @@ const helloArbitrary: fc.Arbitrary<ClientMessage> = fc.record(
 );
 const updateArbitrary: fc.Arbitrary<ClientMessage> = fc.record({ type: fc.constant('update' as const), ...CLIENT_FIELDS.update });
 const declineArbitrary: fc.Arbitrary<ClientMessage> = fc.record({ type: fc.constant('decline' as const), ...CLIENT_FIELDS.decline });
-const clientMessageArbitrary = fc.oneof(helloArbitrary, updateArbitrary, declineArbitrary);
+const secaggClientArbitraries: fc.Arbitrary<ClientMessage>[] = [
+  fc.record({ type: fc.constant('advertise' as const), ...CLIENT_FIELDS.advertise }),
+  fc.record({ type: fc.constant('shares' as const), ...CLIENT_FIELDS.shares }),
+  fc.record({ type: fc.constant('masked' as const), ...CLIENT_FIELDS.masked }),
+  fc.record({ type: fc.constant('reveal' as const), ...CLIENT_FIELDS.reveal }),
+];
+const clientMessageArbitrary = fc.oneof(helloArbitrary, updateArbitrary, declineArbitrary, ...secaggClientArbitraries);
 
 const welcomeArbitrary: fc.Arbitrary<CoordinatorMessage> = fc
   .record({
@@ -99,6 +123,18 @@ const trainArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record(
       proximalMu: finiteDouble(0, 1e3),
     }),
     deadlineMs: finiteDouble(1e-3, 1e9),
+    secagg: fc
+      .record({
+        mode: fc.constantFrom('secagg' as const, 'secagg+' as const),
+        index: secaggIndex,
+        degree: fc.integer({ min: 2, max: 100_000 }),
+        thresholdFraction: fc.double({ min: 0, max: 1, noNaN: true }),
+        bound: finiteDouble(1e-6, 1e6).filter((x) => x > 0),
+        scale: finiteDouble(1e-6, 1e9).filter((x) => x > 0),
+        maxWeight: fc.integer({ min: 1, max: 2 ** 32 - 1 }),
+        sessionId: text(256),
+      })
+      .map(({ thresholdFraction, ...config }) => ({ ...config, threshold: 2 + Math.floor(thresholdFraction * (config.degree - 2)) })),
   },
   { requiredKeys: ['type', 'round', 'modelVersion', 'config', 'deadlineMs'] },
 );
@@ -114,7 +150,20 @@ const resultArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record(
   { requiredKeys: ['type', 'round', 'status', 'modelVersion'] },
 );
 
-const coordinatorMessageArbitrary = fc.oneof(welcomeArbitrary, trainArbitrary, resultArbitrary);
+const keysArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record({
+  type: fc.constant('keys' as const),
+  round: count,
+  neighbours: fc.uniqueArray(fc.record({ index: secaggIndex, encryptionKey: key, maskKey: key }), { selector: (entry) => entry.index, maxLength: 8 }),
+});
+const inboxArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record({ type: fc.constant('inbox' as const), round: count, ciphertexts: boxesFrom });
+const unmaskArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record({
+  type: fc.constant('unmask' as const),
+  round: count,
+  survivors: fc.uniqueArray(secaggIndex, { maxLength: 16 }),
+  dropped: fc.uniqueArray(secaggIndex, { maxLength: 16 }),
+});
+
+const coordinatorMessageArbitrary = fc.oneof(welcomeArbitrary, trainArbitrary, resultArbitrary, keysArbitrary, inboxArbitrary, unmaskArbitrary);
 
 // ---- properties ----
 
@@ -151,6 +200,10 @@ const CLIENT_SCHEMA = {
   hello: { required: ['type', 'protocolVersion', 'numExamples', 'capabilities'], optional: ['resumeToken', 'modelVersion'] },
   update: { required: ['type', 'round', 'modelVersion', 'numExamples', 'delta', 'metrics'], optional: [] },
   decline: { required: ['type', 'round', 'reason'], optional: [] },
+  advertise: { required: ['type', 'round', 'encryptionKey', 'maskKey'], optional: [] },
+  shares: { required: ['type', 'round', 'ciphertexts'], optional: [] },
+  masked: { required: ['type', 'round', 'modelVersion', 'masked', 'metrics'], optional: [] },
+  reveal: { required: ['type', 'round', 'selfMaskShares', 'maskKeyShares'], optional: [] },
 } as const;
 
 describe('arbitrary objects with a real type', () => {
@@ -161,6 +214,10 @@ describe('arbitrary objects with a real type', () => {
     fc.float32Array({ maxLength: 2 * NUM_PARAMS }),
     fc.float64Array({ maxLength: 4 }),
     fc.record({ loss: fc.double(), accuracy: fc.double(), trainMs: fc.double() }),
+    fc.uint8Array({ maxLength: 40 }),
+    fc.uint32Array({ maxLength: NUM_PARAMS + 2 }),
+    fc.array(fc.record({ to: fc.integer({ min: -1, max: 3 }), box: fc.uint8Array({ maxLength: 4 }) }), { maxLength: 3 }),
+    fc.array(fc.record({ of: fc.integer({ min: -1, max: 3 }), share: fc.uint8Array({ maxLength: 4 }) }), { maxLength: 3 }),
   );
   /** Each schema field is absent, valid or noise; sometimes an unknown field is added. */
   const noisyObject = (type: keyof typeof CLIENT_FIELDS) => {
@@ -177,7 +234,7 @@ describe('arbitrary objects with a real type', () => {
       return value;
     });
   };
-  const objectArbitrary = fc.oneof(noisyObject('hello'), noisyObject('update'), noisyObject('decline'));
+  const objectArbitrary = fc.oneof(...(Object.keys(CLIENT_FIELDS) as (keyof typeof CLIENT_FIELDS)[]).map(noisyObject));
 
   it('never throw; reject any object missing a required field or with an unknown one; accept only fixed points', () => {
     const outcomes = new Map<string, number>();
@@ -269,6 +326,32 @@ describe('corrupted updates', () => {
         expect(result).toMatchObject({ ok: false, code: 'LENGTH_MISMATCH' });
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('corrupted SecAgg messages', () => {
+  it('a masked input of any length but numParams + 1 is LENGTH_MISMATCH', () => {
+    const masked = fc.record({ type: fc.constant('masked' as const), ...CLIENT_FIELDS.masked });
+    const wrongLength = fc.nat({ max: 4 * NUM_PARAMS }).filter((length) => length !== NUM_PARAMS + 1);
+    fc.assert(
+      fc.property(masked, wrongLength, (message, length) => {
+        const result = decodeClientMessage(encodeFrame({ ...message, masked: new Uint32Array(length) }), { numParams: NUM_PARAMS });
+        expect(result).toMatchObject({ ok: false, code: 'LENGTH_MISMATCH' });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a key of any length but 32 bytes is INVALID_MESSAGE', () => {
+    const advertise = fc.record({ type: fc.constant('advertise' as const), ...CLIENT_FIELDS.advertise });
+    const wrongKey = fc.uint8Array({ maxLength: 64 }).filter((bytes) => bytes.length !== 32);
+    fc.assert(
+      fc.property(advertise, wrongKey, (message, maskKey) => {
+        const result = decodeClientMessage(encodeFrame({ ...message, maskKey }), { numParams: NUM_PARAMS });
+        expect(result).toMatchObject({ ok: false, code: 'INVALID_MESSAGE' });
+      }),
+      { numRuns: 200 },
     );
   });
 });

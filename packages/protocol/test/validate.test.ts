@@ -6,36 +6,9 @@ import {
   encodeFrame,
   maxClientPayloadBytes,
 } from '../src/index.js';
-import type { Decoded, ErrorCode } from '../src/index.js';
-import { NUM_PARAMS, validMessages } from './fixtures.js';
+import { NUM_PARAMS, REMOVE, expectRejected, fromClient, fromCoordinator, validMessages, withField } from './fixtures.js';
 
 const valid = validMessages();
-
-function fromClient(value: unknown, numParams = NUM_PARAMS): Decoded<unknown> {
-  return decodeClientMessage(encodeFrame(value as object), { numParams });
-}
-
-function fromCoordinator(value: unknown, numParams?: number): Decoded<unknown> {
-  return decodeCoordinatorMessage(encodeFrame(value as object), numParams === undefined ? {} : { numParams });
-}
-
-function expectRejected(result: Decoded<unknown>, code: ErrorCode, reasonPart?: string): void {
-  expect(result).toMatchObject({ ok: false, code });
-  if (reasonPart !== undefined && !result.ok) expect(result.reason).toContain(reasonPart);
-}
-
-/** A copy of `message` with `changes` applied at a dotted path, e.g. `metrics.loss`. */
-function withField(message: object, path: string, value: unknown): Record<string, unknown> {
-  const copy = structuredClone(message) as Record<string, unknown>;
-  const keys = path.split('.');
-  let target = copy;
-  for (const key of keys.slice(0, -1)) target = target[key] as Record<string, unknown>;
-  const last = keys.at(-1)!;
-  if (value === REMOVE) delete target[last];
-  else target[last] = value;
-  return copy;
-}
-const REMOVE = Symbol('remove');
 
 describe('round trips', () => {
   it.each([

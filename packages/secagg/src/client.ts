@@ -1,0 +1,265 @@
+import type { NeighbourKeys, SecAggRoundConfig } from '@shoal/protocol';
+import { toHex } from './bytes.js';
+import { encodeUpdate } from './encoding.js';
+import { SecAggError } from './errors.js';
+import type { KeyAgreement, KeyPair, RoundContext } from './keys.js';
+import { KEY_BYTES, keyPairFromSecret, naclKeyAgreement } from './keys.js';
+import type { MaskPrg } from './prg.js';
+import { pairMaskKey, selfMaskKey } from './prg.js';
+import { SECRET_BYTES, encodeShare, splitSecret } from './shamir.js';
+import type { SharePair } from './share-crypto.js';
+import { openShares, sealShares, shareBoxKey } from './share-crypto.js';
+import { WordSum } from './word-sum.js';
+
+/**
+ * Where a client is in one SecAgg round; each method moves it one step:
+ * advertise() → share() → receiveInbox() → mask() → reveal() → done. A refusal or a bad inbox moves
+ * it to `failed`, after which it takes no further part (the round treats it as a dropout).
+ */
+export type ClientStage = 'advertise' | 'share' | 'inbox' | 'masked' | 'masking' | 'unmask' | 'done' | 'failed';
+
+export interface SecAggClientOptions {
+  /** The `train.secagg` config of the round. */
+  readonly config: SecAggRoundConfig;
+  readonly round: number;
+  readonly numParams: number;
+  /** Cryptographic randomness (crypto.getRandomValues in production); asked for ≤ 65,536 bytes at a time. */
+  readonly randomBytes: (n: number) => Uint8Array;
+  readonly prg: MaskPrg;
+  /** X25519; default tweetnacl. */
+  readonly agreement?: KeyAgreement;
+}
+
+/** The neighbours the coordinator announces as survivors (U3) and as dropped after sharing (U2∖U3). */
+export interface UnmaskRequest {
+  readonly survivors: readonly number[];
+  readonly dropped: readonly number[];
+}
+
+/** The answer to an unmask request: shares of b_v for survivors, of s_v^SK for dropped clients. */
+export interface RevealAnswer {
+  readonly selfMaskShares: { of: number; share: Uint8Array }[];
+  readonly maskKeyShares: { of: number; share: Uint8Array }[];
+}
+
+/**
+ * One client's side of a SecAgg round (Bonawitz et al. CCS'17, with SecAgg+ neighbourhoods),
+ * as a pure state machine: no I/O, randomness and the PRG injected. Secrets never leave it
+ * except as the shares the protocol sends; an honest client refuses requests that would reveal
+ * both secrets of one client.
+ */
+export class SecAggClient {
+  private currentStage: ClientStage = 'advertise';
+  private readonly config: SecAggRoundConfig;
+  private readonly context: RoundContext;
+  private readonly numParams: number;
+  private readonly randomBytes: (n: number) => Uint8Array;
+  private readonly prg: MaskPrg;
+  private readonly agreement: KeyAgreement;
+
+  private encryptionKeys: KeyPair | undefined;
+  private maskKeys: KeyPair | undefined;
+  private selfMaskSeed: Uint8Array | undefined;
+  /** Per neighbour: the share-box key and the pairwise mask secret s_uv, both from share(). */
+  private readonly links = new Map<number, { boxKey: Uint8Array; maskSecret: Uint8Array }>();
+  /** Shares this client holds, of its own secrets and of each neighbour whose box it received. */
+  private readonly held = new Map<number, SharePair>();
+
+  constructor(options: SecAggClientOptions) {
+    const { config, round, numParams } = options;
+    if (!Number.isSafeInteger(round) || round < 0) throw new SecAggError('INVALID_INPUT', `round must be an integer ≥ 0, got ${round}`);
+    if (!Number.isSafeInteger(numParams) || numParams < 1) throw new SecAggError('INVALID_INPUT', `numParams must be an integer ≥ 1, got ${numParams}`);
+    if (!Number.isSafeInteger(config.index) || config.index < 1) throw new SecAggError('INVALID_INPUT', `index must be a positive integer, got ${config.index}`);
+    if (!Number.isSafeInteger(config.threshold) || !Number.isSafeInteger(config.degree) || config.threshold < 2 || config.threshold > config.degree) {
+      throw new SecAggError('INVALID_INPUT', `threshold ${config.threshold} and degree ${config.degree} need 2 ≤ threshold ≤ degree`);
+    }
+    // See deriveSecAggParams: with t ≤ k/2 a lying coordinator could collect both secrets of a client.
+    if (2 * config.threshold <= config.degree) {
+      throw new SecAggError('REFUSED', `threshold ${config.threshold} does not exceed half the degree ${config.degree}`);
+    }
+    this.config = config;
+    this.context = { sessionId: config.sessionId, round };
+    this.numParams = numParams;
+    this.randomBytes = options.randomBytes;
+    this.prg = options.prg;
+    this.agreement = options.agreement ?? naclKeyAgreement;
+  }
+
+  get stage(): ClientStage {
+    return this.currentStage;
+  }
+
+  get index(): number {
+    return this.config.index;
+  }
+
+  /** Stage 1: two fresh X25519 key pairs, c (share encryption) and s (pairwise masks); returns the public keys. */
+  advertise(): { encryptionKey: Uint8Array; maskKey: Uint8Array } {
+    this.expectStage('advertise', 'advertise');
+    this.encryptionKeys = keyPairFromSecret(this.random(KEY_BYTES));
+    this.maskKeys = keyPairFromSecret(this.random(KEY_BYTES));
+    this.currentStage = 'share';
+    return { encryptionKey: this.encryptionKeys.publicKey, maskKey: this.maskKeys.publicKey };
+  }
+
+  /**
+   * Stage 2: draws the self-mask seed b_u, Shamir-shares b_u and s_u^SK t-of-(neighbours + 1) at
+   * the holders' indices, and seals each neighbour's share pair in a box only it can open. Refuses
+   * a neighbour list with this client's own index, a repeated index or key, a small-order key, more
+   * neighbours than the degree allows, or too few to ever reach the threshold.
+   */
+  share(neighbours: readonly NeighbourKeys[]): { ciphertexts: { to: number; box: Uint8Array }[] } {
+    this.expectStage('share', 'share');
+    const encryptionKeys = this.encryptionKeys!;
+    const maskKeys = this.maskKeys!;
+    const { index, threshold, degree } = this.config;
+    this.refuseUnless(neighbours.length <= degree - 1, `${neighbours.length} neighbours exceed the degree ${degree}`);
+    this.refuseUnless(neighbours.length + 1 >= threshold, `${neighbours.length} neighbours can never reach the threshold ${threshold}`);
+    const seenIndices = new Set<number>([index]);
+    const seenKeys = new Set<string>([toHex(encryptionKeys.publicKey), toHex(maskKeys.publicKey)]);
+    for (const neighbour of neighbours) {
+      this.refuseUnless(Number.isSafeInteger(neighbour.index) && neighbour.index >= 1, `neighbour index ${neighbour.index} is not a positive integer`);
+      this.refuseUnless(!seenIndices.has(neighbour.index), `neighbour index ${neighbour.index} is this client or listed twice`);
+      seenIndices.add(neighbour.index);
+      for (const key of [neighbour.encryptionKey, neighbour.maskKey]) {
+        this.refuseUnless(key.length === KEY_BYTES, `a key of neighbour ${neighbour.index} has ${key.length} bytes`);
+        this.refuseUnless(!seenKeys.has(toHex(key)), `a key of neighbour ${neighbour.index} repeats another key`);
+        seenKeys.add(toHex(key));
+      }
+    }
+    const encryptionSecrets = this.agreement.agreeMany(encryptionKeys.secretKey, neighbours.map((n) => n.encryptionKey));
+    const maskSecrets = this.agreement.agreeMany(maskKeys.secretKey, neighbours.map((n) => n.maskKey));
+    for (const [i, neighbour] of neighbours.entries()) {
+      const encryptionSecret = encryptionSecrets[i];
+      const maskSecret = maskSecrets[i];
+      this.refuseUnless(encryptionSecret != null && maskSecret != null, `neighbour ${neighbour.index} has a small-order key`);
+      this.links.set(neighbour.index, { boxKey: shareBoxKey(encryptionSecret!, this.context), maskSecret: maskSecret! });
+    }
+
+    this.selfMaskSeed = this.random(SECRET_BYTES);
+    const holders = [index, ...neighbours.map((n) => n.index)];
+    const selfMaskShares = splitSecret(this.selfMaskSeed, threshold, holders, (n) => this.random(n));
+    const maskKeyShares = splitSecret(maskKeys.secretKey, threshold, holders, (n) => this.random(n));
+    this.held.set(index, { selfMaskShare: selfMaskShares[0]!.y, maskKeyShare: maskKeyShares[0]!.y });
+    const ciphertexts = neighbours.map((neighbour, i) => {
+      const address = { ...this.context, sender: index, recipient: neighbour.index };
+      const pair = { selfMaskShare: selfMaskShares[i + 1]!.y, maskKeyShare: maskKeyShares[i + 1]!.y };
+      return { to: neighbour.index, box: sealShares(this.links.get(neighbour.index)!.boxKey, this.random(24), address, pair) };
+    });
+    this.currentStage = 'inbox';
+    return { ciphertexts };
+  }
+
+  /**
+   * After stage 2: the boxes of the neighbours that shared (U2). The whole inbox is rejected
+   * (BAD_SHARE naming the sender) if any box is from an unknown or repeated sender, or fails to
+   * open or to name this sender, this recipient, this round and session. Dropping only the bad box
+   * would be worse: its sender still masks against this client, so the masks would no longer
+   * cancel and the sum would be silently wrong; rejecting the inbox makes this client a clean
+   * dropout whose pairwise masks the coordinator removes.
+   */
+  receiveInbox(ciphertexts: readonly { from: number; box: Uint8Array }[]): void {
+    this.expectStage('inbox', 'receiveInbox');
+    const received = new Map<number, SharePair>();
+    for (const { from, box } of ciphertexts) {
+      const link = this.links.get(from);
+      if (link === undefined) this.fail('BAD_SHARE', `share box from ${from}, which is not a neighbour`);
+      if (received.has(from)) this.fail('BAD_SHARE', `two share boxes from ${from}`);
+      const opened = openShares(link.boxKey, box, { ...this.context, sender: from, recipient: this.config.index });
+      if (!opened.ok) this.fail('BAD_SHARE', `share box from ${from} ${opened.reason}`);
+      received.set(from, opened.shares);
+    }
+    this.refuseUnless(received.size + 1 >= this.config.threshold, `only ${received.size} neighbours shared; the threshold ${this.config.threshold} cannot be reached`);
+    for (const [from, pair] of received) this.held.set(from, pair);
+    this.currentStage = 'masked';
+  }
+
+  /**
+   * Stage 3: encodes `weightedValues` (the update already multiplied by `weight`, clamped to
+   * ±bound) and the integer `weight`, then adds PRG(b_u) and, for each neighbour v that shared,
+   * +PRG(s_uv) if u > v else −PRG(s_uv). Returns numParams + 1 words.
+   */
+  async mask(weightedValues: Float32Array, weight: number): Promise<Uint32Array> {
+    this.expectStage('masked', 'mask');
+    if (weightedValues.length !== this.numParams) {
+      throw new SecAggError('INVALID_INPUT', `the update has ${weightedValues.length} values; the model has ${this.numParams}`);
+    }
+    if (!Number.isSafeInteger(weight) || weight < 0 || weight > this.config.maxWeight) {
+      throw new SecAggError('INVALID_INPUT', `weight must be an integer in 0..${this.config.maxWeight}, got ${weight}`);
+    }
+    this.currentStage = 'masking';
+    try {
+      const encoded = encodeUpdate(weightedValues, weight, this.config, (n) => this.random(n));
+      const masked = new WordSum(encoded.length);
+      masked.add(encoded);
+      await this.prg.addTo(masked, selfMaskKey(this.selfMaskSeed!, this.context), 1);
+      const u = this.config.index;
+      for (const v of this.held.keys()) {
+        if (v === u) continue;
+        await this.prg.addTo(masked, pairMaskKey(this.links.get(v)!.maskSecret, u, v, this.context), u > v ? 1 : -1);
+      }
+      this.currentStage = 'unmask';
+      return masked.toUint32Array();
+    } catch (error) {
+      this.finishWith('failed');
+      throw error;
+    }
+  }
+
+  /**
+   * Stage 4: reveals shares of b_v for each announced survivor v and of s_v^SK for each announced
+   * dropped v. Refuses (REFUSED; the client then takes no further part) when the two lists overlap
+   * or repeat an index, when this client is not listed as a survivor, when fewer than threshold
+   * survivors are announced, or when the lists name a client whose shares it does not hold or leave
+   * out one whose shares it holds. So it never reveals both secrets of one client.
+   */
+  reveal(request: UnmaskRequest): RevealAnswer {
+    this.expectStage('unmask', 'reveal');
+    const survivors = new Set(request.survivors);
+    const dropped = new Set(request.dropped);
+    this.refuseUnless(survivors.size === request.survivors.length && dropped.size === request.dropped.length, 'the unmask lists repeat an index');
+    for (const v of dropped) this.refuseUnless(!survivors.has(v), `${v} is announced both as a survivor and as dropped`);
+    this.refuseUnless(survivors.has(this.config.index), `this client (${this.config.index}) is not announced as a survivor`);
+    this.refuseUnless(survivors.size >= this.config.threshold, `${survivors.size} survivors announced; the threshold is ${this.config.threshold}`);
+    for (const v of [...survivors, ...dropped]) this.refuseUnless(this.held.has(v), `asked about ${v}, whose shares this client does not hold`);
+    for (const v of this.held.keys()) this.refuseUnless(survivors.has(v) || dropped.has(v), `the status of ${v} was not announced`);
+
+    const answer: RevealAnswer = {
+      selfMaskShares: request.survivors.map((of) => ({ of, share: encodeShare(this.held.get(of)!.selfMaskShare) })),
+      maskKeyShares: request.dropped.map((of) => ({ of, share: encodeShare(this.held.get(of)!.maskKeyShare) })),
+    };
+    this.finishWith('done');
+    return answer;
+  }
+
+  private expectStage(expected: ClientStage, method: string): void {
+    if (this.currentStage !== expected) {
+      throw new SecAggError('UNEXPECTED_STAGE', `${method}() called in stage ${this.currentStage}; it belongs to stage ${expected}`);
+    }
+  }
+
+  private refuseUnless(condition: boolean, reason: string): asserts condition {
+    if (!condition) this.fail('REFUSED', reason);
+  }
+
+  private fail(code: 'REFUSED' | 'BAD_SHARE', reason: string): never {
+    this.finishWith('failed');
+    throw new SecAggError(code, reason);
+  }
+
+  /** Ends the round for this client and drops every secret it held. */
+  private finishWith(stage: 'done' | 'failed'): void {
+    this.currentStage = stage;
+    this.encryptionKeys = undefined;
+    this.maskKeys = undefined;
+    this.selfMaskSeed = undefined;
+    this.links.clear();
+    this.held.clear();
+  }
+
+  private random(n: number): Uint8Array {
+    const bytes = this.randomBytes(n);
+    if (!(bytes instanceof Uint8Array) || bytes.length !== n) throw new RangeError(`randomBytes(${n}) returned ${bytes?.length} bytes`);
+    return bytes;
+  }
+}
