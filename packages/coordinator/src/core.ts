@@ -20,6 +20,8 @@ import { readLatestCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { PeerConnection, PeerHandlers } from './connection.js';
 import { resolveOptions, type CoordinatorOptions, type EvaluationResult, type ResolvedOptions } from './options.js';
 import { PlainRound } from './plain-round.js';
+import { SecAggRound } from './secagg-round.js';
+import { nodeKeyAgreement, nodeMaskPrg } from '@shoal/secagg/node';
 import type { ActiveRound, RoundMessage, RoundMetrics } from './round.js';
 import { ClientRegistry, type ClientSession } from './sessions.js';
 
@@ -47,6 +49,8 @@ export class Coordinator {
   private readonly stopController = new AbortController();
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   private runId = randomBytes(6).toString('hex');
+  /** Fresh per process: SecAgg keys of a round re-run after a crash can never repeat. */
+  private readonly sessionId = randomBytes(8).toString('hex');
   private weights: Float32Array;
   private strategyState: StrategyState;
   private nextRound = 1;
@@ -220,7 +224,7 @@ export class Coordinator {
 
   private createRound(round: number, cohort: readonly ClientSession[]): ActiveRound {
     const { options } = this;
-    return new PlainRound({
+    const setup = {
       round,
       modelVersion: this.modelVersion,
       cohort,
@@ -230,6 +234,13 @@ export class Coordinator {
       strategy: options.strategy,
       deadlineMs: options.roundTimeoutMs,
       minClients: options.minClients,
+    };
+    if (options.secagg === undefined) return new PlainRound(setup);
+    return new SecAggRound(setup, options.secagg, {
+      sessionId: this.sessionId,
+      prg: nodeMaskPrg,
+      agreement: nodeKeyAgreement,
+      shuffle: (items) => shuffled(items, this.random),
     });
   }
 

@@ -2,6 +2,7 @@ import type { TrainConfig } from '@shoal/protocol';
 import type { Strategy } from '@shoal/strategy';
 import type { InitialModel } from './model-init.js';
 import type { RoundMetrics } from './round.js';
+import type { SecAggOptions } from './secagg-round.js';
 
 export interface EvaluationResult {
   readonly loss: number;
@@ -36,13 +37,16 @@ export interface CoordinatorOptions {
   readonly checkpointDir?: string;
   /** Central evaluation of each new global model (e.g. on a held-out test set). */
   readonly evaluate?: (weights: Float32Array, round: number) => Promise<EvaluationResult>;
+  /** Secure aggregation: the coordinator learns only the sum of the cohort's updates. Default: off. */
+  readonly secagg?: SecAggOptions;
   /** Called after every round with its metrics. */
   readonly onRound?: (metrics: RoundMetrics) => void;
   /** Diagnostic lines (connections, closes, aborts). Default: silent. */
   readonly log?: (line: string) => void;
 }
 
-export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound'>> {
+export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound' | 'secagg'>> {
+  readonly secagg?: SecAggOptions;
   readonly clientsPerRound?: number;
   readonly fraction?: number;
   readonly checkpointDir?: string;

@@ -6,6 +6,8 @@ export interface SecAggMetrics {
   readonly mode: 'secagg' | 'secagg+';
   readonly threshold: number;
   readonly degree: number;
+  /** Fixed-point scale of the encoding: the decoded sum is within participants/scale of the true one. */
+  readonly scale: number;
   /** Milliseconds each stage took, in order. */
   readonly stageMs: Readonly<Record<SecAggStage, number>>;
   /** Clients lost in each stage (missed its deadline, disconnected or declined). */

@@ -1,4 +1,5 @@
 import { BUILTIN_MODELS, ShoalError, type BuiltinModelName } from '@shoal/protocol';
+import type { SecAggOptions } from '@shoal/coordinator';
 
 /**
  * The one configuration format of `shoal serve` and `shoal simulate`. Every key, its default and
@@ -256,4 +257,21 @@ function integer(value: unknown, key: string, min: number, max = Number.MAX_SAFE
 function oneOf<T extends string>(value: unknown, key: string, options: readonly T[]): T {
   if (typeof value !== 'string' || !options.includes(value as T)) fail(`${key} must be one of ${options.join(', ')}, got ${JSON.stringify(value)}`);
   return value as T;
+}
+
+/** The coordinator's `secagg` option for a config (absent when secure aggregation is off). */
+export function secaggOptions(config: ShoalConfig): { secagg?: SecAggOptions } {
+  const { mode, threshold, degree, maxDropout, stageTimeoutMs, clipRange, maxWeight } = config.secagg;
+  if (mode === 'off') return {};
+  return {
+    secagg: {
+      mode,
+      ...(threshold !== undefined ? { threshold } : {}),
+      ...(degree !== undefined ? { degree } : {}),
+      maxDropout,
+      stageTimeoutMs,
+      clipRange,
+      maxWeight,
+    },
+  };
 }

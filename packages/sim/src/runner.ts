@@ -14,7 +14,7 @@ import {
 import { ShoalClient, buildModel, initBackend, wsTransport, writeWeights, type ClientTransport } from '@shoal/client';
 import { createSeededRandom, type ModelDescriptor } from '@shoal/protocol';
 import { createStrategy } from '@shoal/strategy';
-import type { ShoalConfig } from './config.js';
+import { secaggOptions, type ShoalConfig } from './config.js';
 import { loadDataset, subset, take, type Dataset } from './datasets.js';
 import { withFaults } from './faults.js';
 import { memoryTransport } from './memory-transport.js';
@@ -75,6 +75,7 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
     strategy: createStrategy(config.strategy),
     seed: config.seed,
     heartbeatIntervalMs: config.server.heartbeatIntervalMs,
+    ...secaggOptions(config),
     ...(config.server.checkpointDir !== undefined ? { checkpointDir: config.server.checkpointDir } : {}),
     evaluate: evaluation.evaluate,
     onRound: (metrics) => {
@@ -102,13 +103,14 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
   const clientsStop = new AbortController();
   setMaxListeners(4 * sim.numClients + 10, clientsStop.signal); // every virtual client listens on it
   options.signal?.addEventListener('abort', () => coordinator.stop(), { once: true });
-  const clients = partitions.map((indices) => {
+  const clients = partitions.map((indices, clientNumber) => {
     const data = subset(train, indices);
     const client = new ShoalClient({
       url,
       token: SIMULATION_TOKEN,
       transport,
       data: { x: data.x, y: data.y, featureShape: data.featureShape },
+      shuffleSeed: config.seed * 100_003 + clientNumber, // reproducible local training
       prepare: async () => {}, // the backend is chosen once, above, for all virtual clients
     });
     return client.run({ signal: clientsStop.signal });

@@ -4,6 +4,7 @@ import {
   ShoalError,
   closeCodeOf,
   closeReason,
+  createSeededRandom,
   decodeCoordinatorMessage,
   encodeFrame,
   errorCodeOfClose,
@@ -15,9 +16,11 @@ import {
   type TrainMessage,
   type WelcomeMessage,
 } from '@shoal/protocol';
+import { webCryptoMaskPrg, type KeyAgreement, type MaskPrg } from '@shoal/secagg';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
-import { runPipeline, type UpdateStep } from './pipeline.js';
+import { runPipeline, type LocalUpdate, type UpdateStep } from './pipeline.js';
+import { SecAggParticipant } from './secagg-participant.js';
 import { LocalTrainer, type ClientDataset, type TrainProgress } from './trainer.js';
 import type { ClientConnection, ClientTransport } from './transport.js';
 
@@ -39,6 +42,15 @@ export interface ShoalClientOptions {
   readonly prepare?: () => Promise<unknown>;
   /** Source of jitter for reconnect delays. Default Math.random (jitter needs no secrecy). */
   readonly random?: () => number;
+  /**
+   * Seeds the order in which local examples are visited each epoch, so a simulation is
+   * reproducible run to run. Default: unseeded (a fresh random order).
+   */
+  readonly shuffleSeed?: number;
+  /** The secure-aggregation mask PRG (AES-128-CTR). Default: WebCrypto; the Node entry uses node:crypto. */
+  readonly maskPrg?: MaskPrg;
+  /** X25519 for secure aggregation. Default: tweetnacl; the Node entry uses node:crypto (same bytes, faster). */
+  readonly keyAgreement?: KeyAgreement;
 }
 
 export interface ClientEvents {
@@ -65,6 +77,8 @@ export class ShoalClient extends Emitter<ClientEvents> {
   private resumeToken: string | undefined;
   /** The global model this client holds, so the coordinator can skip resending it. */
   private global: { version: string; weights: Float32Array } | undefined;
+  /** The secure-aggregation round in progress, if any. */
+  private secagg: { round: number; participant: SecAggParticipant } | undefined;
 
   constructor(options: ShoalClientOptions) {
     super();
@@ -172,6 +186,37 @@ export class ShoalClient extends Emitter<ClientEvents> {
         return this.onTrain(message, connection);
       case 'result':
         return this.onResult(message);
+      case 'keys':
+      case 'inbox':
+      case 'unmask':
+        return this.onSecAggStage(message, connection);
+    }
+  }
+
+  /** Answers one coordinator message of the secure-aggregation stages of the current round. */
+  private async onSecAggStage(
+    message: Extract<CoordinatorMessage, { type: 'keys' | 'inbox' | 'unmask' }>,
+    connection: ClientConnection,
+  ): Promise<void> {
+    const current = this.secagg;
+    if (current === undefined || current.round !== message.round) return; // a round we already left
+    try {
+      switch (message.type) {
+        case 'keys':
+          return this.send(connection, current.participant.onKeys(message));
+        case 'inbox':
+          this.send(connection, await current.participant.onInbox(message));
+          this.emit('roundEnd', { round: message.round, status: 'sent', modelVersion: this.global?.version ?? '' });
+          return;
+        case 'unmask':
+          return this.send(connection, current.participant.onUnmask(message));
+      }
+    } catch (error) {
+      // A refusal (the honest-client rules) or a failed training: leave this round, not the connection.
+      if (!(error instanceof Error)) throw error;
+      this.secagg = undefined;
+      this.emit('error', { error });
+      this.send(connection, { type: 'decline', round: message.round, reason: error.message.slice(0, 1_000) });
     }
   }
 
@@ -197,11 +242,20 @@ export class ShoalClient extends Emitter<ClientEvents> {
       return;
     }
     this.emit('roundStart', { round: message.round, modelVersion: message.modelVersion });
-    const context = { round: message.round, modelVersion: message.modelVersion, config: message.config };
-    const result = await this.trainer.train(this.global.weights, message.config, (progress) =>
-      this.emit('progress', { round: message.round, ...progress }),
-    );
-    const update = await runPipeline(this.options.updateSteps ?? [], { ...result, numExamples: this.trainer.numExamples }, context);
+    if (message.secagg) {
+      // Keys and shares are exchanged while the model trains; the masked update waits for both.
+      const training = this.localUpdate(message);
+      training.catch(() => {}); // awaited (and its error reported) when the inbox arrives
+      const participant = new SecAggParticipant(message.round, message.modelVersion, message.secagg, this.global.weights.length, training, {
+        prg: this.options.maskPrg ?? webCryptoMaskPrg(),
+        randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
+        ...(this.options.keyAgreement ? { agreement: this.options.keyAgreement } : {}),
+      });
+      this.secagg = { round: message.round, participant };
+      this.send(connection, participant.advertise());
+      return;
+    }
+    const update = await this.localUpdate(message);
     this.send(connection, {
       type: 'update',
       round: message.round,
@@ -213,7 +267,20 @@ export class ShoalClient extends Emitter<ClientEvents> {
     this.emit('roundEnd', { round: message.round, status: 'sent', modelVersion: message.modelVersion });
   }
 
+  /** Trains on the round's global model and runs the update pipeline. */
+  private async localUpdate(message: TrainMessage): Promise<LocalUpdate> {
+    const trainer = this.trainer!;
+    const global = this.global!;
+    const context = { round: message.round, modelVersion: message.modelVersion, config: message.config };
+    const { shuffleSeed } = this.options;
+    // One stream per round, so a client that skips rounds still sees the same order in the others.
+    const shuffle = shuffleSeed === undefined ? undefined : createSeededRandom((Math.imul(shuffleSeed, 0x9e3779b1) ^ message.round) >>> 0);
+    const result = await trainer.train(global.weights, message.config, (progress) => this.emit('progress', { round: message.round, ...progress }), shuffle);
+    return runPipeline(this.options.updateSteps ?? [], { ...result, numExamples: trainer.numExamples }, context);
+  }
+
   private onResult(message: RoundResultMessage): void {
+    if (this.secagg?.round === message.round) this.secagg = undefined;
     // The new global model arrives with the next `train`; our copy is now stale unless unchanged.
     if (this.global && message.modelVersion !== this.global.version) this.global = undefined;
     this.emit('roundEnd', {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ShoalError, type ModelDescriptor, type TrainConfig, type TrainMetrics } from '@shoal/protocol';
+import { ShoalError, shuffled, type ModelDescriptor, type SeededRandom, type TrainConfig, type TrainMetrics } from '@shoal/protocol';
 import { buildModel, checkManifest, readWeights, writeWeights } from './model.js';
 
 /** A client's local examples: row-major features and integer class labels. */
@@ -48,7 +48,16 @@ export class LocalTrainer {
     return this.data.y.length;
   }
 
-  async train(global: Float32Array, config: TrainConfig, onProgress?: (progress: TrainProgress) => void): Promise<LocalTrainingResult> {
+  /**
+   * Trains from `global` and returns `trained − global`. `shuffle` orders the examples of each epoch
+   * (simulations pass a seeded generator so runs are reproducible); default: unseeded.
+   */
+  async train(
+    global: Float32Array,
+    config: TrainConfig,
+    onProgress?: (progress: TrainProgress) => void,
+    shuffle?: SeededRandom,
+  ): Promise<LocalTrainingResult> {
     const started = performance.now();
     writeWeights(this.model, this.descriptor.manifest, global);
     const optimizer = config.optimizer === 'adam' ? tf.train.adam(config.learningRate) : tf.train.sgd(config.learningRate);
@@ -58,8 +67,8 @@ export class LocalTrainer {
     try {
       const lastEpoch =
         config.proximalMu > 0
-          ? await this.trainProximal(xs, ys, global, config, optimizer, batchesPerEpoch, onProgress)
-          : await this.trainWithFit(xs, ys, config, optimizer, batchesPerEpoch, onProgress);
+          ? await this.trainProximal(xs, ys, global, config, optimizer, batchesPerEpoch, onProgress, shuffle)
+          : await this.trainWithFit(xs, ys, config, optimizer, batchesPerEpoch, onProgress, shuffle);
       const trained = readWeights(this.model);
       const delta = new Float32Array(trained.length);
       for (let i = 0; i < delta.length; i++) delta[i] = trained[i]! - global[i]!;
@@ -78,24 +87,32 @@ export class LocalTrainer {
     optimizer: tf.Optimizer,
     batchesPerEpoch: number,
     onProgress?: (progress: TrainProgress) => void,
+    shuffle?: SeededRandom,
   ): Promise<{ loss: number; accuracy: number }> {
     this.model.compile({ optimizer, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
-    let epoch = 0;
-    const history = await this.model.fit(xs, ys, {
-      epochs: config.epochs,
-      batchSize: config.batchSize,
-      shuffle: true,
-      verbose: 0,
-      // fit yields to the event loop between batches, so heartbeats are answered while training.
-      yieldEvery: 'batch',
-      callbacks: {
-        onEpochBegin: async (e) => {
-          epoch = e;
-        },
-        onBatchEnd: async (batch) => onProgress?.({ epoch, batch, batchesPerEpoch }),
-      },
-    });
-    return { loss: lastOf(history.history['loss']), accuracy: lastOf(history.history['acc'] ?? history.history['accuracy']) };
+    let last = { loss: Number.NaN, accuracy: Number.NaN };
+    // One fit per epoch over our own permutation (fit's shuffle draws from Math.random, which a
+    // simulation cannot seed).
+    for (let epoch = 0; epoch < config.epochs; epoch++) {
+      const order = tf.tensor1d(permutation(this.numExamples, shuffle), 'int32');
+      const ex = tf.gather(xs, order);
+      const ey = tf.gather(ys, order);
+      try {
+        const history = await this.model.fit(ex, ey, {
+          epochs: 1,
+          batchSize: config.batchSize,
+          shuffle: false,
+          verbose: 0,
+          // fit yields to the event loop between batches, so heartbeats are answered while training.
+          yieldEvery: 'batch',
+          callbacks: { onBatchEnd: async (batch) => onProgress?.({ epoch, batch, batchesPerEpoch }) },
+        });
+        last = { loss: lastOf(history.history['loss']), accuracy: lastOf(history.history['acc'] ?? history.history['accuracy']) };
+      } finally {
+        tf.dispose([order, ex, ey]);
+      }
+    }
+    return last;
   }
 
   /**
@@ -110,6 +127,7 @@ export class LocalTrainer {
     optimizer: tf.Optimizer,
     batchesPerEpoch: number,
     onProgress?: (progress: TrainProgress) => void,
+    shuffle?: SeededRandom,
   ): Promise<{ loss: number; accuracy: number }> {
     const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     const globalTensors = this.model.getWeights().map((w, i) => tf.tensor(global.subarray(offsetOf(this.descriptor, i), offsetOf(this.descriptor, i) + w.size), w.shape));
@@ -122,7 +140,7 @@ export class LocalTrainer {
         loss = 0;
         correct = 0;
         seen = 0;
-        const order = tf.util.createShuffledIndices(this.numExamples);
+        const order = permutation(this.numExamples, shuffle);
         for (let batch = 0; batch < batchesPerEpoch; batch++) {
           const indices = Array.from(order.slice(batch * config.batchSize, (batch + 1) * config.batchSize));
           const batchLoss = tf.tidy(() => {
@@ -159,6 +177,12 @@ export class LocalTrainer {
   dispose(): void {
     if (this.ownsModel) this.model.dispose();
   }
+}
+
+/** A random order of 0..n−1: seeded when `random` is given, else tfjs's own shuffle. */
+function permutation(n: number, random?: SeededRandom): Int32Array {
+  if (random === undefined) return Int32Array.from(tf.util.createShuffledIndices(n));
+  return Int32Array.from(shuffled([...Array(n).keys()], random));
 }
 
 function offsetOf(descriptor: ModelDescriptor, index: number): number {

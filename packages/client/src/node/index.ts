@@ -1,6 +1,7 @@
 import { ShoalClient as CommonShoalClient, type ShoalClientOptions } from '../common/client.js';
 import { initBackend } from './backend.js';
 import { wsTransport } from './ws-transport.js';
+import { nodeKeyAgreement, nodeMaskPrg } from '@shoal/secagg/node';
 
 export * from '../common/index.js';
 export { initBackend, type BackendChoice, type BackendName } from './backend.js';
@@ -11,10 +12,11 @@ export type NodeClientOptions = Omit<ShoalClientOptions, 'transport'> & Partial<
 
 /**
  * The client SDK for Node: WebSockets via `ws`, and tfjs on the fastest backend available
- * (tfjs-node when installed, else WASM, else CPU) unless `prepare` says otherwise.
+ * (tfjs-node when installed, else WASM, else CPU) unless `prepare` says otherwise, and the
+ * node:crypto AES-CTR mask PRG for secure aggregation.
  */
 export class ShoalClient extends CommonShoalClient {
   constructor(options: NodeClientOptions) {
-    super({ transport: wsTransport, prepare: () => initBackend(), ...options });
+    super({ transport: wsTransport, prepare: () => initBackend(), maskPrg: nodeMaskPrg, keyAgreement: nodeKeyAgreement, ...options });
   }
 }
