@@ -5,7 +5,7 @@ import { builtinInitialModel, loadSavedModel, startCoordinator, type InitialMode
 import { ShoalError } from '@shoal/protocol';
 // Only the config parser and dataset shapes here: `serve` must not pay for loading tfjs, which
 // `simulate` imports lazily with the runner.
-import { applyOverrides, parseConfig, secaggOptions, type ShoalConfig } from '@shoal/sim/config';
+import { applyOverrides, parseConfig, privacyOptions, secaggOptions, type ShoalConfig } from '@shoal/sim/config';
 import { DATASET_SHAPES } from '@shoal/sim/shapes';
 import { createStrategy } from '@shoal/strategy';
 import { privacy } from './privacy.js';
@@ -139,6 +139,7 @@ async function serve(args: readonly string[]): Promise<number> {
       seed: config.seed,
       heartbeatIntervalMs: config.server.heartbeatIntervalMs,
       ...secaggOptions(config),
+      ...privacyOptions(config),
       ...(config.server.checkpointDir !== undefined ? { checkpointDir: config.server.checkpointDir } : {}),
       onRound: (metrics: RoundMetrics) => process.stdout.write(`${JSON.stringify(metrics)}\n`),
       log: (line) => process.stderr.write(`${line}\n`),

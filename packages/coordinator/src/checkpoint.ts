@@ -2,6 +2,7 @@ import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShoalError, decodeFrame, encodeFrame } from '@shoal/protocol';
 import type { StrategyState } from '@shoal/strategy';
+import type { PrivacyState } from './privacy.js';
 
 /** Everything needed to resume training after the round it was written for. */
 export interface Checkpoint {
@@ -15,6 +16,8 @@ export interface Checkpoint {
   /** Which strategy the state belongs to: resuming with another strategy is refused. */
   readonly strategyName: string;
   readonly strategyState: StrategyState;
+  /** The privacy accountant and clip norm, when DP is on: a restart must not reset the ε spent. */
+  readonly privacy?: PrivacyState;
 }
 
 const FILE_PATTERN = /^round-(\d{6,})\.ckpt$/;

@@ -10,14 +10,16 @@ import {
   maxClientPayloadBytes,
   numParams,
   shuffled,
+  type ClientMessageLimits,
   type CoordinatorMessage,
   type ErrorCode,
   type HelloMessage,
   type SeededRandom,
 } from '@shoal/protocol';
-import type { StrategyState } from '@shoal/strategy';
+import type { Strategy, StrategyState } from '@shoal/strategy';
 import { readLatestCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { PeerConnection, PeerHandlers } from './connection.js';
+import { PrivacyController, type PrivacyMetrics, type PrivacyState } from './privacy.js';
 import { resolveOptions, type CoordinatorOptions, type EvaluationResult, type ResolvedOptions } from './options.js';
 import { PlainRound } from './plain-round.js';
 import { SecAggRound } from './secagg-round.js';
@@ -25,13 +27,18 @@ import { nodeKeyAgreement, nodeMaskPrg } from '@shoal/secagg/node';
 import type { ActiveRound, RoundMessage, RoundMetrics } from './round.js';
 import { ClientRegistry, type ClientSession } from './sessions.js';
 
+/** The largest cohort a SecAgg coordinator sizes its frame limit for, when no degree bounds it. */
+const MAX_SECAGG_COHORT = 10_000;
+
 /** The outcome of a whole training run. */
 export interface TrainingSummary {
   readonly rounds: readonly RoundMetrics[];
   readonly modelVersion: string;
   readonly weights: Float32Array;
-  /** Why training ended: all rounds ran, or the coordinator was stopped. */
-  readonly stoppedBy: 'completed' | 'stopped';
+  /** Why training ended: all rounds ran, the privacy budget ran out, or the coordinator was stopped. */
+  readonly stoppedBy: 'completed' | 'budget' | 'stopped';
+  /** With `budget`: what the next round would have spent. */
+  readonly reason?: string;
 }
 
 /**
@@ -42,6 +49,7 @@ export class Coordinator {
   readonly options: ResolvedOptions;
   readonly numParams: number;
   readonly maxPayloadBytes: number;
+  private readonly limits: ClientMessageLimits;
   readonly history: RoundMetrics[] = [];
   private readonly registry = new ClientRegistry();
   private readonly sessions = new Set<ClientSession>();
@@ -57,6 +65,7 @@ export class Coordinator {
   /** The round whose commit produced the current weights (0: the initial model). */
   private lastCommittedRound = 0;
   private active: ActiveRound | undefined;
+  private privacy: PrivacyController | undefined;
 
   constructor(options: CoordinatorOptions) {
     this.options = resolveOptions(options);
@@ -64,10 +73,19 @@ export class Coordinator {
     if (options.model.weights.length !== this.numParams) {
       throw new RangeError(`coordinator: initial weights have ${options.model.weights.length} values; the manifest needs ${this.numParams}`);
     }
-    this.maxPayloadBytes = maxClientPayloadBytes(this.numParams);
+    const secaggDegree = this.options.secagg ? Math.min(this.options.secagg.degree ?? this.options.clientsPerRound ?? MAX_SECAGG_COHORT, MAX_SECAGG_COHORT) : 0;
+    const extraMaskedValues = this.options.dp?.adaptiveClip && this.options.dp.mode === 'distributed' ? 1 : 0;
+    this.limits = { numParams: this.numParams, secaggDegree, extraMaskedValues };
+    this.maxPayloadBytes = maxClientPayloadBytes(this.numParams, secaggDegree);
     this.random = createSeededRandom(this.options.seed);
     this.weights = options.model.weights.slice();
     this.strategyState = this.options.strategy.initialState(this.numParams);
+    this.privacy = this.createPrivacy();
+  }
+
+  private createPrivacy(restored?: PrivacyState): PrivacyController | undefined {
+    const { dp, clientsPerRound, minClients } = this.options;
+    return dp && new PrivacyController(dp, clientsPerRound!, minClients, restored);
   }
 
   /** The current global model version id: the run id and the last committed round. */
@@ -102,6 +120,13 @@ export class Coordinator {
         `checkpoint of round ${checkpoint.round} in ${this.options.checkpointDir} was written by strategy ${checkpoint.strategyName}, not ${this.options.strategy.name}: configure that strategy, or use another checkpoint folder`,
       );
     }
+    if ((checkpoint.privacy !== undefined) !== (this.options.dp !== undefined)) {
+      throw new ShoalError(
+        'INVALID_CONFIG',
+        `checkpoint of round ${checkpoint.round} in ${this.options.checkpointDir} was written ${checkpoint.privacy ? 'with' : 'without'} differential privacy, but dp is ${this.options.dp ? 'on' : 'off'} now: use another checkpoint folder`,
+      );
+    }
+    this.privacy = this.createPrivacy(checkpoint.privacy);
     this.runId = checkpoint.runId;
     this.weights = checkpoint.weights;
     this.strategyState = checkpoint.strategyState;
@@ -130,10 +155,16 @@ export class Coordinator {
     const interval = this.options.heartbeatIntervalMs;
     this.heartbeatTimer = setInterval(() => this.checkHeartbeats(), interval);
     const signal = this.stopController.signal;
+    let budgetReason: string | undefined;
     try {
       while (this.nextRound <= this.options.rounds && !signal.aborted) {
         await this.waitForClients(signal);
         if (signal.aborted) break;
+        budgetReason = this.privacy?.budgetExhausted(this.sampleRate());
+        if (budgetReason !== undefined) {
+          this.options.log(`training stops before round ${this.nextRound}: ${budgetReason}`);
+          break;
+        }
         const metrics = await this.runRound(this.nextRound, signal);
         if (signal.aborted) break; // a round cut short by stop() is discarded, never committed
         this.history.push(metrics);
@@ -143,11 +174,12 @@ export class Coordinator {
     } finally {
       clearInterval(this.heartbeatTimer);
     }
-    const stoppedBy = signal.aborted ? 'stopped' : 'completed';
+    const stoppedBy = signal.aborted ? 'stopped' : budgetReason !== undefined ? 'budget' : 'completed';
     for (const session of this.sessions) {
-      this.closeSession(session, stoppedBy === 'completed' ? 'TRAINING_COMPLETE' : 'COORDINATOR_SHUTDOWN', stoppedBy === 'completed' ? 'training complete' : 'coordinator is stopping');
+      if (stoppedBy === 'stopped') this.closeSession(session, 'COORDINATOR_SHUTDOWN', 'coordinator is stopping');
+      else this.closeSession(session, 'TRAINING_COMPLETE', stoppedBy === 'budget' ? 'privacy budget spent' : 'training complete');
     }
-    return { rounds: this.history, modelVersion: this.modelVersion, weights: this.globalWeights(), stoppedBy };
+    return { rounds: this.history, modelVersion: this.modelVersion, weights: this.globalWeights(), stoppedBy, ...(budgetReason !== undefined ? { reason: budgetReason } : {}) };
   }
 
   /** Stops after discarding the round in flight; `run()` then resolves. */
@@ -172,7 +204,8 @@ export class Coordinator {
   private async runRound(round: number, signal: AbortSignal): Promise<RoundMetrics> {
     const started = performance.now();
     const { options } = this;
-    const cohort = this.selectCohort();
+    const sampleRate = this.sampleRate();
+    const cohort = this.selectCohort(sampleRate);
     for (const session of cohort) {
       session.busyRound = round;
       session.assignedRounds.add(round);
@@ -186,8 +219,9 @@ export class Coordinator {
     let status: RoundMetrics['status'] = 'aborted';
     let reason = 'abortReason' in outcome ? outcome.abortReason : undefined;
     let evaluation: EvaluationResult | undefined;
+    let privacy: Partial<PrivacyMetrics> = this.privacy?.epsilonNow() ?? {};
     if ('aggregate' in outcome) {
-      const step = options.strategy.step(this.weights, outcome.aggregate, this.strategyState, round);
+      const step = active.strategy.step(this.weights, outcome.aggregate, this.strategyState, round);
       evaluation = options.evaluate ? await options.evaluate(step.weights, round) : undefined;
       if (signal.aborted) {
         reason = 'coordinator stopped';
@@ -196,6 +230,8 @@ export class Coordinator {
         this.strategyState = step.state;
         this.lastCommittedRound = round;
         status = 'committed';
+        // Only a committed round releases anything about the clients' data, so only it is charged.
+        if (this.privacy) privacy = this.privacy.commit(sampleRate, outcome.unclipped);
       }
     }
     if (reason !== undefined) options.log(`round ${round} aborted: ${reason}`);
@@ -219,33 +255,51 @@ export class Coordinator {
       bytesDown,
       durationMs: performance.now() - started,
       ...(outcome.secagg ? { secagg: outcome.secagg } : {}),
+      ...privacy,
     };
   }
 
-  private createRound(round: number, cohort: readonly ClientSession[]): ActiveRound {
-    const { options } = this;
+  /**
+   * q, the probability that a given client takes part in the next round: the expected cohort over
+   * the clients available now. The accountant's bound assumes Poisson sampling at this rate; with
+   * fixed-size cohorts the reported ε is the usual approximation (docs/privacy.md).
+   */
+  private sampleRate(): number {
+    const available = Math.max(1, this.registry.idle().length);
+    const { clientsPerRound, fraction } = this.options;
+    return Math.min(1, clientsPerRound !== undefined ? clientsPerRound / available : (fraction ?? 1));
+  }
+
+  private createRound(round: number, cohort: readonly ClientSession[]): ActiveRound & { strategy: Strategy } {
+    const { options, privacy } = this;
+    const strategy = privacy ? privacy.strategy(options.strategy) : options.strategy;
+    const base = strategy.configureTrain(round, options.train);
     const setup = {
       round,
       modelVersion: this.modelVersion,
       cohort,
       weights: this.weights,
       numParams: this.numParams,
-      config: options.strategy.configureTrain(round, options.train),
-      strategy: options.strategy,
+      config: privacy ? privacy.trainConfig(base) : base,
+      strategy,
       deadlineMs: options.roundTimeoutMs,
       minClients: options.minClients,
     };
-    if (options.secagg === undefined) return new PlainRound(setup);
-    return new SecAggRound(setup, options.secagg, {
+    if (options.secagg === undefined) return Object.assign(new PlainRound(setup), { strategy });
+    const secagg = privacy ? { ...options.secagg, clipRange: privacy.valueBound() } : options.secagg;
+    const secaggRound = new SecAggRound(setup, secagg, {
       sessionId: this.sessionId,
       prg: nodeMaskPrg,
       agreement: nodeKeyAgreement,
       shuffle: (items) => shuffled(items, this.random),
+      extraValues: privacy?.adaptiveClipping && privacy.mode === 'distributed' ? 1 : 0,
     });
+    return Object.assign(secaggRound, { strategy });
   }
 
-  private selectCohort(): ClientSession[] {
+  private selectCohort(sampleRate: number): ClientSession[] {
     const idle = this.registry.idle();
+    if (this.options.sampling === 'poisson') return idle.filter(() => this.random.next() < sampleRate);
     const { clientsPerRound, fraction } = this.options;
     const wanted = clientsPerRound ?? (fraction !== undefined ? Math.ceil(fraction * idle.length) : idle.length);
     return shuffled(idle, this.random).slice(0, Math.min(wanted, idle.length));
@@ -262,6 +316,7 @@ export class Coordinator {
       weights: this.weights,
       strategyName: this.options.strategy.name,
       strategyState: this.strategyState,
+      ...(this.privacy ? { privacy: this.privacy.state() } : {}),
     });
   }
 
@@ -274,7 +329,7 @@ export class Coordinator {
     if (frame.byteLength > this.maxPayloadBytes) {
       return this.closeSession(session, 'MESSAGE_TOO_LARGE', `frame of ${frame.byteLength} bytes exceeds ${this.maxPayloadBytes}`);
     }
-    const decoded = decodeClientMessage(frame, { numParams: this.numParams });
+    const decoded = decodeClientMessage(frame, this.limits);
     if (!decoded.ok) return this.closeSession(session, decoded.code, decoded.reason);
     const message = decoded.message;
     if (session.state === 'awaiting-hello') {

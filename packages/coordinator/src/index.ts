@@ -8,3 +8,4 @@ export * from './server.js';
 export * from './coordinator.js';
 export * from './checkpoint.js';
 export * from './model-init.js';
+export * from './privacy.js';

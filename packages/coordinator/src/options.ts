@@ -1,8 +1,9 @@
-import type { TrainConfig } from '@shoal/protocol';
+import { ShoalError, type TrainConfig } from '@shoal/protocol';
 import type { Strategy } from '@shoal/strategy';
 import type { InitialModel } from './model-init.js';
 import type { RoundMetrics } from './round.js';
 import type { SecAggOptions } from './secagg-round.js';
+import type { DpOptions } from './privacy.js';
 
 export interface EvaluationResult {
   readonly loss: number;
@@ -39,14 +40,23 @@ export interface CoordinatorOptions {
   readonly evaluate?: (weights: Float32Array, round: number) => Promise<EvaluationResult>;
   /** Secure aggregation: the coordinator learns only the sum of the cohort's updates. Default: off. */
   readonly secagg?: SecAggOptions;
+  /** Client-level differential privacy; needs `clientsPerRound` (the expected cohort). Default: off. */
+  readonly dp?: DpOptions;
+  /**
+   * How cohorts are drawn: `fixed` takes exactly clientsPerRound (or fraction) of the idle clients;
+   * `poisson` takes each idle client independently with probability q = clientsPerRound / idle
+   * (or fraction), which is what the DP accountant assumes. Default `fixed`.
+   */
+  readonly sampling?: 'fixed' | 'poisson';
   /** Called after every round with its metrics. */
   readonly onRound?: (metrics: RoundMetrics) => void;
   /** Diagnostic lines (connections, closes, aborts). Default: silent. */
   readonly log?: (line: string) => void;
 }
 
-export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound' | 'secagg'>> {
+export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound' | 'secagg' | 'dp'>> {
   readonly secagg?: SecAggOptions;
+  readonly dp?: DpOptions;
   readonly clientsPerRound?: number;
   readonly fraction?: number;
   readonly checkpointDir?: string;
@@ -65,8 +75,15 @@ export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
   if (options.fraction !== undefined && !(options.fraction > 0 && options.fraction <= 1)) {
     throw new RangeError(`coordinator: fraction must be in (0, 1], got ${options.fraction}`);
   }
+  if (options.dp !== undefined && options.clientsPerRound === undefined) {
+    throw new ShoalError('INVALID_CONFIG', 'dp needs clientsPerRound: the expected cohort size is the fixed denominator of DP-FedAvg and sets the sampling rate');
+  }
+  if (options.dp?.mode === 'distributed' && options.secagg === undefined) {
+    throw new ShoalError('INVALID_CONFIG', 'dp.mode distributed needs secure aggregation (secagg.mode secagg or secagg+): without it the coordinator sees each noised update');
+  }
   return {
     ...options,
+    sampling: options.sampling ?? 'fixed',
     minClients,
     minAvailable: options.minAvailable ?? Math.max(minClients, options.clientsPerRound ?? 0),
     roundTimeoutMs: options.roundTimeoutMs ?? 60_000,

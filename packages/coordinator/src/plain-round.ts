@@ -1,4 +1,5 @@
 import { encodeFrame, type TrainConfig, type TrainMetrics } from '@shoal/protocol';
+import { enforceClip } from '@shoal/dp';
 import { WeightedSum, type Strategy } from '@shoal/strategy';
 import { StageCollector, type ActiveRound, type RoundMessage, type RoundOutcome, type Verdict } from './round.js';
 import type { ClientSession } from './sessions.js';
@@ -27,6 +28,7 @@ export class PlainRound implements ActiveRound {
   private readonly trainMetrics: TrainMetrics[] = [];
   private bytesUp = 0;
   private bytesDown = 0;
+  private unclipped = 0;
 
   constructor(private readonly setup: RoundSetup) {
     this.round = setup.round;
@@ -50,7 +52,8 @@ export class PlainRound implements ActiveRound {
         if (message.modelVersion !== this.modelVersion) {
           return { close: 'ROUND_MISMATCH', reason: `update for round ${this.round} was computed on ${message.modelVersion}, not ${this.modelVersion}` };
         }
-        this.sum.add(message.delta, this.setup.strategy.clientWeight(message.numExamples));
+        this.sum.add(this.clipped(message.delta), this.setup.strategy.clientWeight(message.numExamples));
+        if (message.unclipped === true) this.unclipped++;
         this.trainMetrics.push(message.metrics);
         this.stage.answer(clientId);
         return undefined;
@@ -61,6 +64,12 @@ export class PlainRound implements ActiveRound {
 
   drop(clientId: string): void {
     this.stage.drop(clientId);
+  }
+
+  /** Under DP the coordinator enforces the clip norm itself: a client cannot buy more influence. */
+  private clipped(delta: Float32Array): Float32Array {
+    const clipNorm = this.setup.config.clipNorm;
+    return clipNorm === undefined ? delta : enforceClip(delta, clipNorm).clipped;
   }
 
   async collect(signal: AbortSignal): Promise<RoundOutcome> {
@@ -82,6 +91,7 @@ export class PlainRound implements ActiveRound {
       ...(this.trainMetrics.length > 0 ? { trainLoss: this.trainMetrics.reduce((t, m) => t + m.loss, 0) / this.trainMetrics.length } : {}),
       bytesUp: this.bytesUp,
       bytesDown: this.bytesDown,
+      ...(setup.config.clipNorm !== undefined ? { unclipped: { count: this.unclipped, reports: this.stage.answered, noised: false } } : {}),
     };
     if (this.stage.answered < setup.minClients) {
       return { ...common, abortReason: `only ${this.stage.answered} of ${setup.cohort.length} selected clients sent a valid update; minClients is ${setup.minClients}` };

@@ -39,6 +39,11 @@ export interface RoundMetrics {
   readonly bytesDown: number;
   readonly durationMs: number;
   readonly secagg?: SecAggMetrics;
+  /** Differential privacy: ε spent so far (this round included when it committed), and the round's settings. */
+  readonly epsilon?: number;
+  readonly delta?: number;
+  readonly clipNorm?: number;
+  readonly noiseStd?: number;
 }
 
 /** The collect phase's result: an aggregate to step with, or the reason the round must abort. */
@@ -49,6 +54,8 @@ export type RoundOutcome = {
   readonly bytesUp: number;
   readonly bytesDown: number;
   readonly secagg?: SecAggMetrics;
+  /** Adaptive clipping: how many of the `reports` updates were within the clip norm (`noised` when the clients noised the count). */
+  readonly unclipped?: { readonly count: number; readonly reports: number; readonly noised: boolean };
 } & ({ readonly aggregate: Aggregate } | { readonly abortReason: string });
 
 /** How the coordinator must treat one connection after a round message: keep it, or close it. */

@@ -52,7 +52,14 @@ export class SecAggRound implements ActiveRound {
   constructor(
     private readonly setup: RoundSetup,
     private readonly options: SecAggOptions,
-    private readonly context: { sessionId: string; prg: MaskPrg; agreement: KeyAgreement; shuffle: <T>(items: readonly T[]) => T[] },
+    private readonly context: {
+      sessionId: string;
+      prg: MaskPrg;
+      agreement: KeyAgreement;
+      shuffle: <T>(items: readonly T[]) => T[];
+      /** Values each masked input carries after the model's (1: the unclipped bit of adaptive clipping). */
+      extraValues: number;
+    },
   ) {
     this.round = setup.round;
     this.modelVersion = setup.modelVersion;
@@ -122,7 +129,7 @@ export class SecAggRound implements ActiveRound {
       params = deriveSecAggParams({
         mode: options.mode,
         cohortSize: setup.cohort.length,
-        numParams: setup.numParams,
+        numParams: setup.numParams + this.context.extraValues,
         maxDropout: options.maxDropout ?? 0.3,
         ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
         ...(options.degree !== undefined ? { degree: options.degree } : {}),
@@ -186,7 +193,10 @@ export class SecAggRound implements ActiveRound {
       if (result.count < setup.minClients) {
         return this.outcome({ abortReason: `only ${result.count} clients survived secure aggregation; minClients is ${setup.minClients}` }, params, result.count);
       }
-      return this.outcome({ aggregate: { weightedSum: result.sum, totalWeight: result.totalWeight, count: result.count } }, params, result.count);
+      const d = setup.numParams;
+      const aggregate = { weightedSum: result.sum.slice(0, d), totalWeight: result.totalWeight, count: result.count };
+      const unclipped = this.context.extraValues > 0 ? { unclipped: { count: result.sum[d]!, reports: result.count, noised: true } } : {};
+      return this.outcome({ aggregate, ...unclipped }, params, result.count);
     } catch (error) {
       if (error instanceof SecAggAbort) return this.outcome({ abortReason: `secure aggregation aborted in the ${this.stageName} stage: ${error.reason}` }, params);
       throw error;
@@ -220,7 +230,7 @@ export class SecAggRound implements ActiveRound {
     this.bytesDown += frame.byteLength;
   }
 
-  private outcome(result: { aggregate: Aggregate } | { abortReason: string }, params?: SecAggParams, participants = 0): RoundOutcome {
+  private outcome(result: { aggregate: Aggregate; unclipped?: RoundOutcome['unclipped'] } | { abortReason: string }, params?: SecAggParams, participants = 0): RoundOutcome {
     const secagg: SecAggMetrics | undefined = params && {
       mode: params.mode,
       threshold: params.threshold,

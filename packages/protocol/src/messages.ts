@@ -11,6 +11,15 @@ export interface TrainConfig {
   readonly optimizer: 'sgd' | 'adam';
   /** FedProx proximal term µ; 0 is plain FedAvg. */
   readonly proximalMu: number;
+  /** Differential privacy: clip the update to this L2 norm (and report whether it had to). */
+  readonly clipNorm?: number;
+  /** Distributed DP: add N(0, noiseStd²) to every coordinate of the clipped update. */
+  readonly noiseStd?: number;
+  /**
+   * Adaptive clipping under secure aggregation: append the unclipped bit plus N(0, bitNoiseStd²)
+   * to the masked values, so the bits are summed (and noised) without the coordinator seeing any.
+   */
+  readonly bitNoiseStd?: number;
 }
 
 /** Metrics a client reports about its local training. */
@@ -43,6 +52,8 @@ export interface UpdateMessage {
   readonly numExamples: number;
   readonly delta: Float32Array;
   readonly metrics: TrainMetrics;
+  /** With `clipNorm` set: true when the update's norm was within the clip norm (adaptive clipping). */
+  readonly unclipped?: boolean;
 }
 
 /** A client that cannot train this round says so, and becomes a dropout at once. */

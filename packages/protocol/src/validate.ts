@@ -25,6 +25,12 @@ export interface ClientMessageLimits {
    * `shares` or `reveal` frame with one entry per neighbour fits. Default 0 (no SecAgg).
    */
   readonly secaggDegree?: number;
+  /**
+   * Values a `masked` input carries beyond the model's parameters (before its weight word): 1 when
+   * differentially private rounds with adaptive clipping sum the clients' unclipped bits securely.
+   * Default 0.
+   */
+  readonly extraMaskedValues?: number;
 }
 
 // Limits in UTF-16 code units (strings) or entries (arrays); docs/protocol.md lists them all.
@@ -92,7 +98,7 @@ export function decodeClientMessage(bytes: Uint8Array, limits: ClientMessageLimi
       case 'decline': return decline(raw);
       case 'advertise': return advertise(raw);
       case 'shares': return shares(raw);
-      case 'masked': return masked(raw, limits.numParams);
+      case 'masked': return masked(raw, limits.numParams + (limits.extraMaskedValues ?? 0));
       case 'reveal': return reveal(raw);
       default: return undefined;
     }
@@ -165,7 +171,7 @@ function hello(raw: RawMessage): HelloMessage {
 }
 
 function update(raw: RawMessage, numParams: number): UpdateMessage {
-  fields('update', raw, ['type', 'round', 'modelVersion', 'numExamples', 'delta', 'metrics'], []);
+  fields('update', raw, ['type', 'round', 'modelVersion', 'numExamples', 'delta', 'metrics'], ['unclipped']);
   return {
     type: 'update',
     round: integer('update.round', raw.round, 0),
@@ -173,6 +179,7 @@ function update(raw: RawMessage, numParams: number): UpdateMessage {
     numExamples: integer('update.numExamples', raw.numExamples, 0),
     delta: vector('update.delta', raw.delta, numParams),
     metrics: metrics('update.metrics', raw.metrics),
+    ...optional(raw, 'unclipped', (value) => boolean('update.unclipped', value)),
   };
 }
 
@@ -344,13 +351,16 @@ function metrics(path: string, value: unknown): TrainMetrics {
 }
 
 function trainConfig(path: string, value: unknown): TrainConfig {
-  const raw = object(path, value, ['epochs', 'batchSize', 'learningRate', 'optimizer', 'proximalMu'], []);
+  const raw = object(path, value, ['epochs', 'batchSize', 'learningRate', 'optimizer', 'proximalMu'], ['clipNorm', 'noiseStd', 'bitNoiseStd']);
   return {
     epochs: integer(`${path}.epochs`, raw.epochs, 1),
     batchSize: integer(`${path}.batchSize`, raw.batchSize, 1),
     learningRate: positive(`${path}.learningRate`, raw.learningRate),
     optimizer: oneOf(`${path}.optimizer`, raw.optimizer, ['sgd', 'adam'] as const),
     proximalMu: inRange(`${path}.proximalMu`, raw.proximalMu, 0, Infinity),
+    ...optional(raw, 'clipNorm', (v) => positive(`${path}.clipNorm`, v)),
+    ...optional(raw, 'noiseStd', (v) => inRange(`${path}.noiseStd`, v, 0, Infinity)),
+    ...optional(raw, 'bitNoiseStd', (v) => inRange(`${path}.bitNoiseStd`, v, 0, Infinity)),
   };
 }
 
@@ -474,6 +484,11 @@ function integer(path: string, value: unknown, min: number): number {
   const number = finite(path, value);
   if (!Number.isSafeInteger(number) || number < min) reject('INVALID_MESSAGE', `${path} is ${number}; it must be an integer ≥ ${min}`);
   return number;
+}
+
+function boolean(path: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') reject('INVALID_MESSAGE', `${path} must be a boolean`);
+  return value;
 }
 
 function positive(path: string, value: unknown): number {

@@ -1,5 +1,5 @@
 import { BUILTIN_MODELS, ShoalError, type BuiltinModelName } from '@shoal/protocol';
-import type { SecAggOptions } from '@shoal/coordinator';
+import type { DpOptions, SecAggOptions } from '@shoal/coordinator';
 
 /**
  * The one configuration format of `shoal serve` and `shoal simulate`. Every key, its default and
@@ -44,6 +44,15 @@ export interface ShoalConfig {
     readonly clipRange: number;
     readonly maxWeight: number;
   };
+  readonly dp: {
+    readonly mode: 'off' | 'central' | 'distributed';
+    readonly noiseMultiplier: number;
+    readonly clipNorm: number;
+    readonly adaptiveClip?: { readonly targetQuantile: number; readonly learningRate: number; readonly countNoiseStd?: number };
+    readonly delta: number;
+    readonly targetEpsilon?: number;
+  };
+  readonly sampling: 'fixed' | 'poisson';
   readonly faults: {
     readonly dropout: number;
     readonly stage?: FaultStage;
@@ -74,7 +83,7 @@ type Raw = Record<string, unknown>;
  */
 export function parseConfig(raw: unknown, defaultName = 'shoal'): ShoalConfig {
   const root = object(raw, '(config)');
-  allowKeys(root, '', ['name', 'seed', 'rounds', 'model', 'clientsPerRound', 'fraction', 'minClients', 'minAvailable', 'roundTimeoutMs', 'train', 'strategy', 'server', 'secagg', 'faults', 'simulation', '$schema', 'description']);
+  allowKeys(root, '', ['name', 'seed', 'rounds', 'model', 'clientsPerRound', 'fraction', 'minClients', 'minAvailable', 'roundTimeoutMs', 'train', 'strategy', 'server', 'secagg', 'dp', 'sampling', 'faults', 'simulation', '$schema', 'description']);
   const train = object(root['train'] ?? {}, 'train');
   allowKeys(train, 'train.', ['epochs', 'batchSize', 'learningRate', 'optimizer']);
   const strategy = object(root['strategy'] ?? {}, 'strategy');
@@ -83,6 +92,10 @@ export function parseConfig(raw: unknown, defaultName = 'shoal'): ShoalConfig {
   allowKeys(server, 'server.', ['host', 'port', 'tokens', 'heartbeatIntervalMs', 'checkpointDir']);
   const secagg = object(root['secagg'] ?? {}, 'secagg');
   allowKeys(secagg, 'secagg.', ['mode', 'threshold', 'degree', 'maxDropout', 'stageTimeoutMs', 'clipRange', 'maxWeight']);
+  const dp = object(root['dp'] ?? {}, 'dp');
+  allowKeys(dp, 'dp.', ['mode', 'noiseMultiplier', 'clipNorm', 'adaptiveClip', 'delta', 'targetEpsilon']);
+  const adaptiveClip = dp['adaptiveClip'] === undefined || dp['adaptiveClip'] === null ? undefined : object(dp['adaptiveClip'], 'dp.adaptiveClip');
+  if (adaptiveClip) allowKeys(adaptiveClip, 'dp.adaptiveClip.', ['targetQuantile', 'learningRate', 'countNoiseStd']);
   const faults = object(root['faults'] ?? {}, 'faults');
   allowKeys(faults, 'faults.', ['dropout', 'stage']);
   const simulation = object(root['simulation'] ?? {}, 'simulation');
@@ -128,6 +141,23 @@ export function parseConfig(raw: unknown, defaultName = 'shoal'): ShoalConfig {
       clipRange: number(secagg['clipRange'] ?? 1, 'secagg.clipRange', (x) => x > 0, 'positive'),
       maxWeight: integer(secagg['maxWeight'] ?? 1_000, 'secagg.maxWeight', 1),
     },
+    dp: {
+      mode: oneOf(dp['mode'] ?? 'off', 'dp.mode', ['off', 'central', 'distributed'] as const),
+      noiseMultiplier: number(dp['noiseMultiplier'] ?? 1, 'dp.noiseMultiplier', (x) => x >= 0, 'non-negative'),
+      clipNorm: number(dp['clipNorm'] ?? 1, 'dp.clipNorm', (x) => x > 0, 'positive'),
+      ...(adaptiveClip
+        ? {
+            adaptiveClip: {
+              targetQuantile: number(adaptiveClip['targetQuantile'] ?? 0.5, 'dp.adaptiveClip.targetQuantile', (x) => x >= 0 && x <= 1, 'in [0, 1]'),
+              learningRate: number(adaptiveClip['learningRate'] ?? 0.2, 'dp.adaptiveClip.learningRate', (x) => x > 0, 'positive'),
+              ...optional('countNoiseStd', adaptiveClip['countNoiseStd'], (v, k) => number(v, `dp.adaptiveClip.${k}`, (x) => x >= 0, 'non-negative')),
+            },
+          }
+        : {}),
+      delta: number(dp['delta'] ?? 1e-5, 'dp.delta', (x) => x > 0 && x < 1, 'in (0, 1)'),
+      ...optional('targetEpsilon', dp['targetEpsilon'], (v, k) => number(v, `dp.${k}`, (x) => x > 0, 'positive')),
+    },
+    sampling: oneOf(root['sampling'] ?? 'fixed', 'sampling', ['fixed', 'poisson'] as const),
     faults: {
       dropout: number(faults['dropout'] ?? 0, 'faults.dropout', (x) => x >= 0 && x <= 1, 'in [0, 1]'),
       ...optional('stage', faults['stage'], (v, k) => oneOf(v, `faults.${k}`, ['advertise', 'share', 'masked', 'unmask', 'train'] as const)),
@@ -157,6 +187,10 @@ export function parseConfig(raw: unknown, defaultName = 'shoal'): ShoalConfig {
   if (sa.threshold !== undefined && config.clientsPerRound !== undefined && sa.threshold > config.clientsPerRound) {
     fail(`secagg.threshold (${sa.threshold}) exceeds clientsPerRound (${config.clientsPerRound}): every round would abort`);
   }
+  if (config.dp.mode !== 'off' && config.clientsPerRound === undefined) {
+    fail(`dp.mode ${config.dp.mode} needs clientsPerRound: the expected cohort size is DP-FedAvg's fixed denominator`);
+  }
+  if (config.dp.mode === 'distributed' && sa.mode === 'off') fail('dp.mode distributed needs secagg.mode secagg or secagg+: without it the coordinator sees each noised update');
   if (config.secagg.mode === 'off' && config.faults.stage !== undefined && config.faults.stage !== 'train') {
     fail(`faults.stage ${config.faults.stage} is a secure-aggregation stage, but secagg.mode is off`);
   }
@@ -273,5 +307,15 @@ export function secaggOptions(config: ShoalConfig): { secagg?: SecAggOptions } {
       clipRange,
       maxWeight,
     },
+  };
+}
+
+/** The coordinator's `dp` and `sampling` options for a config (dp absent when it is off). */
+export function privacyOptions(config: ShoalConfig): { dp?: DpOptions; sampling: 'fixed' | 'poisson' } {
+  const { mode, noiseMultiplier, clipNorm, adaptiveClip, delta, targetEpsilon } = config.dp;
+  if (mode === 'off') return { sampling: config.sampling };
+  return {
+    sampling: config.sampling,
+    dp: { mode, noiseMultiplier, clipNorm, ...(adaptiveClip ? { adaptiveClip } : {}), delta, ...(targetEpsilon !== undefined ? { targetEpsilon } : {}) },
   };
 }

@@ -14,7 +14,7 @@ import {
 import { ShoalClient, buildModel, initBackend, wsTransport, writeWeights, type ClientTransport } from '@shoal/client';
 import { createSeededRandom, type ModelDescriptor } from '@shoal/protocol';
 import { createStrategy } from '@shoal/strategy';
-import { secaggOptions, type ShoalConfig } from './config.js';
+import { privacyOptions, secaggOptions, type ShoalConfig } from './config.js';
 import { loadDataset, subset, take, type Dataset } from './datasets.js';
 import { withFaults } from './faults.js';
 import { memoryTransport } from './memory-transport.js';
@@ -76,6 +76,7 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
     seed: config.seed,
     heartbeatIntervalMs: config.server.heartbeatIntervalMs,
     ...secaggOptions(config),
+      ...privacyOptions(config),
     ...(config.server.checkpointDir !== undefined ? { checkpointDir: config.server.checkpointDir } : {}),
     evaluate: evaluation.evaluate,
     onRound: (metrics) => {

@@ -21,6 +21,7 @@ import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { runPipeline, type LocalUpdate, type UpdateStep } from './pipeline.js';
 import { SecAggParticipant } from './secagg-participant.js';
+import { privacySteps } from './privacy-steps.js';
 import { LocalTrainer, type ClientDataset, type TrainProgress } from './trainer.js';
 import type { ClientConnection, ClientTransport } from './transport.js';
 
@@ -246,7 +247,7 @@ export class ShoalClient extends Emitter<ClientEvents> {
       // Keys and shares are exchanged while the model trains; the masked update waits for both.
       const training = this.localUpdate(message);
       training.catch(() => {}); // awaited (and its error reported) when the inbox arrives
-      const participant = new SecAggParticipant(message.round, message.modelVersion, message.secagg, this.global.weights.length, training, {
+      const participant = new SecAggParticipant(message.round, message.modelVersion, message.secagg, message.config, this.global.weights.length, training, {
         prg: this.options.maskPrg ?? webCryptoMaskPrg(),
         randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
         ...(this.options.keyAgreement ? { agreement: this.options.keyAgreement } : {}),
@@ -263,6 +264,7 @@ export class ShoalClient extends Emitter<ClientEvents> {
       numExamples: update.numExamples,
       delta: update.delta,
       metrics: update.metrics,
+      ...(update.unclipped !== undefined ? { unclipped: update.unclipped } : {}),
     });
     this.emit('roundEnd', { round: message.round, status: 'sent', modelVersion: message.modelVersion });
   }
@@ -276,7 +278,8 @@ export class ShoalClient extends Emitter<ClientEvents> {
     // One stream per round, so a client that skips rounds still sees the same order in the others.
     const shuffle = shuffleSeed === undefined ? undefined : createSeededRandom((Math.imul(shuffleSeed, 0x9e3779b1) ^ message.round) >>> 0);
     const result = await trainer.train(global.weights, message.config, (progress) => this.emit('progress', { round: message.round, ...progress }), shuffle);
-    return runPipeline(this.options.updateSteps ?? [], { ...result, numExamples: trainer.numExamples }, context);
+    const steps = [...(this.options.updateSteps ?? []), ...privacySteps(message.config)];
+    return runPipeline(steps, { ...result, numExamples: trainer.numExamples }, context);
   }
 
   private onResult(message: RoundResultMessage): void {

@@ -7,3 +7,5 @@ export * from './model.js';
 export * from './pipeline.js';
 export * from './trainer.js';
 export * from './transport.js';
+export * from './privacy-steps.js';
+export * from './secagg-participant.js';

@@ -6,6 +6,8 @@ export interface LocalUpdate {
   readonly delta: Float32Array;
   readonly numExamples: number;
   readonly metrics: TrainMetrics;
+  /** Set by the DP clip step: whether the update was within the clip norm (adaptive clipping reads it). */
+  readonly unclipped?: boolean;
 }
 
 /** What an update step may need to know about the round. */

@@ -6,8 +6,10 @@ import type {
   RevealMessage,
   SecAggRoundConfig,
   SharesMessage,
+  TrainConfig,
   UnmaskMessage,
 } from '@shoal/protocol';
+import { cryptoNoise, type NoiseSource } from '@shoal/dp';
 import { SecAggClient, type KeyAgreement, type MaskPrg } from '@shoal/secagg';
 import type { LocalUpdate } from './pipeline.js';
 
@@ -18,17 +20,22 @@ import type { LocalUpdate } from './pipeline.js';
  */
 export class SecAggParticipant {
   private readonly secagg: SecAggClient;
+  /** Adaptive clipping under SecAgg: the unclipped bit travels as one more masked value. */
+  private readonly sendsBit: boolean;
 
   constructor(
     private readonly round: number,
     private readonly modelVersion: string,
     private readonly config: SecAggRoundConfig,
+    private readonly train: TrainConfig,
     numParams: number,
     /** The round's trained update (already through the update pipeline). */
     private readonly training: Promise<LocalUpdate>,
     dependencies: { prg: MaskPrg; randomBytes: (n: number) => Uint8Array; agreement?: KeyAgreement },
+    private readonly noise: NoiseSource = cryptoNoise(),
   ) {
-    this.secagg = new SecAggClient({ config, round, numParams, ...dependencies });
+    this.sendsBit = train.bitNoiseStd !== undefined;
+    this.secagg = new SecAggClient({ config, round, numParams: numParams + (this.sendsBit ? 1 : 0), ...dependencies });
   }
 
   advertise(): AdvertiseMessage {
@@ -46,9 +53,11 @@ export class SecAggParticipant {
     // The weighted mean needs Σ wᵢ·xᵢ and Σ wᵢ without plaintext weights: pre-multiply, and send
     // the weight as one more masked coordinate.
     const weight = Math.min(update.numExamples, this.config.maxWeight);
-    const weighted = new Float32Array(update.delta.length);
-    for (let i = 0; i < weighted.length; i++) weighted[i] = weight * update.delta[i]!;
-    const masked = await this.secagg.mask(weighted, weight);
+    const d = update.delta.length;
+    const values = new Float32Array(d + (this.sendsBit ? 1 : 0));
+    for (let i = 0; i < d; i++) values[i] = weight * update.delta[i]!;
+    if (this.sendsBit) values[d] = (update.unclipped ? 1 : 0) + this.train.bitNoiseStd! * this.noise.gaussian();
+    const masked = await this.secagg.mask(values, weight);
     return { type: 'masked', round: this.round, modelVersion: this.modelVersion, masked, metrics: update.metrics };
   }
 
