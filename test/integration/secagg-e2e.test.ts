@@ -22,7 +22,7 @@ const KILL_BEFORE_UNMASK = new Set([4, 13, 18]);
  * The real WebSocket transport, except that client `i` closes its connection instead of sending
  * the message of the stage it is killed at, and every masked input actually sent is recorded.
  */
-function killingTransport(i: number, maskedSent: Set<number>): ClientTransport {
+function killingTransport(i: number, maskedSent: Set<number>, killBeforeMasked = KILL_BEFORE_MASKED, killBeforeUnmask = KILL_BEFORE_UNMASK): ClientTransport {
   return {
     async connect(url, token, signal) {
       const connection = await wsTransport.connect(url, token, signal);
@@ -30,7 +30,7 @@ function killingTransport(i: number, maskedSent: Set<number>): ClientTransport {
         ...connection,
         send(frame) {
           const { type } = decodeFrame(frame) as { type: string };
-          if ((type === 'masked' && KILL_BEFORE_MASKED.has(i)) || (type === 'reveal' && KILL_BEFORE_UNMASK.has(i))) {
+          if ((type === 'masked' && killBeforeMasked.has(i)) || (type === 'reveal' && killBeforeUnmask.has(i))) {
             connection.close(1001, `killed before ${type}`);
             return;
           }
@@ -121,5 +121,49 @@ describe('SecAgg+ with 20 Node clients over WebSockets', () => {
     for (let j = 0; j < d; j++) worst = Math.max(worst, Math.abs(summary.weights[j]! - expected[j]!));
     expect(worst).toBeLessThanOrEqual(quantization + 1e-5);
     expect(worst).toBeGreaterThan(0); // the sum really went through the fixed-point encoding
+  });
+
+  it('aborts, leaving the model unchanged, when fewer than the threshold survive', async () => {
+    await initBackend();
+    const { train } = loadDataset('digits', { seed: 0 });
+    const initial = builtinInitialModel('logreg', train.featureShape, train.numClasses, 0);
+    const rounds: RoundMetrics[] = [];
+    const clients = 8;
+    coordinator = await startCoordinator({
+      model: initial,
+      tokens: [TOKEN],
+      rounds: 1,
+      clientsPerRound: clients,
+      minClients: 2,
+      minAvailable: clients,
+      heartbeatIntervalMs: 60_000,
+      train: { epochs: 1, batchSize: 16, learningRate: 0.1, optimizer: 'sgd', proximalMu: 0 },
+      strategy: fedAvg(),
+      secagg: { mode: 'secagg', threshold: 5, stageTimeoutMs: 10_000 },
+      onRound: (metrics) => rounds.push(metrics),
+    });
+    const maskedSent = new Set<number>();
+    const killed = new Set([0, 1, 2, 3]); // 4 of 8 survive: below the threshold of 5
+    const partitions = partitionIid(train.length, clients, createSeededRandom(2));
+    const stop = new AbortController();
+    setMaxListeners(4 * clients, stop.signal);
+    const runs = partitions.map((indices, i) => {
+      const data = subset(train, indices);
+      return new ShoalClient({
+        url: coordinator!.url,
+        token: TOKEN,
+        data: { x: data.x, y: data.y, featureShape: data.featureShape },
+        transport: killingTransport(i, maskedSent, killed, new Set()),
+        reconnect: { initialDelayMs: 60_000 },
+      }).run({ signal: stop.signal });
+    });
+    const summary = await coordinator.finished;
+    stop.abort();
+    await Promise.allSettled(runs);
+
+    expect(rounds[0]).toMatchObject({ status: 'aborted', participants: 0 });
+    expect(rounds[0]!.reason).toMatch(/masked stage: 4 of 8 clients answered, fewer than the 5 needed/);
+    // Nothing was unmasked: the model is bit for bit the initial one.
+    expect(summary.weights).toEqual(initial.weights);
   });
 });
