@@ -74,7 +74,7 @@ export class Coordinator {
       throw new RangeError(`coordinator: initial weights have ${options.model.weights.length} values; the manifest needs ${this.numParams}`);
     }
     const secaggDegree = this.options.secagg ? Math.min(this.options.secagg.degree ?? this.options.clientsPerRound ?? MAX_SECAGG_COHORT, MAX_SECAGG_COHORT) : 0;
-    const extraMaskedValues = this.options.dp?.adaptiveClip && this.options.dp.mode === 'distributed' ? 1 : 0;
+    const extraMaskedValues = this.options.dp?.adaptiveClip && this.options.secagg ? 1 : 0;
     this.limits = { numParams: this.numParams, secaggDegree, extraMaskedValues };
     this.maxPayloadBytes = maxClientPayloadBytes(this.numParams, secaggDegree);
     this.random = createSeededRandom(this.options.seed);
@@ -85,7 +85,7 @@ export class Coordinator {
 
   private createPrivacy(restored?: PrivacyState): PrivacyController | undefined {
     const { dp, clientsPerRound, minClients } = this.options;
-    return dp && new PrivacyController(dp, clientsPerRound!, minClients, restored);
+    return dp && new PrivacyController(dp, clientsPerRound!, minClients, this.options.secagg !== undefined, restored);
   }
 
   /** The current global model version id: the run id and the last committed round. */
@@ -292,7 +292,8 @@ export class Coordinator {
       prg: nodeMaskPrg,
       agreement: nodeKeyAgreement,
       shuffle: (items) => shuffled(items, this.random),
-      extraValues: privacy?.adaptiveClipping && privacy.mode === 'distributed' ? 1 : 0,
+      extraValues: privacy?.sendsMaskedBit ? 1 : 0,
+      bitsNoised: privacy?.mode === 'distributed',
     });
     return Object.assign(secaggRound, { strategy });
   }

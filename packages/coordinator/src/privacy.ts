@@ -61,6 +61,8 @@ export class PrivacyController {
     private readonly expectedClients: number,
     /** The fewest updates a round can commit with: distributed noise is sized so that many suffice. */
     private readonly minClients: number,
+    /** Rounds use secure aggregation: the unclipped bits must then travel masked, with the update. */
+    private readonly secure: boolean,
     restored?: PrivacyState,
     private readonly noise: NoiseSource = cryptoNoise(),
   ) {
@@ -83,18 +85,22 @@ export class PrivacyController {
 
   /** The round's train config: clients clip to C, and (distributed) add their share of the noise. */
   trainConfig(base: TrainConfig): TrainConfig {
-    if (this.options.mode === 'central') return { ...base, clipNorm: this.clipNorm };
     return {
       ...base,
       clipNorm: this.clipNorm,
-      noiseStd: this.clientNoiseStd(),
-      ...(this.adaptive ? { bitNoiseStd: this.bitNoiseStd() } : {}),
+      ...(this.options.mode === 'distributed' ? { noiseStd: this.clientNoiseStd() } : {}),
+      ...(this.sendsMaskedBit ? { bitNoiseStd: this.bitNoiseStd() } : {}),
     };
   }
 
-  /** Adaptive clipping under SecAgg: each client's noise on its bit, so the sum carries σ_b. */
+  /** Adaptive clipping under SecAgg: the bit is one more masked value (noised by clients only in distributed mode). */
+  get sendsMaskedBit(): boolean {
+    return this.adaptive !== undefined && this.secure;
+  }
+
+  /** Distributed DP: each client's noise on its bit, so that the sum carries σ_b (central: the coordinator adds it). */
   private bitNoiseStd(): number {
-    return this.adaptive ? this.adaptive.countNoiseStd / Math.sqrt(this.minClients) : 0;
+    return this.adaptive && this.options.mode === 'distributed' ? this.adaptive.countNoiseStd / Math.sqrt(this.minClients) : 0;
   }
 
   /** Distributed DP: each client's noise std, so that any minClients of them together carry z·C. */

@@ -59,6 +59,8 @@ export class SecAggRound implements ActiveRound {
       shuffle: <T>(items: readonly T[]) => T[];
       /** Values each masked input carries after the model's (1: the unclipped bit of adaptive clipping). */
       extraValues: number;
+      /** Whether clients noised their bits (distributed DP) or the coordinator must (central). */
+      bitsNoised: boolean;
     },
   ) {
     this.round = setup.round;
@@ -195,7 +197,7 @@ export class SecAggRound implements ActiveRound {
       }
       const d = setup.numParams;
       const aggregate = { weightedSum: result.sum.slice(0, d), totalWeight: result.totalWeight, count: result.count };
-      const unclipped = this.context.extraValues > 0 ? { unclipped: { count: result.sum[d]!, reports: result.count, noised: true } } : {};
+      const unclipped = this.context.extraValues > 0 ? { unclipped: { count: result.sum[d]!, reports: result.count, noised: this.context.bitsNoised } } : {};
       return this.outcome({ aggregate, ...unclipped }, params, result.count);
     } catch (error) {
       if (error instanceof SecAggAbort) return this.outcome({ abortReason: `secure aggregation aborted in the ${this.stageName} stage: ${error.reason}` }, params);

@@ -190,6 +190,17 @@ export function parseConfig(raw: unknown, defaultName = 'shoal'): ShoalConfig {
   if (config.dp.mode !== 'off' && config.clientsPerRound === undefined) {
     fail(`dp.mode ${config.dp.mode} needs clientsPerRound: the expected cohort size is DP-FedAvg's fixed denominator`);
   }
+  const adaptive = config.dp.adaptiveClip;
+  if (config.dp.mode !== 'off' && adaptive && config.clientsPerRound !== undefined) {
+    // The unclipped count spends part of the budget: its noise must exceed z/2 (Andrew et al. 2021).
+    const countNoiseStd = adaptive.countNoiseStd ?? config.clientsPerRound / 20;
+    const z = config.dp.noiseMultiplier;
+    if (z > 0 && z >= 2 * countNoiseStd) {
+      fail(
+        `dp.noiseMultiplier ${z} needs dp.adaptiveClip.countNoiseStd > ${z / 2} (it is ${countNoiseStd}${adaptive.countNoiseStd === undefined ? ', clientsPerRound / 20' : ''}): raise it or clientsPerRound, or lower dp.noiseMultiplier`,
+      );
+    }
+  }
   if (config.dp.mode === 'distributed' && sa.mode === 'off') fail('dp.mode distributed needs secagg.mode secagg or secagg+: without it the coordinator sees each noised update');
   if (config.secagg.mode === 'off' && config.faults.stage !== undefined && config.faults.stage !== 'train') {
     fail(`faults.stage ${config.faults.stage} is a secure-aggregation stage, but secagg.mode is off`);

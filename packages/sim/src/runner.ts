@@ -10,6 +10,7 @@ import {
   type EvaluationResult,
   type InitialModel,
   type RoundMetrics,
+  type TrainingSummary,
 } from '@shoal/coordinator';
 import { ShoalClient, buildModel, initBackend, wsTransport, writeWeights, type ClientTransport } from '@shoal/client';
 import { createSeededRandom, type ModelDescriptor } from '@shoal/protocol';
@@ -34,6 +35,12 @@ export interface SimulationSummary {
   readonly rounds: readonly RoundMetrics[];
   readonly finalAccuracy?: number;
   readonly finalLoss?: number;
+  /** Why training ended: all rounds ran, the privacy budget (`dp.targetEpsilon`) ran out, or it was stopped. */
+  readonly stoppedBy: TrainingSummary['stoppedBy'];
+  /** With `stoppedBy: 'budget'`: what the next round would have spent. */
+  readonly stopReason?: string;
+  /** The global weights after the last committed round (not written to summary.json). */
+  readonly finalWeights: Float32Array;
   readonly backend: string;
   readonly durationMs: number;
 }
@@ -76,7 +83,7 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
     seed: config.seed,
     heartbeatIntervalMs: config.server.heartbeatIntervalMs,
     ...secaggOptions(config),
-      ...privacyOptions(config),
+    ...privacyOptions(config),
     ...(config.server.checkpointDir !== undefined ? { checkpointDir: config.server.checkpointDir } : {}),
     evaluate: evaluation.evaluate,
     onRound: (metrics) => {
@@ -126,10 +133,14 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
       rounds: summary.rounds,
       ...(last?.accuracy !== undefined ? { finalAccuracy: last.accuracy } : {}),
       ...(last?.loss !== undefined ? { finalLoss: last.loss } : {}),
+      stoppedBy: summary.stoppedBy,
+      ...(summary.reason !== undefined ? { stopReason: summary.reason } : {}),
+      finalWeights: summary.weights,
       backend: backend.name,
       durationMs: performance.now() - started,
     };
-    await writeFile(join(options.outDir, 'summary.json'), `${JSON.stringify({ ...result, rounds: summary.rounds.length, config }, null, 2)}\n`);
+    const { finalWeights: _weights, ...written } = result;
+    await writeFile(join(options.outDir, 'summary.json'), `${JSON.stringify({ ...written, rounds: summary.rounds.length, config }, null, 2)}\n`);
     return result;
   } finally {
     clientsStop.abort();

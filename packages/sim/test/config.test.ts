@@ -1,12 +1,13 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { PrivacyController } from '@shoal/coordinator';
 import { BUILTIN_MODELS, ShoalError } from '@shoal/protocol';
 import { createStrategy } from '@shoal/strategy';
 import { describe, expect, it } from 'vitest';
 // config.js directly, not the package index: the index pulls in tfjs, which this file does not need.
-import { applyOverrides, parseConfig, type ShoalConfig } from '../src/config.js';
+import { applyOverrides, parseConfig, privacyOptions, type ShoalConfig } from '../src/config.js';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const DOC = readFileSync(join(REPO_ROOT, 'docs', 'configuration.md'), 'utf8');
@@ -38,7 +39,7 @@ function at(path: string, value: unknown): Record<string, unknown> {
  * FULL, rows to the bad-value table and the random config, and a table to docs/configuration.md; the
  * tests below then cover its unknown keys and documented defaults by themselves.
  */
-const SECTIONS = ['train', 'strategy', 'server', 'secagg', 'faults', 'simulation'] as const;
+const SECTIONS = ['train', 'strategy', 'server', 'secagg', 'dp', 'faults', 'simulation'] as const;
 
 const DEFAULTS: ShoalConfig = {
   name: 'shoal',
@@ -51,9 +52,14 @@ const DEFAULTS: ShoalConfig = {
   strategy: { name: 'fedavg', serverLearningRate: 1 },
   server: { host: '127.0.0.1', port: 8080, tokens: [], heartbeatIntervalMs: 5_000 },
   secagg: { mode: 'off', maxDropout: 0.3, stageTimeoutMs: 30_000, clipRange: 1, maxWeight: 1_000 },
+  dp: { mode: 'off', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 },
+  sampling: 'fixed',
   faults: { dropout: 0 },
   simulation: { dataset: 'mnist', numClients: 20, partition: 'iid', transport: 'memory' },
 };
+
+/** The defaults of `dp.adaptiveClip` once it is present (its absence means fixed clipping). */
+const ADAPTIVE_CLIP_DEFAULTS = { targetQuantile: 0.5, learningRate: 0.2 };
 
 /** Every key set, none to its default. `fraction` and `model.path` exclude other keys, so they get variants. */
 const FULL = {
@@ -71,11 +77,14 @@ const FULL = {
   strategy: { name: 'fedavgm', serverLearningRate: 0.5, maxWeight: 100, momentum: 0.25, proximalMu: 0.125 },
   server: { host: '0.0.0.0', port: 9001, tokens: ['a', 'b'], heartbeatIntervalMs: 250, checkpointDir: 'ckpt' },
   secagg: { mode: 'secagg+', threshold: 4, degree: 5, maxDropout: 0.2, stageTimeoutMs: 2_000, clipRange: 0.5, maxWeight: 600 },
+  dp: { mode: 'distributed', noiseMultiplier: 0.8, clipNorm: 0.5, adaptiveClip: { targetQuantile: 0.7, learningRate: 0.1, countNoiseStd: 2 }, delta: 1e-6, targetEpsilon: 4 },
+  sampling: 'poisson',
   faults: { dropout: 0.1, stage: 'share' },
   simulation: { dataset: 'digits', numClients: 40, partition: 'iid', examplesPerClient: 30, testExamples: 99, transport: 'ws' },
 };
 const { clientsPerRound: _omitted, ...FULL_WITHOUT_COHORT } = FULL;
-const FULL_WITH_FRACTION = { ...FULL_WITHOUT_COHORT, fraction: 0.25 };
+// DP needs clientsPerRound (its expected cohort), so the fraction variant turns it off; its other keys stay valid.
+const FULL_WITH_FRACTION = { ...FULL_WITHOUT_COHORT, fraction: 0.25, dp: { ...FULL.dp, mode: 'off' } };
 const FULL_WITH_SAVED_MODEL = { ...FULL, model: { path: 'models/model.json' } };
 
 /** Every dotted key path of a config object (sections and leaves; arrays are leaves). */
@@ -102,6 +111,12 @@ const CROSS_KEY_EXAMPLES: readonly (readonly [Record<string, unknown>, string])[
   [{ secagg: { mode: 'secagg+', degree: 6 } }, 'secagg.degree must be odd (the client itself plus equally many neighbours on each side), got 6'],
   [{ secagg: { mode: 'secagg+', degree: 5, threshold: 7 } }, 'secagg.threshold (7) exceeds secagg.degree (5): no secret could ever be reconstructed'],
   [{ clientsPerRound: 4, secagg: { mode: 'secagg', threshold: 5 } }, 'secagg.threshold (5) exceeds clientsPerRound (4): every round would abort'],
+  [at('dp.mode', 'central'), "dp.mode central needs clientsPerRound: the expected cohort size is DP-FedAvg's fixed denominator"],
+  [{ clientsPerRound: 10, dp: { mode: 'distributed' } }, 'dp.mode distributed needs secagg.mode secagg or secagg+: without it the coordinator sees each noised update'],
+  [
+    { clientsPerRound: 10, dp: { mode: 'central', adaptiveClip: {} } },
+    'dp.noiseMultiplier 1 needs dp.adaptiveClip.countNoiseStd > 0.5 (it is 0.5, clientsPerRound / 20): raise it or clientsPerRound, or lower dp.noiseMultiplier',
+  ],
 ];
 
 const FAULT_STAGES = ['advertise', 'share', 'masked', 'unmask', 'train'] as const;
@@ -111,6 +126,7 @@ const UNKNOWN = 'zzUnknown';
 const LEVELS: readonly { readonly prefix: string; readonly withKey: (key: string) => Record<string, unknown> }[] = [
   { prefix: '', withKey: (key) => ({ [key]: 1 }) },
   ...SECTIONS.map((section) => ({ prefix: `${section}.`, withKey: (key: string) => ({ [section]: { [key]: 1 } }) })),
+  { prefix: 'dp.adaptiveClip.', withKey: (key) => ({ dp: { adaptiveClip: { [key]: 1 } } }) },
   { prefix: 'model.', withKey: (key) => ({ model: { builtin: 'mlp', [key]: 1 } }) },
   { prefix: 'model.', withKey: (key) => ({ model: { path: 'm.json', [key]: 1 } }) },
 ];
@@ -141,12 +157,23 @@ describe('parseConfig: defaults', () => {
     const keysNull = {
       name: null, seed: null, model: null, clientsPerRound: null, fraction: null, train: null,
       strategy: { maxWeight: null, momentum: null }, server: { checkpointDir: null },
-      secagg: { mode: null, threshold: null, degree: null, maxDropout: null }, faults: { dropout: null, stage: null },
+      secagg: { mode: null, threshold: null, degree: null, maxDropout: null },
+      dp: { mode: null, noiseMultiplier: null, clipNorm: null, adaptiveClip: null, delta: null, targetEpsilon: null }, sampling: null,
+      faults: { dropout: null, stage: null },
       simulation: { examplesPerClient: null },
     };
     expect(parseConfig(keysNull)).toEqual(DEFAULTS);
     const sectionsNull = Object.fromEntries(SECTIONS.map((section) => [section, null]));
     expect(parseConfig(sectionsNull)).toEqual(DEFAULTS);
+  });
+
+  it('turns adaptive clipping on when dp.adaptiveClip is present, even empty or all null, with its defaults', () => {
+    expect(parseConfig({}).dp).not.toHaveProperty('adaptiveClip');
+    expect(parseConfig(at('dp.adaptiveClip', null)).dp).not.toHaveProperty('adaptiveClip');
+    expect(parseConfig(at('dp.adaptiveClip', {})).dp.adaptiveClip).toStrictEqual(ADAPTIVE_CLIP_DEFAULTS);
+    const allNull = { targetQuantile: null, learningRate: null, countNoiseStd: null };
+    expect(parseConfig(at('dp.adaptiveClip', allNull)).dp.adaptiveClip).toStrictEqual(ADAPTIVE_CLIP_DEFAULTS);
+    expect(parseConfig(at('dp.adaptiveClip.countNoiseStd', 3)).dp.adaptiveClip).toStrictEqual({ ...ADAPTIVE_CLIP_DEFAULTS, countNoiseStd: 3 });
   });
 
   it('keeps every value of a fully specified config', () => {
@@ -163,10 +190,13 @@ describe('parseConfig: defaults', () => {
       strategy: { name: 'fedavgm', serverLearningRate: 0.5, maxWeight: 100, momentum: 0.25, proximalMu: 0.125 },
       server: { host: '0.0.0.0', port: 9001, tokens: ['a', 'b'], heartbeatIntervalMs: 250, checkpointDir: 'ckpt' },
       secagg: { mode: 'secagg+', threshold: 4, degree: 5, maxDropout: 0.2, stageTimeoutMs: 2_000, clipRange: 0.5, maxWeight: 600 },
+      dp: { mode: 'distributed', noiseMultiplier: 0.8, clipNorm: 0.5, adaptiveClip: { targetQuantile: 0.7, learningRate: 0.1, countNoiseStd: 2 }, delta: 1e-6, targetEpsilon: 4 },
+      sampling: 'poisson',
       faults: { dropout: 0.1, stage: 'share' },
       simulation: { dataset: 'digits', numClients: 40, partition: 'iid', examplesPerClient: 30, testExamples: 99, transport: 'ws' },
     });
     expect(parseConfig(FULL_WITH_FRACTION).fraction).toBe(0.25);
+    expect(parseConfig(FULL_WITH_FRACTION).dp).toEqual({ ...FULL.dp, mode: 'off' });
     expect(parseConfig(FULL_WITH_SAVED_MODEL).model).toEqual({ path: 'models/model.json' });
   });
 
@@ -197,6 +227,18 @@ describe('parseConfig: defaults', () => {
       at('secagg.maxWeight', 1),
       at('faults.dropout', 0),
       at('faults.dropout', 1),
+      at('dp.noiseMultiplier', 0),
+      at('dp.clipNorm', 1e-9),
+      at('dp.adaptiveClip.targetQuantile', 0),
+      at('dp.adaptiveClip.targetQuantile', 1),
+      at('dp.adaptiveClip.learningRate', 1e-9),
+      at('dp.adaptiveClip.countNoiseStd', 0),
+      at('dp.delta', 1e-300),
+      at('dp.delta', 0.999),
+      at('dp.targetEpsilon', 1e-9),
+      { clientsPerRound: 2, dp: { mode: 'central' } },
+      { clientsPerRound: 2, dp: { mode: 'distributed' }, secagg: { mode: 'secagg' } },
+      at('sampling', 'poisson'),
     ];
     for (const raw of edges) expect(() => parseConfig(raw), JSON.stringify(raw)).not.toThrow();
   });
@@ -299,6 +341,36 @@ describe('parseConfig: bad values', () => {
     ['secagg.clipRange', Infinity, 'must be a number positive'],
     ['secagg.maxWeight', 0, 'must be an integer in [1, ∞], got 0'],
     ['secagg.maxWeight', 10.5, 'must be an integer'],
+    ['dp', 'central', 'must be an object'],
+    ['dp', [], 'must be an object'],
+    ['dp.mode', 'on', 'must be one of off, central, distributed, got "on"'],
+    ['dp.mode', true, 'must be one of off, central, distributed, got true'],
+    ['dp.mode', 'local', 'must be one of off, central, distributed'],
+    ['dp.noiseMultiplier', -0.1, 'must be a number non-negative, got -0.1'],
+    ['dp.noiseMultiplier', Infinity, 'must be a number non-negative'],
+    ['dp.noiseMultiplier', '1', 'must be a number non-negative'],
+    ['dp.clipNorm', 0, 'must be a number positive, got 0'],
+    ['dp.clipNorm', -1, 'must be a number positive'],
+    ['dp.clipNorm', Number.NaN, 'must be a number positive'],
+    ['dp.adaptiveClip', true, 'must be an object'],
+    ['dp.adaptiveClip', [], 'must be an object'],
+    ['dp.adaptiveClip', 0.5, 'must be an object'],
+    ['dp.adaptiveClip.targetQuantile', 1.5, 'must be a number in [0, 1], got 1.5'],
+    ['dp.adaptiveClip.targetQuantile', -0.1, 'must be a number in [0, 1]'],
+    ['dp.adaptiveClip.targetQuantile', '0.5', 'must be a number in [0, 1]'],
+    ['dp.adaptiveClip.learningRate', 0, 'must be a number positive, got 0'],
+    ['dp.adaptiveClip.learningRate', -0.2, 'must be a number positive'],
+    ['dp.adaptiveClip.countNoiseStd', -1, 'must be a number non-negative, got -1'],
+    ['dp.adaptiveClip.countNoiseStd', Infinity, 'must be a number non-negative'],
+    ['dp.delta', 0, 'must be a number in (0, 1), got 0'],
+    ['dp.delta', 1, 'must be a number in (0, 1), got 1'],
+    ['dp.delta', '1e-5', 'must be a number in (0, 1)'],
+    ['dp.targetEpsilon', 0, 'must be a number positive, got 0'],
+    ['dp.targetEpsilon', -3, 'must be a number positive'],
+    ['dp.targetEpsilon', Infinity, 'must be a number positive'],
+    ['sampling', 'uniform', 'must be one of fixed, poisson, got "uniform"'],
+    ['sampling', 1, 'must be one of fixed, poisson, got 1'],
+    ['sampling', 'Poisson', 'must be one of fixed, poisson'],
     ['faults', 0.1, 'must be an object'],
     ['faults.dropout', 1.5, 'must be a number in [0, 1], got 1.5'],
     ['faults.dropout', -0.1, 'must be a number in [0, 1]'],
@@ -356,6 +428,45 @@ describe('parseConfig: bad values', () => {
       // With no stage, a dropout stage is drawn per client at run time, so any mode goes.
       expect(() => parseConfig({ secagg: { mode }, faults: { dropout: 1 } })).not.toThrow();
     }
+  });
+
+  it('rejects dp on without clientsPerRound, and distributed dp without secure aggregation', () => {
+    const cohorts = [{}, { clientsPerRound: 10 }, { fraction: 0.5 }];
+    for (const dpMode of [undefined, 'off', 'central', 'distributed'] as const) {
+      for (const secaggMode of [undefined, 'off', 'secagg', 'secagg+'] as const) {
+        for (const cohort of cohorts) {
+          const raw = { ...cohort, ...(dpMode === undefined ? {} : { dp: { mode: dpMode } }), ...(secaggMode === undefined ? {} : { secagg: { mode: secaggMode } }) };
+          const label = JSON.stringify(raw);
+          const dpOn = dpMode === 'central' || dpMode === 'distributed';
+          const secaggOn = secaggMode === 'secagg' || secaggMode === 'secagg+';
+          if (dpOn && !('clientsPerRound' in cohort)) {
+            expect(configError(() => parseConfig(raw)), label).toBe(`config: dp.mode ${dpMode} needs clientsPerRound: the expected cohort size is DP-FedAvg's fixed denominator`);
+          } else if (dpMode === 'distributed' && !secaggOn) {
+            expect(configError(() => parseConfig(raw)), label).toBe('config: dp.mode distributed needs secagg.mode secagg or secagg+: without it the coordinator sees each noised update');
+          } else {
+            expect(parseConfig(raw).dp.mode, label).toBe(dpMode ?? 'off');
+          }
+        }
+      }
+    }
+  });
+});
+
+describe('privacyOptions (the coordinator\'s dp and sampling options)', () => {
+  it('leaves dp out while dp.mode is off, whatever the other dp keys say, but always passes sampling', () => {
+    expect(privacyOptions(parseConfig({}))).toStrictEqual({ sampling: 'fixed' });
+    expect(privacyOptions(parseConfig(FULL_WITH_FRACTION))).toStrictEqual({ sampling: 'poisson' });
+  });
+
+  it('passes every dp key that is set, and no key that is not', () => {
+    expect(privacyOptions(parseConfig(FULL))).toStrictEqual({
+      sampling: 'poisson',
+      dp: { mode: 'distributed', noiseMultiplier: 0.8, clipNorm: 0.5, adaptiveClip: { targetQuantile: 0.7, learningRate: 0.1, countNoiseStd: 2 }, delta: 1e-6, targetEpsilon: 4 },
+    });
+    expect(privacyOptions(parseConfig({ clientsPerRound: 10, dp: { mode: 'central' } }))).toStrictEqual({
+      sampling: 'fixed',
+      dp: { mode: 'central', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 },
+    });
   });
 });
 
@@ -429,7 +540,7 @@ describe('parseConfig on arbitrary input (property)', () => {
     fc.jsonValue({ maxDepth: 1 }),
     fc.integer({ min: -1, max: 70_000 }),
     fc.double(),
-    fc.constantFrom('mlp', 'cnn', 'sgd', 'adam', 'fedavg', 'fedprox', 'mnist', 'iris', 'iid', 'memory', 'ws', 'off', 'secagg+', 'share', 'train'),
+    fc.constantFrom('mlp', 'cnn', 'sgd', 'adam', 'fedavg', 'fedprox', 'mnist', 'iris', 'iid', 'memory', 'ws', 'off', 'secagg+', 'share', 'train', 'central', 'distributed', 'poisson'),
     fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 3 }),
   );
   /** Mostly a value the key accepts, sometimes anything: so some configs parse and the rest fail at varied checks. */
@@ -481,6 +592,22 @@ describe('parseConfig on arbitrary input (property)', () => {
       clipRange: mostly(positive),
       maxWeight: mostly(int(1, 10_000)),
     }),
+    // Drawn independently of clientsPerRound and secagg.mode, so some configs break the dp cross-key rules.
+    dp: sectionOf({
+      mode: mostly(fc.constantFrom('off', 'central', 'distributed')),
+      noiseMultiplier: mostly(fc.double({ min: 0, max: 5, noNaN: true })),
+      clipNorm: mostly(positive),
+      adaptiveClip: mostly(
+        objectOf({
+          targetQuantile: mostly(fc.double({ min: 0, max: 1, noNaN: true })),
+          learningRate: mostly(positive),
+          countNoiseStd: mostly(fc.double({ min: 0, max: 10, noNaN: true })),
+        }),
+      ),
+      delta: mostly(fc.double({ min: 1e-12, max: 0.5, noNaN: true })),
+      targetEpsilon: mostly(positive),
+    }),
+    sampling: mostly(fc.constantFrom('fixed', 'poisson')),
     // Drawn independently of secagg.mode, so some configs break the faults.stage cross-key rule.
     faults: sectionOf({ dropout: mostly(fc.double({ min: 0, max: 1, noNaN: true })), stage: mostly(fc.constantFrom(...FAULT_STAGES)) }),
     simulation: sectionOf({
@@ -585,7 +712,9 @@ describe('docs/configuration.md stays in step with parseConfig', () => {
     const rows = new Map(keyTableRows().map((cells) => [cells[0]!, cells[2] ?? ''] as const));
     const leaves: [string, unknown][] = [
       ['seed', DEFAULTS.seed], ['rounds', DEFAULTS.rounds], ['model', 'mlp'], ['minClients', DEFAULTS.minClients], ['roundTimeoutMs', DEFAULTS.roundTimeoutMs],
+      ['sampling', DEFAULTS.sampling],
       ...SECTIONS.flatMap((section) => Object.entries(DEFAULTS[section]).map(([k, v]) => [`${section}.${k}`, v] as [string, unknown])),
+      ...Object.entries(ADAPTIVE_CLIP_DEFAULTS).map(([k, v]) => [`dp.adaptiveClip.${k}`, v] as [string, unknown]),
       ['strategy.momentum', 0.9], // applied by createStrategy for fedavgm, not by parseConfig
     ];
     for (const [key, value] of leaves) expect(rows.get(key), key).toContain(`\`${JSON.stringify(value)}\``);
@@ -603,15 +732,39 @@ describe('docs/configuration.md stays in step with parseConfig', () => {
     expect(unquoted).toEqual([]);
   });
 
-  it('every JSON example in the doc is a valid config with a valid strategy', () => {
+  /**
+   * Parses a config as `serve` and `simulate` start from it: parseConfig, then createStrategy, then,
+   * with dp on, the coordinator's own privacy checks (e.g. adaptive clipping needs
+   * countNoiseStd > noiseMultiplier / 2). Returns whether dp is on.
+   */
+  function expectRunnable(raw: unknown, label: string, defaultName?: string): boolean {
+    const config = parseConfig(raw, defaultName);
+    expect(() => createStrategy(config.strategy), label).not.toThrow();
+    const { dp } = privacyOptions(config);
+    if (dp === undefined) return false;
+    expect(() => new PrivacyController(dp, config.clientsPerRound!, config.minClients, config.secagg.mode !== 'off'), label).not.toThrow();
+    return true;
+  }
+
+  it('every JSON example in the doc is a valid config with a valid strategy and, with dp on, privacy settings the coordinator takes', () => {
     const examples = [...DOC.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!) as unknown);
     expect(examples.length).toBeGreaterThanOrEqual(2);
-    for (const raw of examples) expect(() => createStrategy(parseConfig(raw).strategy)).not.toThrow();
+    const withDp = examples.filter((raw, index) => expectRunnable(raw, `JSON example ${index + 1}`));
+    expect(withDp.length, 'a JSON example with dp on').toBeGreaterThan(0);
   });
 
   it('simulations/quickstart.json is a valid config', () => {
     const raw = JSON.parse(readFileSync(join(REPO_ROOT, 'simulations', 'quickstart.json'), 'utf8')) as unknown;
     expect(parseConfig(raw, 'quickstart').simulation.dataset).toBe('mnist');
+  });
+
+  it('every config in simulations/ is valid, as serve and simulate would start from it', () => {
+    const files = readdirSync(join(REPO_ROOT, 'simulations')).filter((file) => file.endsWith('.json'));
+    expect(files).toContain('quickstart.json');
+    for (const file of files) {
+      const raw = JSON.parse(readFileSync(join(REPO_ROOT, 'simulations', file), 'utf8')) as unknown;
+      expectRunnable(raw, `simulations/${file}`, basename(file, '.json'));
+    }
   });
 });
 

@@ -56,7 +56,7 @@ export class SecAggParticipant {
     const d = update.delta.length;
     const values = new Float32Array(d + (this.sendsBit ? 1 : 0));
     for (let i = 0; i < d; i++) values[i] = weight * update.delta[i]!;
-    if (this.sendsBit) values[d] = (update.unclipped ? 1 : 0) + this.train.bitNoiseStd! * this.noise.gaussian();
+    if (this.sendsBit) values[d] = (update.unclipped ? 1 : 0) + (this.train.bitNoiseStd! > 0 ? this.train.bitNoiseStd! * this.noise.gaussian() : 0);
     const masked = await this.secagg.mask(values, weight);
     return { type: 'masked', round: this.round, modelVersion: this.modelVersion, masked, metrics: update.metrics };
   }
