@@ -113,7 +113,7 @@ export class SecAggRound implements ActiveRound {
     } catch (error) {
       if (!(error instanceof SecAggError)) throw error;
       this.stage.drop(clientId);
-      return { close: 'SECAGG_VIOLATION', reason: error.message };
+      return { close: error.errorCode, reason: error.message };
     }
     this.stage.answer(clientId);
     return undefined;

@@ -77,7 +77,7 @@ export interface SecAggRoundConfig {
   readonly degree: number;
   /** Every weighted update coordinate is clamped to [−bound, bound] before encoding. */
   readonly bound: number;
-  /** Fixed-point scale: a value v is encoded as round((v + bound)·scale) in Z_{2^32}. */
+  /** Fixed-point scale: a value v is encoded as floor((v + bound)·scale + u), u uniform in [0, 1), in Z_{2^32}. */
   readonly scale: number;
   /** The largest weight (example count) a client may put in the masked weight coordinate. */
   readonly maxWeight: number;

@@ -150,7 +150,7 @@ describe('INVALID_MESSAGE', () => {
     ['train: unknown optimizer', valid.train, 'config.optimizer', 'rmsprop', 'train.config.optimizer is not one of sgd, adam'],
     ['train: negative proximal mu', valid.train, 'config.proximalMu', -0.01, 'train.config.proximalMu'],
     ['train: missing proximal mu', valid.train, 'config.proximalMu', REMOVE, 'train.config.proximalMu is missing'],
-    ['train: unknown config key', valid.train, 'config.clipNorm', 1, 'train.config has an unknown field "clipNorm"'],
+    ['train: unknown config key', valid.train, 'config.momentum', 0.9, 'train.config has an unknown field "momentum"'],
     ['train: zero deadline', valid.train, 'deadlineMs', 0, 'train.deadlineMs'],
     ['train: Float64Array weights', valid.train, 'weights', new Float64Array(NUM_PARAMS), 'train.weights is not a Float32Array'],
     ['result: unknown status', valid.result, 'status', 'done', 'result.status is not one of committed, aborted'],

@@ -1,12 +1,23 @@
-export * from './errors.js';
-export * from './keys.js';
-export * from './shamir.js';
-export * from './share-crypto.js';
-export * from './prg.js';
-export * from './word-sum.js';
-export * from './encoding.js';
-export * from './graph.js';
-export * from './params.js';
-export * from './client.js';
-export * from './server.js';
-// Node-only fast paths (node:crypto) live in '@shoal/secagg/node', so browser bundles never load them.
+export { SecAggAbort, SecAggError } from './errors.js';
+export type { SecAggErrorCode } from './errors.js';
+export { KEY_BYTES, deriveKey, isSmallOrder, keyPairFromSecret, naclKeyAgreement } from './keys.js';
+export type { KeyAgreement, KeyPair, KeyPurpose, RoundContext } from './keys.js';
+export { FIELD_PRIME, Reconstructor, SECRET_BYTES, SHARE_BYTES, decodeShare, elementToSecret, encodeShare, splitSecret } from './shamir.js';
+export type { Share } from './shamir.js';
+export { SHARE_BOX_BYTES, openShares, sealShares, shareBoxKey } from './share-crypto.js';
+export type { BoxAddress, OpenedShares, SharePair } from './share-crypto.js';
+export { MASK_KEY_BYTES, ZERO_COUNTER, pairMaskKey, selfMaskKey, webCryptoKeystream, webCryptoMaskPrg, wordsOfKeystream } from './prg.js';
+export type { MaskPrg } from './prg.js';
+export { WordSum } from './word-sum.js';
+export { checkEncoding, chooseScale, decodeSum, encodeUpdate, maxEncoded } from './encoding.js';
+export type { ChooseScaleOptions, DecodedSum, EncodingParams } from './encoding.js';
+export { neighbourGraph } from './graph.js';
+export type { Shuffle } from './graph.js';
+export { checkSecAggParams, deriveSecAggParams, roundConfig, secAggPlusDegree } from './params.js';
+export type { DeriveSecAggParamsOptions, SecAggParams } from './params.js';
+export { SecAggClient } from './client.js';
+export type { ClientStage, RevealAnswer, SecAggClientOptions, UnmaskRequest } from './client.js';
+export { SecAggServer } from './server.js';
+export type { AggregateResult, MaskedClose, Receipt, RevealedShares, SecAggServerOptions, ServerStage } from './server.js';
+// Node-only fast paths with the same bytes (node:crypto) are in '@shoal/secagg/node' (node.ts),
+// so browser bundles never load node:crypto.

@@ -1,3 +1,3 @@
 // Node-only fast paths with the same bytes as the portable implementations: `@shoal/secagg/node`.
-export * from './prg-node.js';
-export * from './x25519-node.js';
+export { nodeKeystream, nodeMaskPrg } from './prg-node.js';
+export { nodeKeyAgreement } from './x25519-node.js';

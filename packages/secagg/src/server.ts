@@ -48,6 +48,12 @@ export interface MaskedClose {
   readonly requests: Map<number, UnmaskRequest>;
 }
 
+/** A survivor's `reveal`: shares of b_v for announced survivors, of s_v^SK for announced dropped clients. */
+export interface RevealedShares {
+  readonly selfMaskShares: readonly { readonly of: number; readonly share: Uint8Array }[];
+  readonly maskKeyShares: readonly { readonly of: number; readonly share: Uint8Array }[];
+}
+
 export interface AggregateResult {
   /** The unmasked sum of the encoded inputs, mod 2^32 (values then the weight word). */
   readonly encodedSum: Uint32Array;
@@ -79,7 +85,7 @@ export class SecAggServer {
   private readonly keys = new Map<number, { encryptionKey: Uint8Array; maskKey: Uint8Array }>();
   private readonly usedKeys = new Set<string>();
   /** U1 after closeAdvertise: who got keys, and whose keys each one got. */
-  private readonly sentNeighbours = new Map<number, readonly number[]>();
+  private readonly sentNeighbours = new Map<number, ReadonlySet<number>>();
   private readonly boxes = new Map<number, Map<number, Uint8Array>>();
   private u2 = new Set<number>();
   private readonly u3 = new Set<number>();
@@ -142,7 +148,7 @@ export class SecAggServer {
     const keysMessages = new Map<number, NeighbourKeys[]>();
     for (const index of u1) {
       const neighbours = this.neighbours(index).filter((v) => u1.has(v));
-      this.sentNeighbours.set(index, neighbours);
+      this.sentNeighbours.set(index, new Set(neighbours));
       keysMessages.set(index, neighbours.map((v) => ({ index: v, ...this.keys.get(v)! })));
     }
     this.currentStage = 'share';
@@ -157,12 +163,12 @@ export class SecAggServer {
     if (this.boxes.has(index)) this.reject(index, 'sent shares twice', 'DUPLICATE_MESSAGE');
     const boxes = new Map<number, Uint8Array>();
     for (const { to, box } of ciphertexts) {
-      if (!expected.includes(to)) this.reject(index, `sent a share box to ${to}, not one of its neighbours`);
+      if (!expected.has(to)) this.reject(index, `sent a share box to ${to}, not one of its neighbours`);
       if (boxes.has(to)) this.reject(index, `sent two share boxes to ${to}`);
       if (box.length !== SHARE_BOX_BYTES) this.reject(index, `sent a share box of ${box.length} bytes to ${to}, not ${SHARE_BOX_BYTES}`);
       boxes.set(to, new Uint8Array(box));
     }
-    if (boxes.size !== expected.length) this.reject(index, `sent ${boxes.size} share boxes for ${expected.length} neighbours`);
+    if (boxes.size !== expected.size) this.reject(index, `sent ${boxes.size} share boxes for ${expected.size} neighbours`);
     this.boxes.set(index, boxes);
     return 'accepted';
   }
@@ -233,7 +239,7 @@ export class SecAggServer {
    * Stage 4: a survivor's shares, exactly for the lists it was sent (shares of b_v for announced
    * survivors, of s_v^SK for announced dropped clients), each a valid field element.
    */
-  receiveReveal(index: number, reveal: { selfMaskShares: readonly { of: number; share: Uint8Array }[]; maskKeyShares: readonly { of: number; share: Uint8Array }[] }): Receipt {
+  receiveReveal(index: number, reveal: RevealedShares): Receipt {
     if (this.arrival(index, 'unmask') === 'late') return 'late';
     const request = this.requests.get(index);
     if (request === undefined) this.reject(index, 'sent a reveal without an unmask request (not in U3)');
@@ -277,11 +283,11 @@ export class SecAggServer {
       const survivingNeighbours = this.neighbours(v).filter((u) => this.u3.has(u));
       if (survivingNeighbours.length === 0) continue;
       const secretKey = elementToSecret(this.rebuild(reconstructor, this.maskKeyShares, v, 'mask key'));
-      const advertised = this.keys.get(v)!.maskKey;
-      if (secretKey === null || !equalBytes(this.agreement.agreeMany(secretKey, [BASE_POINT])[0], advertised)) {
+      // One call: X25519 with the base point (the public key, to check the rebuilt key) and with each surviving neighbour.
+      const [publicKey, ...agreed] = secretKey === null ? [null] : this.agreement.agreeMany(secretKey, [BASE_POINT, ...survivingNeighbours.map((u) => this.keys.get(u)!.maskKey)]);
+      if (!equalBytes(publicKey, this.keys.get(v)!.maskKey)) {
         this.abort(`the rebuilt mask key of dropped client ${v} does not match its advertised key`);
       }
-      const agreed = this.agreement.agreeMany(secretKey, survivingNeighbours.map((u) => this.keys.get(u)!.maskKey));
       for (const [i, u] of survivingNeighbours.entries()) {
         const maskSecret = agreed[i];
         if (maskSecret == null) this.abort(`no mask secret between ${v} and ${u}`); // advertise rejects small-order keys
@@ -331,16 +337,17 @@ export class SecAggServer {
     return members;
   }
 
-  private parseShares(index: number, entries: readonly { of: number; share: Uint8Array }[], expected: readonly number[], kind: string): Map<number, bigint> {
+  private parseShares(index: number, entries: RevealedShares['selfMaskShares'], expectedList: readonly number[], kind: string): Map<number, bigint> {
+    const expected = new Set(expectedList);
     const parsed = new Map<number, bigint>();
     for (const { of, share } of entries) {
-      if (!expected.includes(of)) this.reject(index, `revealed a ${kind} share of ${of}, which it was not asked for`);
+      if (!expected.has(of)) this.reject(index, `revealed a ${kind} share of ${of}, which it was not asked for`);
       if (parsed.has(of)) this.reject(index, `revealed two ${kind} shares of ${of}`);
       const y = decodeShare(share);
       if (y === null) throw new SecAggError('BAD_SHARE', `client ${index} revealed a malformed ${kind} share of ${of}`);
       parsed.set(of, y);
     }
-    if (parsed.size !== expected.length) this.reject(index, `revealed ${parsed.size} ${kind} shares; ${expected.length} were asked for`);
+    if (parsed.size !== expected.size) this.reject(index, `revealed ${parsed.size} ${kind} shares; ${expected.size} were asked for`);
     return parsed;
   }
 

@@ -178,17 +178,19 @@ function checkXs(xs: readonly number[]): void {
   }
 }
 
+// Big-endian bytes ⇄ BigInt through hex text: one BigInt parse instead of a BigInt operation per
+// byte, several times faster for the ~10^5 shares a coordinator parses per round.
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+
 function bytesToBigInt(bytes: Uint8Array): bigint {
-  let value = 0n;
-  for (const byte of bytes) value = (value << 8n) | BigInt(byte);
-  return value;
+  let hex = '0x0';
+  for (const byte of bytes) hex += HEX[byte]!;
+  return BigInt(hex);
 }
 
 function bigIntToBytes(value: bigint, length: number): Uint8Array {
+  const hex = value.toString(16).padStart(2 * length, '0');
   const bytes = new Uint8Array(length);
-  for (let i = length - 1; i >= 0; i--) {
-    bytes[i] = Number(value & 0xffn);
-    value >>= 8n;
-  }
+  for (let i = 0; i < length; i++) bytes[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return bytes;
 }
