@@ -138,7 +138,7 @@ export class Coordinator {
 
   /** Admits a new connection; the transport reports its events to the returned handlers. */
   accept(connection: PeerConnection): PeerHandlers {
-    const session: ClientSession = { connection, state: 'awaiting-hello', numExamples: 0, assignedRounds: new Set(), lastSeenMs: Date.now() };
+    const session: ClientSession = { connection, state: 'awaiting-hello', numExamples: 0, capabilities: [], assignedRounds: new Set(), lastSeenMs: Date.now() };
     this.sessions.add(session);
     if (this.stopController.signal.aborted) this.closeSession(session, 'COORDINATOR_SHUTDOWN', 'coordinator is stopping');
     return {
@@ -192,7 +192,7 @@ export class Coordinator {
     const stopped = new Promise<void>((resolve) => (onAbort = resolve));
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      while (this.registry.idle().length < this.options.minAvailable && !signal.aborted) {
+      while (this.eligibleIdle().length < this.options.minAvailable && !signal.aborted) {
         await Promise.race([this.registry.changed(), stopped]);
       }
     } finally {
@@ -265,7 +265,7 @@ export class Coordinator {
    * fixed-size cohorts the reported ε is the usual approximation (docs/privacy.md).
    */
   private sampleRate(): number {
-    const available = Math.max(1, this.registry.idle().length);
+    const available = Math.max(1, this.eligibleIdle().length);
     const { clientsPerRound, fraction } = this.options;
     return Math.min(1, clientsPerRound !== undefined ? clientsPerRound / available : (fraction ?? 1));
   }
@@ -298,8 +298,18 @@ export class Coordinator {
     return Object.assign(secaggRound, { strategy });
   }
 
+  /**
+   * Idle clients that can take part in this coordinator's rounds: under secure aggregation or DP
+   * only those that announced the capability (a client that ignores the round's SecAgg or DP
+   * settings would break the round or the privacy guarantee).
+   */
+  private eligibleIdle(): ClientSession[] {
+    const needed = [...(this.options.secagg ? ['secagg'] : []), ...(this.options.dp ? ['dp'] : [])];
+    return this.registry.idle().filter((session) => needed.every((capability) => session.capabilities.includes(capability)));
+  }
+
   private selectCohort(sampleRate: number): ClientSession[] {
-    const idle = this.registry.idle();
+    const idle = this.eligibleIdle();
     if (this.options.sampling === 'poisson') return idle.filter(() => this.random.next() < sampleRate);
     const { clientsPerRound, fraction } = this.options;
     const wanted = clientsPerRound ?? (fraction !== undefined ? Math.ceil(fraction * idle.length) : idle.length);
@@ -347,6 +357,7 @@ export class Coordinator {
 
   private onHello(session: ClientSession, hello: HelloMessage): void {
     session.numExamples = hello.numExamples;
+    session.capabilities = hello.capabilities;
     if (hello.modelVersion !== undefined) session.heldVersion = hello.modelVersion;
     const { clientId, resumeToken } = this.registry.admit(session, hello.resumeToken);
     session.state = 'ready';

@@ -7,6 +7,8 @@ export interface ClientSession {
   state: 'awaiting-hello' | 'ready' | 'closed';
   clientId?: string;
   numExamples: number;
+  /** From hello: optional features the client supports ('secagg', 'dp', ...). */
+  capabilities: readonly string[];
   /** The global version this client is known to hold (sent by us or announced in hello). */
   heldVersion?: string;
   /** The round the client is training for, if any. */

@@ -56,7 +56,7 @@ describe('StageCollector', () => {
 
 describe('PlainRound', () => {
   function session(id: string, sent: Uint8Array[]): ClientSession {
-    return { clientId: id, state: 'ready', numExamples: 1, assignedRounds: new Set(), lastSeenMs: 0, connection: { send: (f) => sent.push(f), close: () => {}, ping: () => {} } };
+    return { clientId: id, state: 'ready', numExamples: 1, capabilities: [], assignedRounds: new Set(), lastSeenMs: 0, connection: { send: (f) => sent.push(f), close: () => {}, ping: () => {} } };
   }
   function update(delta: number[], numExamples: number, loss = 1): UpdateMessage {
     return { type: 'update', round: 1, modelVersion: 'r:0', numExamples, delta: new Float32Array(delta), metrics: { loss, accuracy: 0, trainMs: 1 } };

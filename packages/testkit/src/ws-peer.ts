@@ -167,7 +167,7 @@ export class WsPeer {
 
 /** A valid hello of the current protocol version. */
 export function validHello(overrides: Partial<HelloMessage> = {}): HelloMessage {
-  return { type: 'hello', protocolVersion: PROTOCOL_VERSION, numExamples: 10, capabilities: ['fedavg'], ...overrides };
+  return { type: 'hello', protocolVersion: PROTOCOL_VERSION, numExamples: 10, capabilities: ['fedavg', 'dp'], ...overrides };
 }
 
 /** A valid update answering `train`. */

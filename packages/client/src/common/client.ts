@@ -63,6 +63,9 @@ export interface ClientEvents {
   disconnected: { code: number; reason: string };
 }
 
+/** What this SDK can do, announced in hello: the coordinator selects only clients able to run its rounds. */
+const CAPABILITIES = ['fedavg', 'fedprox', 'secagg', 'dp'];
+
 /** Close codes after which reconnecting cannot help. */
 const FATAL_CLOSES: ReadonlySet<ErrorCode> = new Set(['UNSUPPORTED_VERSION', 'INVALID_MESSAGE', 'MALFORMED_MESSAGE', 'LENGTH_MISMATCH', 'NON_FINITE']);
 
@@ -172,7 +175,7 @@ export class ShoalClient extends Emitter<ClientEvents> {
         type: 'hello',
         protocolVersion: PROTOCOL_VERSION,
         numExamples: this.options.data.y.length,
-        capabilities: ['fedavg', 'fedprox'],
+        capabilities: CAPABILITIES,
         ...(this.resumeToken !== undefined ? { resumeToken: this.resumeToken } : {}),
         ...(this.global !== undefined ? { modelVersion: this.global.version } : {}),
       });
