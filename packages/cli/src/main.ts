@@ -7,6 +7,7 @@ import { ShoalError } from '@shoal/protocol';
 // `simulate` imports lazily with the runner.
 import { applyOverrides, parseConfig, privacyOptions, secaggOptions, type ShoalConfig } from '@shoal/sim/config';
 import { DATASET_SHAPES } from '@shoal/sim/shapes';
+import type { SimulationSummary } from '@shoal/sim';
 import { createStrategy } from '@shoal/strategy';
 import { privacy } from './privacy.js';
 import { progressBar } from './progress.js';
@@ -102,9 +103,17 @@ async function simulate(args: readonly string[]): Promise<number> {
   process.stdout.write(
     `${config.name}: ${committed}/${summary.rounds.length} rounds committed on ${config.simulation.dataset} ` +
       `(${config.simulation.numClients} clients, ${summary.backend} backend) in ${(summary.durationMs / 1000).toFixed(1)} s\n` +
-      `final test accuracy: ${accuracy}\nmetrics: ${join(outDir, 'metrics.jsonl')}\n`,
+      `final test accuracy: ${accuracy}\n${privacyLines(summary)}metrics: ${join(outDir, 'metrics.jsonl')}\n`,
   );
   return 0;
+}
+
+/** With DP on: the ε spent, and why training stopped early when the budget ran out. */
+function privacyLines(summary: Pick<SimulationSummary, 'rounds' | 'stoppedBy' | 'stopReason'>): string {
+  const last = summary.rounds.at(-1);
+  let lines = last?.epsilon === undefined ? '' : `privacy spent: ε = ${last.epsilon.toPrecision(6)} at δ = ${last.delta}\n`;
+  if (summary.stoppedBy === 'budget') lines += `stopped early, privacy budget spent: ${summary.stopReason ?? 'dp.targetEpsilon reached'}\n`;
+  return lines;
 }
 
 async function serve(args: readonly string[]): Promise<number> {

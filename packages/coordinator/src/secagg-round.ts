@@ -102,7 +102,7 @@ export class SecAggRound implements ActiveRound {
             return { close: 'ROUND_MISMATCH', reason: `masked input for round ${this.round} was computed on ${message.modelVersion}` };
           }
           server.receiveMasked(index, message.masked);
-          this.trainMetrics.push(message.metrics);
+          if (message.metrics) this.trainMetrics.push(message.metrics);
           break;
         case 'reveal':
           server.receiveReveal(index, { selfMaskShares: message.selfMaskShares, maskKeyShares: message.maskKeyShares });

@@ -128,7 +128,8 @@ export interface MaskedMessage {
   readonly round: number;
   readonly modelVersion: string;
   readonly masked: Uint32Array;
-  readonly metrics: TrainMetrics;
+  /** Absent under distributed DP: per-client training metrics are functions of the client's data that no noise covers. */
+  readonly metrics?: TrainMetrics;
 }
 
 /** Coordinator → survivors after stage 3: who survived (U3) and who dropped after sharing (U2∖U3). */

@@ -252,13 +252,13 @@ function shares(raw: RawMessage): SharesMessage {
 }
 
 function masked(raw: RawMessage, numParams: number): MaskedMessage {
-  fields('masked', raw, ['type', 'round', 'modelVersion', 'masked', 'metrics'], []);
+  fields('masked', raw, ['type', 'round', 'modelVersion', 'masked'], ['metrics']);
   return {
     type: 'masked',
     round: integer('masked.round', raw.round, 0),
     modelVersion: string('masked.modelVersion', raw.modelVersion, MAX_ID_LENGTH),
     masked: words('masked.masked', raw.masked, numParams + 1),
-    metrics: metrics('masked.metrics', raw.metrics),
+    ...optional(raw, 'metrics', (value) => metrics('masked.metrics', value)),
   };
 }
 

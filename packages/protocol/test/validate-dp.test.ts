@@ -43,4 +43,10 @@ describe('differential-privacy fields on the wire', () => {
     expect(decodeClientMessage(masked(4), { numParams: 2, extraMaskedValues: 1 }).ok).toBe(true);
     expect(decodeClientMessage(masked(3), { numParams: 2, extraMaskedValues: 1 })).toMatchObject({ ok: false, code: 'LENGTH_MISMATCH' });
   });
+
+  it('accepts a masked input without metrics (distributed DP sends none)', () => {
+    const frame = encodeFrame({ type: 'masked', round: 1, modelVersion: 'v', masked: new Uint32Array(3) });
+    const decoded = decodeClientMessage(frame, { numParams: 2 });
+    expect(decoded.ok && decoded.message.type === 'masked' && decoded.message.metrics).toBeUndefined();
+  });
 });

@@ -78,7 +78,7 @@ describe('SecAgg rejections', () => {
     ['masked as Float32Array', valid.masked, 'masked', new Float32Array(NUM_PARAMS + 1), 'masked.masked is not a Uint32Array'],
     ['masked as Int32Array', valid.masked, 'masked', new Int32Array(NUM_PARAMS + 1), 'masked.masked is not a Uint32Array'],
     ['masked as a number list', valid.masked, 'masked', [1, 2, 3, 4, 5, 6, 7], 'masked.masked is not a Uint32Array'],
-    ['masked without metrics', valid.masked, 'metrics', REMOVE, 'masked.metrics is missing'],
+    ['masked with metrics of the wrong shape', valid.masked, 'metrics', { loss: 1 }, 'masked.metrics'],
     ['share over 64 bytes', valid.reveal, 'selfMaskShares.0.share', bytes(65, 0), 'reveal.selfMaskShares[0].share has 65 bytes'],
     ['share of index 0', valid.reveal, 'maskKeyShares.0.of', 0, 'reveal.maskKeyShares[0].of is 0'],
     ['two shares of one client', valid.reveal, 'selfMaskShares.1.of', 3, 'reveal.selfMaskShares[1].of repeats 3'],

@@ -198,11 +198,11 @@ describe('arbitrary bytes', () => {
 
 const CLIENT_SCHEMA = {
   hello: { required: ['type', 'protocolVersion', 'numExamples', 'capabilities'], optional: ['resumeToken', 'modelVersion'] },
-  update: { required: ['type', 'round', 'modelVersion', 'numExamples', 'delta', 'metrics'], optional: [] },
+  update: { required: ['type', 'round', 'modelVersion', 'numExamples', 'delta', 'metrics'], optional: ['unclipped'] },
   decline: { required: ['type', 'round', 'reason'], optional: [] },
   advertise: { required: ['type', 'round', 'encryptionKey', 'maskKey'], optional: [] },
   shares: { required: ['type', 'round', 'ciphertexts'], optional: [] },
-  masked: { required: ['type', 'round', 'modelVersion', 'masked', 'metrics'], optional: [] },
+  masked: { required: ['type', 'round', 'modelVersion', 'masked'], optional: ['metrics'] },
   reveal: { required: ['type', 'round', 'selfMaskShares', 'maskKeyShares'], optional: [] },
 } as const;
 

@@ -58,7 +58,9 @@ export class SecAggParticipant {
     for (let i = 0; i < d; i++) values[i] = weight * update.delta[i]!;
     if (this.sendsBit) values[d] = (update.unclipped ? 1 : 0) + (this.train.bitNoiseStd! > 0 ? this.train.bitNoiseStd! * this.noise.gaussian() : 0);
     const masked = await this.secagg.mask(values, weight);
-    return { type: 'masked', round: this.round, modelVersion: this.modelVersion, masked, metrics: update.metrics };
+    // Under distributed DP the coordinator is not trusted: send nothing about the data in the clear.
+    const metrics = this.train.noiseStd === undefined ? { metrics: update.metrics } : {};
+    return { type: 'masked', round: this.round, modelVersion: this.modelVersion, masked, ...metrics };
   }
 
   /** Reveals shares for the announced survivors and dropouts; throws SecAggError REFUSED when an honest client must not. */
