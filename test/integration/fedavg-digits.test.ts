@@ -6,36 +6,15 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { ShoalClient, buildModel, initBackend, writeWeights, type ClientEvents } from '@shoal/client';
-import { builtinInitialModel, startCoordinator, type CoordinatorHandle, type EvaluationResult } from '@shoal/coordinator';
-import { closeCodeOf, createSeededRandom, type ModelDescriptor } from '@shoal/protocol';
-import { loadDataset, partitionIid, subset, type Dataset } from '@shoal/sim';
+import { ShoalClient, initBackend, type ClientEvents } from '@shoal/client';
+import { builtinInitialModel, startCoordinator, type CoordinatorHandle } from '@shoal/coordinator';
+import { closeCodeOf, createSeededRandom } from '@shoal/protocol';
+import { centralEvaluator, loadDataset, partitionIid, subset } from '@shoal/sim';
 import { fedAvg } from '@shoal/strategy';
 
 const TOKEN = 'digits-token';
 const NUM_CLIENTS = 5;
 const ROUNDS = 5;
-
-/** Central evaluation on the test split with one tfjs model owned by the test. */
-async function centralEvaluator(descriptor: ModelDescriptor, test: Dataset) {
-  const model = await buildModel(descriptor.topology);
-  model.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
-  const xs = tf.tensor(test.x, [test.length, ...test.featureShape]);
-  const ys = tf.tensor1d(test.y, 'float32');
-  return {
-    async evaluate(weights: Float32Array): Promise<EvaluationResult> {
-      writeWeights(model, descriptor.manifest, weights);
-      const [loss, accuracy] = model.evaluate(xs, ys, { batchSize: 512 }) as tf.Scalar[];
-      const result = { loss: (await loss!.data())[0]!, accuracy: (await accuracy!.data())[0]! };
-      tf.dispose([loss!, accuracy!]);
-      return result;
-    },
-    dispose() {
-      model.dispose();
-      tf.dispose([xs, ys]);
-    },
-  };
-}
 
 describe('FedAvg on scikit-learn digits with five real Node clients', () => {
   let coordinator: CoordinatorHandle | undefined;

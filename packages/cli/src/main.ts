@@ -5,10 +5,9 @@ import { builtinInitialModel, loadSavedModel, startCoordinator, type InitialMode
 import { ShoalError } from '@shoal/protocol';
 // Only the config parser and dataset shapes here: `serve` must not pay for loading tfjs, which
 // `simulate` imports lazily with the runner.
-import { applyOverrides, parseConfig, privacyOptions, secaggOptions, type ShoalConfig } from '@shoal/sim/config';
+import { applyOverrides, coordinatorOptions, parseConfig, type ShoalConfig } from '@shoal/sim/config';
 import { DATASET_SHAPES } from '@shoal/sim/shapes';
 import type { SimulationSummary } from '@shoal/sim';
-import { createStrategy } from '@shoal/strategy';
 import { privacy } from './privacy.js';
 import { progressBar } from './progress.js';
 
@@ -135,21 +134,9 @@ async function serve(args: readonly string[]): Promise<number> {
 
   const coordinator = await startCoordinator(
     {
+      ...coordinatorOptions(config),
       model: await servedModel(config),
       tokens,
-      rounds: config.rounds,
-      ...(config.clientsPerRound !== undefined ? { clientsPerRound: config.clientsPerRound } : {}),
-      ...(config.fraction !== undefined ? { fraction: config.fraction } : {}),
-      minClients: config.minClients,
-      ...(config.minAvailable !== undefined ? { minAvailable: config.minAvailable } : {}),
-      roundTimeoutMs: config.roundTimeoutMs,
-      train: { ...config.train, proximalMu: 0 },
-      strategy: createStrategy(config.strategy),
-      seed: config.seed,
-      heartbeatIntervalMs: config.server.heartbeatIntervalMs,
-      ...secaggOptions(config),
-      ...privacyOptions(config),
-      ...(config.server.checkpointDir !== undefined ? { checkpointDir: config.server.checkpointDir } : {}),
       onRound: (metrics: RoundMetrics) => process.stdout.write(`${JSON.stringify(metrics)}\n`),
       log: (line) => process.stderr.write(`${line}\n`),
     },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SECAGG_LIMITS, decodeClientMessage, decodeCoordinatorMessage, encodeFrame, maxClientPayloadBytes } from '../src/index.js';
+import { SECAGG_LIMITS, decodeClientMessage, encodeFrame, maxClientPayloadBytes } from '../src/index.js';
 import { NUM_PARAMS, REMOVE, bytes, expectRejected, fromClient, fromCoordinator, validMessages, withField } from './fixtures.js';
 
 // Validation of the secure-aggregation messages (docs/protocol.md, "Secure aggregation").

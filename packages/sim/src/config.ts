@@ -1,5 +1,6 @@
 import { BUILTIN_MODELS, ShoalError, type BuiltinModelName } from '@shoal/protocol';
-import type { DpOptions, SecAggOptions } from '@shoal/coordinator';
+import type { CoordinatorOptions, DpOptions, SecAggOptions } from '@shoal/coordinator';
+import { createStrategy } from '@shoal/strategy';
 
 /**
  * The one configuration format of `shoal serve` and `shoal simulate`. Every key, its default and
@@ -328,5 +329,27 @@ export function privacyOptions(config: ShoalConfig): { dp?: DpOptions; sampling:
   return {
     sampling: config.sampling,
     dp: { mode, noiseMultiplier, clipNorm, ...(adaptiveClip ? { adaptiveClip } : {}), delta, ...(targetEpsilon !== undefined ? { targetEpsilon } : {}) },
+  };
+}
+
+/**
+ * The coordinator options a config describes, shared by `serve` and `simulate`; each adds the
+ * model, the tokens and its own callbacks.
+ */
+export function coordinatorOptions(config: ShoalConfig): Omit<CoordinatorOptions, 'model' | 'tokens'> {
+  return {
+    rounds: config.rounds,
+    ...(config.clientsPerRound !== undefined ? { clientsPerRound: config.clientsPerRound } : {}),
+    ...(config.fraction !== undefined ? { fraction: config.fraction } : {}),
+    minClients: config.minClients,
+    ...(config.minAvailable !== undefined ? { minAvailable: config.minAvailable } : {}),
+    roundTimeoutMs: config.roundTimeoutMs,
+    train: { ...config.train, proximalMu: 0 },
+    strategy: createStrategy(config.strategy),
+    seed: config.seed,
+    heartbeatIntervalMs: config.server.heartbeatIntervalMs,
+    ...secaggOptions(config),
+    ...privacyOptions(config),
+    ...(config.server.checkpointDir !== undefined ? { checkpointDir: config.server.checkpointDir } : {}),
   };
 }

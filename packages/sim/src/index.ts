@@ -5,3 +5,4 @@ export * from './memory-transport.js';
 export * from './runner.js';
 export * from './shapes.js';
 export * from './faults.js';
+export * from './evaluate.js';

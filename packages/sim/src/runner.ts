@@ -1,23 +1,21 @@
 import { mkdir, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
-import * as tf from '@tensorflow/tfjs';
 import {
   Coordinator,
   builtinInitialModel,
   loadSavedModel,
   serveCoordinator,
-  type EvaluationResult,
   type InitialModel,
   type RoundMetrics,
   type TrainingSummary,
 } from '@shoal/coordinator';
-import { ShoalClient, buildModel, initBackend, wsTransport, writeWeights, type ClientTransport } from '@shoal/client';
-import { createSeededRandom, type ModelDescriptor } from '@shoal/protocol';
-import { createStrategy } from '@shoal/strategy';
-import { privacyOptions, secaggOptions, type ShoalConfig } from './config.js';
+import { ShoalClient, initBackend, wsTransport, type ClientTransport } from '@shoal/client';
+import { createSeededRandom } from '@shoal/protocol';
+import { coordinatorOptions, type ShoalConfig } from './config.js';
 import { loadDataset, subset, take, type Dataset } from './datasets.js';
 import { withFaults } from './faults.js';
+import { centralEvaluator } from './evaluate.js';
 import { memoryTransport } from './memory-transport.js';
 import { partitionIid } from './partition.js';
 
@@ -69,22 +67,11 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
   let metricsWritten: Promise<void> = Promise.resolve();
 
   const coordinator = new Coordinator({
+    ...coordinatorOptions(config),
     model,
     tokens: [SIMULATION_TOKEN],
-    rounds: config.rounds,
-    ...(config.clientsPerRound !== undefined ? { clientsPerRound: config.clientsPerRound } : {}),
-    ...(config.fraction !== undefined ? { fraction: config.fraction } : {}),
-    minClients: config.minClients,
     // Wait for the whole population before round 1, so every run samples from the same pool.
     minAvailable: config.minAvailable ?? sim.numClients,
-    roundTimeoutMs: config.roundTimeoutMs,
-    train: { ...config.train, proximalMu: 0 },
-    strategy: createStrategy(config.strategy),
-    seed: config.seed,
-    heartbeatIntervalMs: config.server.heartbeatIntervalMs,
-    ...secaggOptions(config),
-    ...privacyOptions(config),
-    ...(config.server.checkpointDir !== undefined ? { checkpointDir: config.server.checkpointDir } : {}),
     evaluate: evaluation.evaluate,
     onRound: (metrics) => {
       metricsWritten = metricsWritten.then(() => appendFile(metricsPath, `${JSON.stringify(metrics)}\n`));
@@ -153,25 +140,4 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
 async function initialModel(config: ShoalConfig, train: Dataset): Promise<InitialModel> {
   if ('path' in config.model) return loadSavedModel(config.model.path);
   return builtinInitialModel(config.model.builtin, config.model.inputShape ?? train.featureShape, config.model.numClasses ?? train.numClasses, config.seed);
-}
-
-/** Evaluates global weights on a held-out set with one tfjs model owned here. */
-async function centralEvaluator(descriptor: ModelDescriptor, test: Dataset) {
-  const model = await buildModel(descriptor.topology);
-  model.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
-  const xs = tf.tensor(test.x, [test.length, ...test.featureShape]);
-  const ys = tf.tensor1d(test.y, 'float32');
-  return {
-    async evaluate(weights: Float32Array): Promise<EvaluationResult> {
-      writeWeights(model, descriptor.manifest, weights);
-      const [loss, accuracy] = model.evaluate(xs, ys, { batchSize: 1_000 }) as tf.Scalar[];
-      const result = { loss: (await loss!.data())[0]!, accuracy: (await accuracy!.data())[0]! };
-      tf.dispose([loss!, accuracy!]);
-      return result;
-    },
-    dispose() {
-      tf.dispose([xs, ys]);
-      model.dispose();
-    },
-  };
 }
