@@ -57,6 +57,7 @@ export class LocalTrainer {
     config: TrainConfig,
     onProgress?: (progress: TrainProgress) => void,
     shuffle?: SeededRandom,
+    signal?: AbortSignal,
   ): Promise<LocalTrainingResult> {
     const started = performance.now();
     writeWeights(this.model, this.descriptor.manifest, global);
@@ -67,8 +68,9 @@ export class LocalTrainer {
     try {
       const lastEpoch =
         config.proximalMu > 0
-          ? await this.trainProximal(xs, ys, global, config, optimizer, batchesPerEpoch, onProgress, shuffle)
-          : await this.trainWithFit(xs, ys, config, optimizer, batchesPerEpoch, onProgress, shuffle);
+          ? await this.trainProximal(xs, ys, global, config, optimizer, batchesPerEpoch, onProgress, shuffle, signal)
+          : await this.trainWithFit(xs, ys, config, optimizer, batchesPerEpoch, onProgress, shuffle, signal);
+      if (signal?.aborted) throw new ShoalError('ABORTED', 'local training stopped: the client is stopping');
       const trained = readWeights(this.model);
       const delta = new Float32Array(trained.length);
       for (let i = 0; i < delta.length; i++) delta[i] = trained[i]! - global[i]!;
@@ -88,12 +90,13 @@ export class LocalTrainer {
     batchesPerEpoch: number,
     onProgress?: (progress: TrainProgress) => void,
     shuffle?: SeededRandom,
+    signal?: AbortSignal,
   ): Promise<{ loss: number; accuracy: number }> {
     this.model.compile({ optimizer, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
     let last = { loss: Number.NaN, accuracy: Number.NaN };
     // One fit per epoch over our own permutation (fit's shuffle draws from Math.random, which a
     // simulation cannot seed).
-    for (let epoch = 0; epoch < config.epochs; epoch++) {
+    for (let epoch = 0; epoch < config.epochs && !signal?.aborted; epoch++) {
       const order = tf.tensor1d(permutation(this.numExamples, shuffle), 'int32');
       const ex = tf.gather(xs, order);
       const ey = tf.gather(ys, order);
@@ -105,7 +108,13 @@ export class LocalTrainer {
           verbose: 0,
           // fit yields to the event loop between batches, so heartbeats are answered while training.
           yieldEvery: 'batch',
-          callbacks: { onBatchEnd: async (batch) => onProgress?.({ epoch, batch, batchesPerEpoch }) },
+          callbacks: {
+            onBatchEnd: async (batch) => {
+              // stopTraining ends fit after this batch and lets it release its own tensors.
+              if (signal?.aborted) this.model.stopTraining = true;
+              else onProgress?.({ epoch, batch, batchesPerEpoch });
+            },
+          },
         });
         last = { loss: lastOf(history.history['loss']), accuracy: lastOf(history.history['acc'] ?? history.history['accuracy']) };
       } finally {
@@ -128,6 +137,7 @@ export class LocalTrainer {
     batchesPerEpoch: number,
     onProgress?: (progress: TrainProgress) => void,
     shuffle?: SeededRandom,
+    signal?: AbortSignal,
   ): Promise<{ loss: number; accuracy: number }> {
     const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     const globalTensors = this.model.getWeights().map((w, i) => tf.tensor(global.subarray(offsetOf(this.descriptor, i), offsetOf(this.descriptor, i) + w.size), w.shape));
@@ -163,6 +173,7 @@ export class LocalTrainer {
           seen += indices.length;
           batchLoss[0].dispose();
           batchLoss[1].dispose();
+          if (signal?.aborted) return { loss: Number.NaN, accuracy: Number.NaN };
           onProgress?.({ epoch, batch, batchesPerEpoch });
           await tf.nextFrame(); // yield, as fit does, so heartbeats are answered
         }

@@ -13,10 +13,11 @@ export type NodeClientOptions = Omit<ShoalClientOptions, 'transport'> & Partial<
 /**
  * The client SDK for Node: WebSockets via `ws`, and tfjs on the fastest backend available
  * (tfjs-node when installed, else WASM, else CPU) unless `prepare` says otherwise, and the
- * node:crypto AES-CTR mask PRG for secure aggregation.
+ * node:crypto AES-CTR mask PRG for secure aggregation. `consent` defaults to `true` here: a Node
+ * process is started by its operator, who consents by running it.
  */
 export class ShoalClient extends CommonShoalClient {
   constructor(options: NodeClientOptions) {
-    super({ transport: wsTransport, prepare: () => initBackend(), maskPrg: nodeMaskPrg, keyAgreement: nodeKeyAgreement, ...options });
+    super({ transport: wsTransport, prepare: () => initBackend(), maskPrg: nodeMaskPrg, keyAgreement: nodeKeyAgreement, ...options, consent: options.consent ?? true });
   }
 }
