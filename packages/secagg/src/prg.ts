@@ -44,10 +44,11 @@ type Subtle = typeof globalThis.crypto.subtle;
 /** The AES-128-CTR keystream of `bytes` bytes from `counter` (a 16-byte block), with WebCrypto. */
 export async function webCryptoKeystream(key: Uint8Array, counter: Uint8Array, bytes: number, subtle: Subtle = globalThis.crypto.subtle): Promise<Uint8Array> {
   checkKeystreamArguments(key, counter, bytes);
-  const cryptoKey = await subtle.importKey('raw', key, 'AES-CTR', false, ['encrypt']);
+  // Copies (32 bytes in all): WebCrypto refuses views of a SharedArrayBuffer, which a Uint8Array may be.
+  const cryptoKey = await subtle.importKey('raw', new Uint8Array(key), 'AES-CTR', false, ['encrypt']);
   // `length: 64`: the low 64 bits of the block count up, as node:crypto's 128-bit counter does for
   // any stream shorter than 2^64 blocks from a counter whose low half does not wrap.
-  const stream = await subtle.encrypt({ name: 'AES-CTR', counter, length: 64 }, cryptoKey, new Uint8Array(bytes));
+  const stream = await subtle.encrypt({ name: 'AES-CTR', counter: new Uint8Array(counter), length: 64 }, cryptoKey, new Uint8Array(bytes));
   return new Uint8Array(stream);
 }
 

@@ -1,0 +1,50 @@
+/**
+ * The globals that browsers, web workers and Node ≥ 20 all provide, and nothing else. Only
+ * `tsconfig.common.json` includes this file: `src/common` (and the isomorphic packages it imports)
+ * are type-checked against ES2022 plus these declarations, without the DOM or Node typings, so
+ * code that reaches for `window`, `document`, `process`, `Buffer` or `setImmediate` fails to compile
+ * there. Each declaration is the subset of the real API that the shared code uses; widen one when
+ * shared code needs more of it, never add a platform-only global.
+ */
+
+interface AbortSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { readonly once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+  throwIfAborted(): void;
+}
+
+declare class AbortController {
+  readonly signal: AbortSignal;
+  abort(reason?: unknown): void;
+}
+
+/** Opaque: a number in browsers, a Timeout object in Node. */
+interface PortableTimerHandle {
+  readonly __portableTimerHandle?: never;
+}
+declare function setTimeout(handler: () => void, ms?: number): PortableTimerHandle;
+declare function clearTimeout(handle: PortableTimerHandle | undefined): void;
+
+declare var performance: { now(): number };
+
+declare class TextEncoder {
+  encode(input?: string): Uint8Array;
+}
+declare class TextDecoder {
+  constructor(label?: string, options?: { readonly fatal?: boolean });
+  decode(input?: Uint8Array): string;
+}
+
+interface CryptoKey {
+  readonly type: string;
+}
+interface SubtleCrypto {
+  importKey(format: 'raw', keyData: Uint8Array, algorithm: string | { readonly name: string }, extractable: boolean, usages: readonly string[]): Promise<CryptoKey>;
+  encrypt(algorithm: { readonly name: string; readonly counter?: Uint8Array; readonly length?: number }, key: CryptoKey, data: Uint8Array): Promise<ArrayBuffer>;
+}
+declare var crypto: {
+  getRandomValues<T extends Uint8Array | Uint16Array | Uint32Array | Int32Array>(array: T): T;
+  readonly subtle: SubtleCrypto;
+};
