@@ -1,0 +1,132 @@
+// The page: asks for consent, starts the client (on this thread, or in a Web Worker with
+// `?worker=1`) and shows its events, plus the coordinator's round history from /status.json.
+//   index.html?client=0            data partition 0, client on the main thread
+//   index.html?client=1&worker=1   data partition 1, client in a Web Worker
+const params = new URLSearchParams(location.search);
+const client = Number(params.get('client') ?? '0');
+const inWorker = params.get('worker') === '1';
+const $ = (id) => document.getElementById(id);
+
+$('client-name').textContent = String(client);
+$('where').textContent = inWorker ? 'in a Web Worker' : 'on the page’s main thread';
+
+/** Shows the consent dialog; resolves with the user's answer when a button is clicked. */
+let declined = false;
+function askConsent() {
+  $('consent').hidden = false;
+  return new Promise((resolve) => {
+    const answer = (granted) => {
+      $('consent').hidden = true;
+      declined = !granted;
+      setStatus(granted ? 'joining…' : 'you declined: nothing was sent and no connection was opened');
+      resolve(granted);
+    };
+    $('consent-yes').addEventListener('click', () => answer(true), { once: true });
+    $('consent-no').addEventListener('click', () => answer(false), { once: true });
+  });
+}
+
+function setStatus(text) {
+  $('status').textContent = text;
+}
+
+function showPlan(plan) {
+  const rows = [
+    ['Round', String(plan.round)],
+    ['Values', `${plan.updateValues} numbers, about ${(plan.updateBytes / 1024).toFixed(1)} kB`],
+    ['Secure aggregation', plan.secureAggregation ? `yes (${plan.secaggMode}): the coordinator sees only the sum over clients` : 'no'],
+    ['Clipped to L2 norm', plan.clipNorm === undefined ? 'no clipping' : String(plan.clipNorm)],
+    ['Noise added here', plan.noiseStd === undefined ? 'none' : `Gaussian, std ${plan.noiseStd.toPrecision(3)}`],
+    ['Training metrics sent', plan.sendsMetrics ? 'yes' : 'no'],
+  ];
+  $('plan').replaceChildren(
+    ...rows.flatMap(([term, value]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = term;
+      const dd = document.createElement('dd');
+      dd.textContent = value;
+      return [dt, dd];
+    }),
+  );
+}
+
+function onEvent(name, payload) {
+  switch (name) {
+    case 'backend':
+      $('backend').textContent = payload.name;
+      $('backend').title = payload.reason;
+      return;
+    case 'connected':
+      return setStatus(`connected as ${payload.clientId}; waiting to be selected for a round`);
+    case 'roundStart':
+      $('progress').value = 0;
+      return setStatus(`round ${payload.round}: training locally`);
+    case 'roundPlan':
+      return showPlan(payload);
+    case 'progress': {
+      const done = payload.epoch * payload.batchesPerEpoch + payload.batch + 1;
+      $('progress').max = payload.batchesPerEpoch;
+      $('progress').value = Math.min(done, payload.batchesPerEpoch);
+      return;
+    }
+    case 'roundEnd':
+      return setStatus(`round ${payload.round}: ${payload.status === 'sent' ? 'update sent, waiting for the others' : payload.status}`);
+    case 'error':
+      return console.warn('shoal:', payload.message);
+    case 'disconnected':
+      return setStatus(`disconnected (${payload.code} ${payload.reason})`);
+  }
+}
+
+/** Polls the coordinator's round history (run.ts serves it) and shows each round's global accuracy. */
+async function pollHistory() {
+  try {
+    const response = await fetch('/status.json');
+    const { rounds } = await response.json();
+    $('history').replaceChildren(
+      ...rounds.map((round) => {
+        const row = document.createElement('tr');
+        row.dataset.round = String(round.round);
+        const accuracy = round.accuracy === undefined ? 'n/a' : `${(100 * round.accuracy).toFixed(1)}%`;
+        for (const text of [round.round, round.status, `${round.participants}/${round.selected}`, accuracy]) {
+          const cell = document.createElement('td');
+          cell.textContent = String(text);
+          row.append(cell);
+        }
+        return row;
+      }),
+    );
+  } catch {
+    // The example server stopped; keep what is shown.
+  }
+  setTimeout(pollHistory, 1_000);
+}
+
+function startInWorker() {
+  const worker = new Worker('/worker.js', { type: 'module' });
+  worker.onmessage = async ({ data: message }) => {
+    if (message.type === 'consent-request') worker.postMessage({ type: 'consent', granted: await askConsent() });
+    else if (message.type === 'event') onEvent(message.name, message.payload);
+    else if (message.type === 'finished' && !declined) setStatus('training complete');
+    else if (message.type === 'failed') setStatus(`stopped: ${message.message}`);
+  };
+  worker.onerror = (event) => setStatus(`worker failed: ${event.message}`);
+  worker.postMessage({ type: 'start', client });
+}
+
+async function startOnMainThread() {
+  const { joinTraining } = await import('/worker.js');
+  try {
+    const { running } = await joinTraining(client, askConsent, onEvent);
+    await running;
+    if (!declined) setStatus('training complete');
+  } catch (error) {
+    setStatus(`stopped: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+const dataInfo = await fetch(`/data/${client}.json`).then((r) => r.json());
+$('example-count').textContent = String(dataInfo.y.length);
+void pollHistory();
+if (inWorker) startInWorker();
+else void startOnMainThread();
