@@ -5,6 +5,8 @@
 const params = new URLSearchParams(location.search);
 const client = Number(params.get('client') ?? '0');
 const inWorker = params.get('worker') === '1';
+// Test hooks (test/browser/browser-secagg.test.ts): `&record=1`, `&closeAt=masked`; see worker.js.
+const testHooks = { record: params.get('record') === '1', closeAt: params.get('closeAt') ?? undefined };
 const $ = (id) => document.getElementById(id);
 
 $('client-name').textContent = String(client);
@@ -75,6 +77,11 @@ function onEvent(name, payload) {
       return console.warn('shoal:', payload.message);
     case 'disconnected':
       return setStatus(`disconnected (${payload.code} ${payload.reason})`);
+    // Test hooks only (see testHookSteps in worker.js): state the test reads with page.evaluate.
+    case 'testUpdate':
+      return void (window.__shoalUpdates ??= []).push(payload);
+    case 'testStage':
+      return void (window.__shoalStage = payload);
   }
 }
 
@@ -111,13 +118,13 @@ function startInWorker() {
     else if (message.type === 'failed') setStatus(`stopped: ${message.message}`);
   };
   worker.onerror = (event) => setStatus(`worker failed: ${event.message}`);
-  worker.postMessage({ type: 'start', client });
+  worker.postMessage({ type: 'start', client, testHooks });
 }
 
 async function startOnMainThread() {
   const { joinTraining } = await import('/worker.js');
   try {
-    const { running } = await joinTraining(client, askConsent, onEvent);
+    const { running } = await joinTraining(client, askConsent, onEvent, testHooks);
     await running;
     if (!declined) setStatus('training complete');
   } catch (error) {

@@ -10,8 +10,9 @@ const EVENTS = ['consent', 'connected', 'roundStart', 'roundPlan', 'progress', '
  * Joins training as page `client` (its data is `/data/<client>.json`). `askConsent()` resolves with
  * the user's answer; the client opens no connection before it resolves `true`. `onEvent(name,
  * payload)` receives the client's events. Resolves with the client and its `run()` promise.
+ * `testHooks` is for test/browser/browser-secagg.test.ts only (see `testHookSteps`); an app omits it.
  */
-export async function joinTraining(client, askConsent, onEvent) {
+export async function joinTraining(client, askConsent, onEvent, testHooks = {}) {
   const [config, data] = await Promise.all([fetchJson('/config.json'), fetchJson(`/data/${client}.json`)]);
   const shoal = new ShoalClient({
     url: config.coordinatorUrl,
@@ -21,6 +22,7 @@ export async function joinTraining(client, askConsent, onEvent) {
     // The .wasm binaries are served under /wasm/ (see server.ts); tfjs fetches them from there.
     prepare: async () => onEvent('backend', await initBrowserBackend({ wasmPaths: '/wasm/' })),
     reconnect: { initialDelayMs: 500, maxDelayMs: 5_000 },
+    updateSteps: testHookSteps(testHooks, onEvent),
   });
   for (const name of EVENTS) {
     // Errors are not structured-cloneable everywhere: pass their message.
@@ -28,6 +30,25 @@ export async function joinTraining(client, askConsent, onEvent) {
   }
   const running = shoal.run();
   return { shoal, running };
+}
+
+/**
+ * TEST HOOK (test/browser/browser-secagg.test.ts; the page turns it on with `&record=1` or
+ * `&closeAt=masked`, an app never does). `record`: emits 'testUpdate' {round, delta, numExamples}
+ * with each update as it enters secure aggregation. `closeAt: 'masked'`: emits 'testStage'
+ * 'masking' and then never finishes the step, so the masked input is never sent and the test can
+ * close the page mid-round.
+ */
+function testHookSteps({ record = false, closeAt }, onEvent) {
+  const steps = [];
+  if (record) {
+    steps.push((update, { round }) => {
+      onEvent('testUpdate', { round, delta: Array.from(update.delta), numExamples: update.numExamples });
+      return update;
+    });
+  }
+  if (closeAt === 'masked') steps.push(() => (onEvent('testStage', 'masking'), new Promise(() => {})));
+  return steps;
 }
 
 async function fetchJson(path) {
@@ -48,7 +69,8 @@ if (typeof WorkerGlobalScope !== 'undefined' && globalThis instanceof WorkerGlob
         return consentGiven;
       };
       try {
-        joined = await joinTraining(message.client, askConsent, (name, payload) => globalThis.postMessage({ type: 'event', name, payload }));
+        const onEvent = (name, payload) => globalThis.postMessage({ type: 'event', name, payload });
+        joined = await joinTraining(message.client, askConsent, onEvent, message.testHooks);
         await joined.running;
         globalThis.postMessage({ type: 'finished' });
       } catch (error) {

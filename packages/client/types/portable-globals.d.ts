@@ -48,3 +48,9 @@ declare var crypto: {
   getRandomValues<T extends Uint8Array | Uint16Array | Uint32Array | Int32Array>(array: T): T;
   readonly subtle: SubtleCrypto;
 };
+
+/** Used to yield to the event loop without a timer's clamping (browsers, workers, Node ≥ 15). */
+declare class MessageChannel {
+  readonly port1: { onmessage: ((event: unknown) => void) | null; close(): void };
+  readonly port2: { postMessage(message: unknown): void; close(): void };
+}

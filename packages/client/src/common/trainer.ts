@@ -106,13 +106,15 @@ export class LocalTrainer {
           batchSize: config.batchSize,
           shuffle: false,
           verbose: 0,
-          // fit yields to the event loop between batches, so heartbeats are answered while training.
-          yieldEvery: 'batch',
+          // We yield ourselves (onBatchEnd): tfjs's own yield waits for an animation frame in
+          // browsers, capping training at ~60 batches/s and stalling in hidden tabs.
+          yieldEvery: 'never',
           callbacks: {
             onBatchEnd: async (batch) => {
               // stopTraining ends fit after this batch and lets it release its own tensors.
               if (signal?.aborted) this.model.stopTraining = true;
               else onProgress?.({ epoch, batch, batchesPerEpoch });
+              await yieldToEventLoop(); // so heartbeats and messages are handled while training
             },
           },
         });
@@ -175,7 +177,7 @@ export class LocalTrainer {
           batchLoss[1].dispose();
           if (signal?.aborted) return { loss: Number.NaN, accuracy: Number.NaN };
           onProgress?.({ epoch, batch, batchesPerEpoch });
-          await tf.nextFrame(); // yield, as fit does, so heartbeats are answered
+          await yieldToEventLoop(); // so heartbeats and messages are handled while training
         }
       }
     } finally {
@@ -188,6 +190,26 @@ export class LocalTrainer {
   dispose(): void {
     if (this.ownsModel) this.model.dispose();
   }
+}
+
+/**
+ * Lets the event loop run (socket messages, heartbeats, UI) and resumes as soon as it is idle:
+ * a MessageChannel round trip costs microseconds, unlike a timer (clamped to ≥ 1–4 ms) or an
+ * animation frame (≤ 60 per second, none at all in a hidden tab).
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    // The web API (onmessage) exists in Node's MessagePort too, though @types/node omits it.
+    const channel = new MessageChannel() as unknown as {
+      port1: { onmessage: (() => void) | null; close(): void };
+      port2: { postMessage(message: unknown): void };
+    };
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
 }
 
 /** A random order of 0..n−1: seeded when `random` is given, else tfjs's own shuffle. */
