@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ShoalError, shuffled, type ModelDescriptor, type SeededRandom, type TrainConfig, type TrainMetrics } from '@shoal/protocol';
+import { ShoalError, shuffled, splitWeights, type ModelDescriptor, type SeededRandom, type TrainConfig, type TrainMetrics } from '@shoal/protocol';
 import { buildModel, checkManifest, readWeights, writeWeights } from './model.js';
 
 /** A client's local examples: row-major features and integer class labels. */
@@ -14,6 +14,25 @@ export interface TrainProgress {
   readonly epoch: number;
   readonly batch: number;
   readonly batchesPerEpoch: number;
+}
+
+/** Everything one local training run works with, shared by the fit and the FedProx loops. */
+interface LocalRun {
+  readonly xs: tf.Tensor;
+  readonly ys: tf.Tensor;
+  readonly global: Float32Array;
+  readonly config: TrainConfig;
+  readonly optimizer: tf.Optimizer;
+  readonly batchesPerEpoch: number;
+  readonly onProgress: ((progress: TrainProgress) => void) | undefined;
+  readonly shuffle: SeededRandom | undefined;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** Loss and accuracy of the last epoch. */
+interface EpochMetrics {
+  readonly loss: number;
+  readonly accuracy: number;
 }
 
 /** The result of local training, before the update pipeline. */
@@ -66,10 +85,8 @@ export class LocalTrainer {
     const ys = tf.tensor1d(this.data.y, 'float32');
     const batchesPerEpoch = Math.ceil(this.numExamples / config.batchSize);
     try {
-      const lastEpoch =
-        config.proximalMu > 0
-          ? await this.trainProximal(xs, ys, global, config, optimizer, batchesPerEpoch, onProgress, shuffle, signal)
-          : await this.trainWithFit(xs, ys, config, optimizer, batchesPerEpoch, onProgress, shuffle, signal);
+      const run: LocalRun = { xs, ys, global, config, optimizer, batchesPerEpoch, onProgress, shuffle, signal };
+      const lastEpoch = config.proximalMu > 0 ? await this.trainProximal(run) : await this.trainWithFit(run);
       if (signal?.aborted) throw new ShoalError('ABORTED', 'local training stopped: the client is stopping');
       const trained = readWeights(this.model);
       const delta = new Float32Array(trained.length);
@@ -82,16 +99,7 @@ export class LocalTrainer {
     }
   }
 
-  private async trainWithFit(
-    xs: tf.Tensor,
-    ys: tf.Tensor,
-    config: TrainConfig,
-    optimizer: tf.Optimizer,
-    batchesPerEpoch: number,
-    onProgress?: (progress: TrainProgress) => void,
-    shuffle?: SeededRandom,
-    signal?: AbortSignal,
-  ): Promise<{ loss: number; accuracy: number }> {
+  private async trainWithFit({ xs, ys, config, optimizer, batchesPerEpoch, onProgress, shuffle, signal }: LocalRun): Promise<EpochMetrics> {
     this.model.compile({ optimizer, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
     let last = { loss: Number.NaN, accuracy: Number.NaN };
     // One fit per epoch over our own permutation (fit's shuffle draws from Math.random, which a
@@ -130,19 +138,10 @@ export class LocalTrainer {
    * FedProx's local objective: loss + µ/2·‖w − w_global‖², minimised batch by batch with the same
    * optimiser. `fit` cannot add a term that depends on the global weights, hence this loop.
    */
-  private async trainProximal(
-    xs: tf.Tensor,
-    ys: tf.Tensor,
-    global: Float32Array,
-    config: TrainConfig,
-    optimizer: tf.Optimizer,
-    batchesPerEpoch: number,
-    onProgress?: (progress: TrainProgress) => void,
-    shuffle?: SeededRandom,
-    signal?: AbortSignal,
-  ): Promise<{ loss: number; accuracy: number }> {
+  private async trainProximal({ xs, ys, global, config, optimizer, batchesPerEpoch, onProgress, shuffle, signal }: LocalRun): Promise<EpochMetrics> {
     const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const globalTensors = this.model.getWeights().map((w, i) => tf.tensor(global.subarray(offsetOf(this.descriptor, i), offsetOf(this.descriptor, i) + w.size), w.shape));
+    const { manifest } = this.descriptor;
+    const globalTensors = splitWeights(manifest, global).map((part, i) => tf.tensor(part, [...manifest[i]!.shape]));
     const mu = config.proximalMu;
     let loss = 0;
     let correct = 0;
@@ -218,11 +217,6 @@ function permutation(n: number, random?: SeededRandom): Int32Array {
   return Int32Array.from(shuffled([...Array(n).keys()], random));
 }
 
-function offsetOf(descriptor: ModelDescriptor, index: number): number {
-  let offset = 0;
-  for (let i = 0; i < index; i++) offset += descriptor.manifest[i]!.shape.reduce((a, b) => a * b, 1);
-  return offset;
-}
 
 function lastOf(values: readonly (number | tf.Tensor)[] | undefined): number {
   const last = values?.at(-1);
