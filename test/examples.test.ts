@@ -1,29 +1,13 @@
 // Runs the examples the way a reader would (`npm run example:node`) and checks what they report.
-import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runToCompletion } from '@shoal/testkit';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-function runNpmScript(script: string, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // Its own process group, so a hang can be ended for npm and the script it started alike.
-    const child = spawn('npm', ['run', '--silent', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function runNpmScript(script: string, timeoutMs: number) {
+  return runToCompletion('npm', ['run', '--silent', script], { cwd: REPO_ROOT, timeoutMs });
 }
 
 describe('examples/node-client', () => {

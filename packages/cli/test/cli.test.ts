@@ -7,17 +7,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runToCompletion, type ProcessResult } from '@shoal/testkit';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BIN = join('packages', 'cli', 'bin', 'shoal.js');
 const TMP = mkdtempSync(join(tmpdir(), 'shoal-cli-test-'));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 /** The environment of a child: ours without SHOAL_TOKENS, so a developer's shell cannot change results. */
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -26,23 +21,8 @@ function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 /** Runs a command to completion from the repo root, killing it after `timeoutMs`. */
-function run(command: string, args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: REPO_ROOT, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 40_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function run(command: string, args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<ProcessResult> {
+  return runToCompletion(command, args, { cwd: REPO_ROOT, env: childEnv(options.env), ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) });
 }
 
 const shoal = (args: readonly string[], options?: { env?: Record<string, string>; timeoutMs?: number }) => run(process.execPath, [BIN, ...args], options);

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { relativeError } from './numeric.js';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { builtinTopology, createSeededRandom } from '@shoal/protocol';
@@ -43,17 +44,6 @@ function convGradients(c: ConvCase, seed: number): Gradients {
   });
 }
 
-/** max |actual − expected| relative to max |expected|. */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  expect(actual.length).toBe(expected.length);
-  let maxDiff = 0;
-  let maxAbs = 0;
-  expected.forEach((value, index) => {
-    maxDiff = Math.max(maxDiff, Math.abs(actual[index]! - value));
-    maxAbs = Math.max(maxAbs, Math.abs(value));
-  });
-  return maxDiff / Math.max(maxAbs, 1e-12);
-}
 
 const CASES: ConvCase[] = [
   { batch: 1, size: [8, 8], inChannels: 1, outChannels: 3, kernel: 3, stride: 1, pad: 'same' },

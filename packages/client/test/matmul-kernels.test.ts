@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { relativeError } from './numeric.js';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { createSeededRandom } from '@shoal/protocol';
@@ -29,17 +30,6 @@ function matMul(c: MatMulCase, seed: number): { values: Float32Array; shape: num
   });
 }
 
-/** max |actual − expected| relative to max |expected|. */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  expect(actual.length).toBe(expected.length);
-  let maxDiff = 0;
-  let maxAbs = 0;
-  expected.forEach((value, index) => {
-    maxDiff = Math.max(maxDiff, Math.abs(actual[index]! - value));
-    maxAbs = Math.max(maxAbs, Math.abs(value));
-  });
-  return maxDiff / Math.max(maxAbs, 1e-12);
-}
 
 /** The four transpose combinations of op(A) [m, k] · op(B) [k, n], with `batchA`/`batchB` leading dims. */
 function allTransposes(m: number, k: number, n: number, batchA: number[] = [], batchB: number[] = []): MatMulCase[] {

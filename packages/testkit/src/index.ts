@@ -1,1 +1,2 @@
 export * from './ws-peer.js';
+export * from './process.js';
