@@ -1,0 +1,117 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { PrivacyController } from '@shoal/coordinator';
+import { createStrategy } from '@shoal/strategy';
+import { describe, expect, it } from 'vitest';
+// config.js directly, not the package index: the index pulls in tfjs, which this file does not need.
+import { parseConfig, privacyOptions } from '../src/config.js';
+import {
+  ADAPTIVE_CLIP_DEFAULTS,
+  CROSS_KEY_EXAMPLES,
+  DEFAULTS,
+  DOC,
+  FULL,
+  FULL_WITH_FRACTION,
+  FULL_WITH_SAVED_MODEL,
+  REPO_ROOT,
+  SECTIONS,
+  acceptedKeyPaths,
+  keyPaths,
+} from './config-fixtures.js';
+
+describe('docs/configuration.md stays in step with parseConfig', () => {
+  const accepted = acceptedKeyPaths();
+
+  /** The cells of the rows of every table whose first column is headed "Key", the key path unquoted. */
+  function keyTableRows(): string[][] {
+    const rows: string[][] = [];
+    let inKeyTable = false;
+    for (const line of DOC.split('\n')) {
+      if (!line.startsWith('|')) {
+        inKeyTable = false;
+        continue;
+      }
+      if (line.startsWith('| Key |')) inKeyTable = true;
+      const cells = line.slice(1, -1).split(' | ').map((cell) => cell.trim());
+      const key = /^`([^`]+)`$/.exec(cells[0] ?? '');
+      if (inKeyTable && key) rows.push([key[1]!, ...cells.slice(1)]);
+    }
+    return rows;
+  }
+
+  it('the fully specified test configs cover exactly the accepted keys', () => {
+    const covered = new Set([...keyPaths(FULL), ...keyPaths(FULL_WITH_FRACTION), ...keyPaths(FULL_WITH_SAVED_MODEL)]);
+    expect([...covered].sort()).toEqual([...accepted].sort());
+  });
+
+  it('documents every accepted key path in backticks', () => {
+    const missing = [...accepted].filter((path) => !DOC.includes(`\`${path}\``));
+    expect(missing).toEqual([]);
+  });
+
+  it('documents each accepted key in exactly one table row, and no key that is not accepted', () => {
+    const documented = keyTableRows().map((cells) => cells[0]!);
+    expect(documented.filter((key) => !accepted.has(key))).toEqual([]);
+    expect([...documented].sort()).toEqual([...accepted].sort());
+  });
+
+  it('documents the defaults parseConfig fills in', () => {
+    const rows = new Map(keyTableRows().map((cells) => [cells[0]!, cells[2] ?? ''] as const));
+    const leaves: [string, unknown][] = [
+      ['seed', DEFAULTS.seed], ['rounds', DEFAULTS.rounds], ['model', 'mlp'], ['minClients', DEFAULTS.minClients], ['roundTimeoutMs', DEFAULTS.roundTimeoutMs],
+      ['sampling', DEFAULTS.sampling],
+      ...SECTIONS.flatMap((section) => Object.entries(DEFAULTS[section]).map(([k, v]) => [`${section}.${k}`, v] as [string, unknown])),
+      ...Object.entries(ADAPTIVE_CLIP_DEFAULTS).map(([k, v]) => [`dp.adaptiveClip.${k}`, v] as [string, unknown]),
+      ['strategy.momentum', 0.9], // applied by createStrategy for fedavgm, not by parseConfig
+    ];
+    for (const [key, value] of leaves) expect(rows.get(key), key).toContain(`\`${JSON.stringify(value)}\``);
+  });
+
+  it('says for every section which command reads it', () => {
+    const section = /\n## Which command reads what\n([\s\S]*?)\n## /.exec(DOC)?.[1] ?? '';
+    const rows = section.split('\n').filter((line) => line.startsWith('| '));
+    expect(rows.length, 'the "Which command reads what" table').toBeGreaterThan(2);
+    for (const name of SECTIONS) expect(rows.some((row) => row.includes(`\`${name}.`)), name).toBe(true);
+  });
+
+  it('quotes an example of each cross-key rule as parseConfig words it', () => {
+    const unquoted = CROSS_KEY_EXAMPLES.map(([, message]) => `\`config: ${message}\``).filter((quote) => !DOC.includes(quote));
+    expect(unquoted).toEqual([]);
+  });
+
+  /**
+   * Parses a config as `serve` and `simulate` start from it: parseConfig, then createStrategy, then,
+   * with dp on, the coordinator's own privacy checks (e.g. adaptive clipping needs
+   * countNoiseStd > noiseMultiplier / 2). Returns whether dp is on.
+   */
+  function expectRunnable(raw: unknown, label: string, defaultName?: string): boolean {
+    const config = parseConfig(raw, defaultName);
+    expect(() => createStrategy(config.strategy), label).not.toThrow();
+    const { dp } = privacyOptions(config);
+    if (dp === undefined) return false;
+    expect(() => new PrivacyController(dp, config.clientsPerRound!, config.minClients, config.secagg.mode !== 'off'), label).not.toThrow();
+    return true;
+  }
+
+  it('every JSON example in the doc is a valid config with a valid strategy and, with dp on, privacy settings the coordinator takes', () => {
+    const examples = [...DOC.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!) as unknown);
+    expect(examples.length).toBeGreaterThanOrEqual(2);
+    const withDp = examples.filter((raw, index) => expectRunnable(raw, `JSON example ${index + 1}`));
+    expect(withDp.length, 'a JSON example with dp on').toBeGreaterThan(0);
+  });
+
+  it('simulations/quickstart.json is a valid config', () => {
+    const raw = JSON.parse(readFileSync(join(REPO_ROOT, 'simulations', 'quickstart.json'), 'utf8')) as unknown;
+    expect(parseConfig(raw, 'quickstart').simulation.dataset).toBe('mnist');
+  });
+
+  it('every config in simulations/ is valid, as serve and simulate would start from it', () => {
+    const files = readdirSync(join(REPO_ROOT, 'simulations')).filter((file) => file.endsWith('.json'));
+    expect(files).toContain('quickstart.json');
+    for (const file of files) {
+      const raw = JSON.parse(readFileSync(join(REPO_ROOT, 'simulations', file), 'utf8')) as unknown;
+      expectRunnable(raw, `simulations/${file}`, basename(file, '.json'));
+    }
+  });
+});
+

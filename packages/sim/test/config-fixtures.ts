@@ -1,0 +1,138 @@
+// Shared by config.test.ts and config-docs.test.ts: the configs, key levels and helpers both use.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ShoalError } from '@shoal/protocol';
+import { expect } from 'vitest';
+// config.js directly, not the package index: the index pulls in tfjs, which these tests do not need.
+import { parseConfig, type ShoalConfig } from '../src/config.js';
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const DOC = readFileSync(join(REPO_ROOT, 'docs', 'configuration.md'), 'utf8');
+
+/** Runs fn, expects a ShoalError INVALID_CONFIG, and returns its message. */
+export function configError(fn: () => unknown): string {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown, 'expected a ShoalError').toBeInstanceOf(ShoalError);
+  expect((thrown as ShoalError).code).toBe('INVALID_CONFIG');
+  return (thrown as ShoalError).message;
+}
+
+/** A raw config holding only `value` at the dotted `path`, e.g. at('train.epochs', 0). */
+export function at(path: string, value: unknown): Record<string, unknown> {
+  const keys = path.split('.');
+  let node: unknown = value;
+  for (const key of keys.reverse()) node = { [key]: node };
+  return node as Record<string, unknown>;
+}
+
+/**
+ * The config's sections: objects of keys under one top-level key (`model` is not one: it may be a
+ * string and has two forms). Adding a section to parseConfig means adding it here, to DEFAULTS and to
+ * FULL, rows to the bad-value table and the random config, and a table to docs/configuration.md; the
+ * tests below then cover its unknown keys and documented defaults by themselves.
+ */
+export const SECTIONS = ['train', 'strategy', 'server', 'secagg', 'dp', 'faults', 'simulation'] as const;
+
+export const DEFAULTS: ShoalConfig = {
+  name: 'shoal',
+  seed: 0,
+  rounds: 10,
+  model: { builtin: 'mlp' },
+  minClients: 2,
+  roundTimeoutMs: 60_000,
+  train: { epochs: 1, batchSize: 32, learningRate: 0.05, optimizer: 'sgd' },
+  strategy: { name: 'fedavg', serverLearningRate: 1 },
+  server: { host: '127.0.0.1', port: 8080, tokens: [], heartbeatIntervalMs: 5_000 },
+  secagg: { mode: 'off', maxDropout: 0.3, stageTimeoutMs: 30_000, clipRange: 1, maxWeight: 1_000 },
+  dp: { mode: 'off', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 },
+  sampling: 'fixed',
+  faults: { dropout: 0 },
+  simulation: { dataset: 'mnist', numClients: 20, partition: 'iid', transport: 'memory' },
+};
+
+/** The defaults of `dp.adaptiveClip` once it is present (its absence means fixed clipping). */
+export const ADAPTIVE_CLIP_DEFAULTS = { targetQuantile: 0.5, learningRate: 0.2 };
+
+/** Every key set, none to its default. `fraction` and `model.path` exclude other keys, so they get variants. */
+export const FULL = {
+  $schema: './schema.json',
+  description: 'every key',
+  name: 'full',
+  seed: 7,
+  rounds: 3,
+  model: { builtin: 'logreg', inputShape: [8, 8, 1], numClasses: 4 },
+  clientsPerRound: 5,
+  minClients: 3,
+  minAvailable: 6,
+  roundTimeoutMs: 1_234,
+  train: { epochs: 2, batchSize: 16, learningRate: 0.3, optimizer: 'adam' },
+  strategy: { name: 'fedavgm', serverLearningRate: 0.5, maxWeight: 100, momentum: 0.25, proximalMu: 0.125 },
+  server: { host: '0.0.0.0', port: 9001, tokens: ['a', 'b'], heartbeatIntervalMs: 250, checkpointDir: 'ckpt' },
+  secagg: { mode: 'secagg+', threshold: 4, degree: 5, maxDropout: 0.2, stageTimeoutMs: 2_000, clipRange: 0.5, maxWeight: 600 },
+  dp: { mode: 'distributed', noiseMultiplier: 0.8, clipNorm: 0.5, adaptiveClip: { targetQuantile: 0.7, learningRate: 0.1, countNoiseStd: 2 }, delta: 1e-6, targetEpsilon: 4 },
+  sampling: 'poisson',
+  faults: { dropout: 0.1, stage: 'share' },
+  simulation: { dataset: 'digits', numClients: 40, partition: 'iid', examplesPerClient: 30, testExamples: 99, transport: 'ws' },
+};
+export const { clientsPerRound: _omitted, ...FULL_WITHOUT_COHORT } = FULL;
+// DP needs clientsPerRound (its expected cohort), so the fraction variant turns it off; its other keys stay valid.
+export const FULL_WITH_FRACTION = { ...FULL_WITHOUT_COHORT, fraction: 0.25, dp: { ...FULL.dp, mode: 'off' } };
+export const FULL_WITH_SAVED_MODEL = { ...FULL, model: { path: 'models/model.json' } };
+
+/** Every dotted key path of a config object (sections and leaves; arrays are leaves). */
+export function keyPaths(value: unknown, prefix = ''): string[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [];
+  return Object.entries(value).flatMap(([key, child]) => [`${prefix}${key}`, ...keyPaths(child, `${prefix}${key}.`)]);
+}
+
+/** The keys parseConfig accepts in one object, read from the "(allowed: ...)" list of its unknown-key error. */
+export function allowedKeys(raw: Record<string, unknown>, prefix: string): string[] {
+  const message = configError(() => parseConfig(raw));
+  const match = /\(allowed: ([^)]*)\)/.exec(message);
+  expect(match, message).not.toBeNull();
+  return match![1]!.split(', ').map((key) => `${prefix}${key}`);
+}
+
+/** One example of each cross-key rule: every value is valid alone, together they are rejected. The doc quotes each message. */
+export const CROSS_KEY_EXAMPLES: readonly (readonly [Record<string, unknown>, string])[] = [
+  [{ clientsPerRound: 1 }, 'clientsPerRound (1) must be at least minClients (2)'], // the default minClients counts too
+  [{ clientsPerRound: 4, fraction: 0.5 }, 'give clientsPerRound or fraction, not both'],
+  [at('faults.stage', 'share'), 'faults.stage share is a secure-aggregation stage, but secagg.mode is off'], // the default mode is off
+  [at('secagg.threshold', 3), 'secagg.threshold and secagg.degree need secagg.mode secagg or secagg+'],
+  [{ secagg: { mode: 'secagg', degree: 5 } }, 'secagg.degree is for secagg+ only: full secagg uses the whole cohort'],
+  [{ secagg: { mode: 'secagg+', degree: 6 } }, 'secagg.degree must be odd (the client itself plus equally many neighbours on each side), got 6'],
+  [{ secagg: { mode: 'secagg+', degree: 5, threshold: 7 } }, 'secagg.threshold (7) exceeds secagg.degree (5): no secret could ever be reconstructed'],
+  [{ clientsPerRound: 4, secagg: { mode: 'secagg', threshold: 5 } }, 'secagg.threshold (5) exceeds clientsPerRound (4): every round would abort'],
+  [at('dp.mode', 'central'), "dp.mode central needs clientsPerRound: the expected cohort size is DP-FedAvg's fixed denominator"],
+  [{ clientsPerRound: 10, dp: { mode: 'distributed' } }, 'dp.mode distributed needs secagg.mode secagg or secagg+: without it the coordinator sees each noised update'],
+  [
+    { clientsPerRound: 10, dp: { mode: 'central', adaptiveClip: {} } },
+    'dp.noiseMultiplier 1 needs dp.adaptiveClip.countNoiseStd > 0.5 (it is 0.5, clientsPerRound / 20): raise it or clientsPerRound, or lower dp.noiseMultiplier',
+  ],
+];
+
+export const FAULT_STAGES = ['advertise', 'share', 'masked', 'unmask', 'train'] as const;
+
+export const UNKNOWN = 'zzUnknown';
+/** Each object level of the config: how to put an unknown key into it, and the prefix of its paths. */
+export const LEVELS: readonly { readonly prefix: string; readonly withKey: (key: string) => Record<string, unknown> }[] = [
+  { prefix: '', withKey: (key) => ({ [key]: 1 }) },
+  ...SECTIONS.map((section) => ({ prefix: `${section}.`, withKey: (key: string) => ({ [section]: { [key]: 1 } }) })),
+  { prefix: 'dp.adaptiveClip.', withKey: (key) => ({ dp: { adaptiveClip: { [key]: 1 } } }) },
+  { prefix: 'model.', withKey: (key) => ({ model: { builtin: 'mlp', [key]: 1 } }) },
+  { prefix: 'model.', withKey: (key) => ({ model: { path: 'm.json', [key]: 1 } }) },
+];
+
+/** Every key path parseConfig accepts, derived from its own allow-lists. `$schema` is accepted but not listed. */
+export function acceptedKeyPaths(): Set<string> {
+  const paths = new Set<string>(['$schema']);
+  for (const level of LEVELS) for (const path of allowedKeys(level.withKey(UNKNOWN), level.prefix)) paths.add(path);
+  return paths;
+}
+
