@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { expectShoalError } from '@shoal/testkit';
 import * as tf from '@tensorflow/tfjs';
-import { BUILTIN_MODELS, builtinTopology, createSeededRandom, manifestOfSequential, numParams, ShoalError } from '@shoal/protocol';
+import { BUILTIN_MODELS, builtinTopology, createSeededRandom, manifestOfSequential, numParams } from '@shoal/protocol';
 import type { ModelTopology, WeightManifest } from '@shoal/protocol';
 import { buildModel, checkManifest, manifestOf, readWeights, writeWeights } from '../src/common/model.js';
 
@@ -11,17 +12,6 @@ function seededVector(length: number, seed: number): Float32Array {
   return Float32Array.from({ length }, () => random.nextGaussian());
 }
 
-function expectShoalError(fn: () => unknown, code: string, message: RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(ShoalError);
-  expect((thrown as ShoalError).code).toBe(code);
-  expect((thrown as ShoalError).message).toMatch(message);
-}
 
 /** Runs `body` on a freshly built model and disposes it afterwards. */
 async function withModel<T>(topology: ModelTopology, body: (model: tf.LayersModel) => T | Promise<T>): Promise<T> {

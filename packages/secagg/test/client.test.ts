@@ -1,5 +1,6 @@
 import type { NeighbourKeys, SecAggRoundConfig } from '@shoal/protocol';
 import { describe, expect, it } from 'vitest';
+import { thrownBy } from '@shoal/testkit';
 import { SecAggClient, SecAggError, deriveSecAggParams, roundConfig } from '../src/index.js';
 import type { ClientStage, SecAggErrorCode } from '../src/index.js';
 import { nodeMaskPrg } from '../src/node.js';
@@ -33,12 +34,7 @@ function cohort(round = ROUND) {
 }
 
 function expectSecAggError(action: () => unknown, code: SecAggErrorCode, message?: RegExp): void {
-  let thrown: unknown;
-  try {
-    action();
-  } catch (error) {
-    thrown = error;
-  }
+  const thrown = thrownBy(action);
   expect(thrown).toBeInstanceOf(SecAggError);
   expect((thrown as SecAggError).code).toBe(code);
   if (message) expect((thrown as SecAggError).message).toMatch(message);

@@ -1,5 +1,6 @@
 import { closeCodeOf } from '@shoal/protocol';
 import { describe, expect, it } from 'vitest';
+import { thrownBy } from '@shoal/testkit';
 import { SHARE_BOX_BYTES, SecAggClient, SecAggError, SecAggServer, deriveSecAggParams, roundConfig } from '../src/index.js';
 import type { SecAggErrorCode, ServerStage } from '../src/index.js';
 import { nodeMaskPrg } from '../src/node.js';
@@ -40,12 +41,7 @@ async function throughUnmask() {
 }
 
 function expectSecAggError(action: () => unknown, code: SecAggErrorCode, message: RegExp, closeCode?: number): void {
-  let thrown: unknown;
-  try {
-    action();
-  } catch (error) {
-    thrown = error;
-  }
+  const thrown = thrownBy(action);
   expect(thrown).toBeInstanceOf(SecAggError);
   const error = thrown as SecAggError;
   expect(error.code).toBe(code);

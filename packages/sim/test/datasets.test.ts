@@ -3,24 +3,14 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createSeededRandom, ShoalError } from '@shoal/protocol';
+import { createSeededRandom } from '@shoal/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectShoalError } from '@shoal/testkit';
 import { loadDataset, stratifiedSplit, subset, take } from '../src/index.js';
 import type { Dataset, TrainTest } from '../src/index.js';
 
 const REPO_DATA_DIR = fileURLToPath(new URL('../../../data/', import.meta.url));
 
-function expectShoalError(fn: () => unknown, code: string, messagePattern: RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(ShoalError);
-  expect((thrown as ShoalError).code).toBe(code);
-  expect((thrown as ShoalError).message).toMatch(messagePattern);
-}
 
 function classCounts(ds: Dataset): number[] {
   const counts = new Array<number>(ds.numClasses).fill(0);

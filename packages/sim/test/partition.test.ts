@@ -1,23 +1,13 @@
 import fc from 'fast-check';
-import { createSeededRandom, ShoalError } from '@shoal/protocol';
+import { createSeededRandom } from '@shoal/protocol';
 import { describe, expect, it } from 'vitest';
+import { expectShoalError } from '@shoal/testkit';
 import { partitionIid } from '../src/index.js';
 
 /** n in 1..400 and numClients in 1..n. */
 const sizes = fc.integer({ min: 1, max: 400 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 1, max: n })));
 const seed = fc.integer({ min: 0, max: 0xffffffff });
 
-function expectInvalidConfig(fn: () => unknown, messagePattern: RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(ShoalError);
-  expect((thrown as ShoalError).code).toBe('INVALID_CONFIG');
-  expect((thrown as ShoalError).message).toMatch(messagePattern);
-}
 
 describe('partitionIid', () => {
   it('gives every index 0..n-1 to exactly one client, with sizes differing by at most 1', () => {
@@ -83,11 +73,11 @@ describe('partitionIid', () => {
 
   it('rejects numClients < 1 or > n and bad arguments with INVALID_CONFIG', () => {
     const random = createSeededRandom(0);
-    expectInvalidConfig(() => partitionIid(10, 0, random), /numClients must be an integer in 1\.\.10.*got 0/);
-    expectInvalidConfig(() => partitionIid(10, 11, random), /numClients must be an integer in 1\.\.10.*got 11/);
-    expectInvalidConfig(() => partitionIid(10, 2.5, random), /numClients/);
-    expectInvalidConfig(() => partitionIid(0, 1, random), /numClients must be an integer in 1\.\.0/);
-    expectInvalidConfig(() => partitionIid(-1, 1, random), /number of examples/);
-    expectInvalidConfig(() => partitionIid(10, 2, random, 0), /examplesPerClient must be a positive integer, got 0/);
+    expectShoalError(() => partitionIid(10, 0, random), 'INVALID_CONFIG', /numClients must be an integer in 1\.\.10.*got 0/);
+    expectShoalError(() => partitionIid(10, 11, random), 'INVALID_CONFIG', /numClients must be an integer in 1\.\.10.*got 11/);
+    expectShoalError(() => partitionIid(10, 2.5, random), 'INVALID_CONFIG', /numClients/);
+    expectShoalError(() => partitionIid(0, 1, random), 'INVALID_CONFIG', /numClients must be an integer in 1\.\.0/);
+    expectShoalError(() => partitionIid(-1, 1, random), 'INVALID_CONFIG', /number of examples/);
+    expectShoalError(() => partitionIid(10, 2, random, 0), 'INVALID_CONFIG', /examplesPerClient must be a positive integer, got 0/);
   });
 });

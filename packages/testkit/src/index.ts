@@ -1,2 +1,3 @@
 export * from './ws-peer.js';
 export * from './process.js';
+export * from './errors.js';
