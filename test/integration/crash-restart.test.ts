@@ -1,11 +1,9 @@
 // Crash recovery of a real `shoal serve` process: two scripted WebSocket peers train it, the test
 // SIGKILLs it while round 3 is in flight, restarts it on the same checkpoint folder, and checks
 // that training resumes at round 3 from exactly the round-2 weights and runs to the end.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { builtinInitialModel, readLatestCheckpoint, writeCheckpoint } from '@shoal/coordinator';
@@ -18,9 +16,8 @@ import {
   type TrainMessage,
   type UpdateMessage,
 } from '@shoal/protocol';
+import { startServe as startServeProcess, type ServeProcess } from '@shoal/testkit';
 
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const SHOAL_BIN = join(REPO_ROOT, 'packages/cli/bin/shoal.js');
 const TOKEN = 'crash-restart-token';
 const ROUNDS = 5;
 const SEED = 3;
@@ -29,55 +26,12 @@ const NUM_PARAMS = 15;
 
 // ---- the coordinator as a child process ----
 
-interface ServeProcess {
-  readonly child: ChildProcessWithoutNullStreams;
-  /** Every JSON line printed on stdout so far. */
-  readonly lines: Record<string, unknown>[];
-  readonly url: Promise<string>;
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr(): string;
-  /** Resolves with the first stdout line matching `predicate` (already printed or future). */
-  line(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
-}
-
-const children: ChildProcessWithoutNullStreams[] = [];
+const servers: ServeProcess[] = [];
 
 function startServe(configPath: string): ServeProcess {
-  const child = spawn(process.execPath, [SHOAL_BIN, 'serve', '--config', configPath, '--port', '0'], { cwd: REPO_ROOT });
-  children.push(child);
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { predicate: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
-  let stdoutTail = '';
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdoutTail += chunk.toString();
-    const complete = stdoutTail.split('\n');
-    stdoutTail = complete.pop()!;
-    for (const text of complete) {
-      if (text.trim() === '') continue;
-      const line = JSON.parse(text) as Record<string, unknown>;
-      lines.push(line);
-      for (const waiter of waiters.filter((w) => w.predicate(line))) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve(line);
-      }
-    }
-  });
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const line = (predicate: (line: Record<string, unknown>) => boolean) => {
-    const seen = lines.find(predicate);
-    if (seen) return Promise.resolve(seen);
-    const printed = new Promise<Record<string, unknown>>((resolve) => waiters.push({ predicate, resolve }));
-    // Fail fast (with the child's stderr) instead of waiting for the test timeout when it dies first.
-    const died = exit.then(({ code, signal }) => {
-      throw new Error(`shoal serve exited (code ${code}, signal ${signal}) before printing the expected line; stderr:\n${stderr}`);
-    });
-    return Promise.race([printed, died]);
-  };
-  const url = line((l) => l['event'] === 'listening').then((l) => l['url'] as string);
-  url.catch(() => {}); // a process expected to refuse never listens; awaiting `url` still sees the rejection
-  return { child, lines, url, exit, stderr: () => stderr, line };
+  const server = startServeProcess(configPath);
+  servers.push(server);
+  return server;
 }
 
 function isRound(round: number) {
@@ -196,13 +150,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   for (const peer of peers.splice(0)) peer.terminate();
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    }
-  }
+  for (const server of servers.splice(0)) await server.kill();
   await rm(workDir, { recursive: true, force: true });
 });
 

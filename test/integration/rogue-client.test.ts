@@ -68,7 +68,8 @@ const notStringArray = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.cons
 const notVector = fc.oneof(
   fc.array(finiteDouble, { minLength: NUM_PARAMS, maxLength: NUM_PARAMS }), // a list, not a Float32Array
   fc.float64Array({ minLength: NUM_PARAMS, maxLength: NUM_PARAMS, noNaN: true, noDefaultInfinity: true }),
-  fc.int32Array({ minLength: NUM_PARAMS, maxLength: NUM_PARAMS }),
+  // (A typed array of a kind no message uses, e.g. Int32Array, is refused by the decoder itself
+  // with MALFORMED_MESSAGE: packages/protocol/test/codec.property.test.ts.)
   fc.uint8Array({ minLength: 4 * NUM_PARAMS, maxLength: 4 * NUM_PARAMS }),
   fc.string(),
   fc.integer(),
@@ -138,8 +139,7 @@ function rogueCases(activeRound: number, activeVersion: string): fc.Arbitrary<Ro
     fc.record({
       kind: fc.constant('trailing bytes after a value'),
       helloFirst,
-      // msgpackr quotes the value it read in its error, so peer text (here often multi-byte) ends
-      // up in the close reason, which must still fit the 123-byte limit.
+      // Values of any kind, often multi-byte text, followed by junk: the reason names the offset.
       frame: fc.record({
         bytes: fc
           .tuple(fc.oneof(fc.string({ unit: 'binary', minLength: 30, maxLength: 120 }), fc.jsonValue({ maxDepth: 2 })), fc.uint8Array({ minLength: 1, maxLength: 8 }))
@@ -340,9 +340,9 @@ describe('a rogue client against a real coordinator', () => {
   });
 
   it('keeps a close reason that quotes multi-byte peer text within 123 bytes', async () => {
-    // msgpackr's "end of buffer not reached" error quotes the value it read: 40 × 3 CJK characters
-    // make a reason of ~180 UTF-8 bytes, which ws.close() refuses with a throw inside the message
-    // handler (an uncaught exception that left the connection open) unless the edge cuts it.
+    // The decoder's duplicate-key error quotes the key (shortened to 24 characters): 24 CJK
+    // characters make a reason of ~140 UTF-8 bytes, which ws.close() refuses with a throw inside the
+    // message handler (an uncaught exception that left the connection open) unless the edge cuts it.
     coordinator = await startCoordinator({
       model: MODEL,
       tokens: [TOKEN],
@@ -352,10 +352,12 @@ describe('a rogue client against a real coordinator', () => {
     });
     const peer = await WsPeer.connect(coordinator.url, { token: TOKEN });
     peers.push(peer);
-    peer.sendBytes(new Uint8Array([...encodeFrame('日本語'.repeat(40) as unknown as object), 0]));
-    const closed = await within(peer.closed, 5_000, 'close after a frame with trailing bytes');
+    const key = new TextEncoder().encode('日本語'.repeat(40)); // 360 bytes: a str16
+    const entry = [0xda, key.length >> 8, key.length & 0xff, ...key, 0x01];
+    peer.sendBytes(new Uint8Array([0x82, ...entry, ...entry]));
+    const closed = await within(peer.closed, 5_000, 'close after a frame with a duplicate key');
     expect(closed.code).toBe(closeCodeOf('MALFORMED_MESSAGE'));
-    expect(closed.reason).toMatch(/^frame is not msgpack: Data read, but end of buffer not reached "日本語/);
+    expect(closed.reason).toMatch(/^frame is not msgpack: duplicate map key "日本語/);
     expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123);
     expect(await healthz(coordinator.url)).toBe(200);
   });

@@ -16,4 +16,10 @@ export interface PeerHandlers {
   message(frame: Uint8Array, isBinary: boolean): void;
   alive(): void;
   closed(code: number, reason: string): void;
+  /**
+   * Bytes of an unfinished frame this connection may have buffered now. A transport that buffers
+   * partial frames (WebSockets) checks it as bytes arrive and calls `tooMuchBuffered` past it.
+   */
+  maxPartialBytes(): number;
+  tooMuchBuffered(bytes: number): void;
 }

@@ -16,15 +16,15 @@ import {
   type HelloMessage,
   type SeededRandom,
 } from '@shoal/protocol';
-import type { Strategy, StrategyState } from '@shoal/strategy';
+import type { Aggregate, StepResult, Strategy, StrategyState } from '@shoal/strategy';
 import { readLatestCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { PeerConnection, PeerHandlers } from './connection.js';
 import { PrivacyController, type PrivacyMetrics, type PrivacyState } from './privacy.js';
 import { resolveOptions, type CoordinatorOptions, type EvaluationResult, type ResolvedOptions } from './options.js';
-import { PlainRound } from './plain-round.js';
+import { PlainRound, maxUpdateNormFor } from './plain-round.js';
 import { SecAggRound } from './secagg-round.js';
 import { nodeKeyAgreement, nodeMaskPrg } from '@shoal/secagg/node';
-import type { ActiveRound, RoundMessage, RoundMetrics } from './round.js';
+import { firstNonFinite, type ActiveRound, type RoundMessage, type RoundMetrics } from './round.js';
 import { ClientRegistry, type ClientSession } from './sessions.js';
 
 /** The largest cohort a SecAgg coordinator sizes its frame limit for, when no degree bounds it. */
@@ -51,8 +51,10 @@ export class Coordinator {
   readonly maxPayloadBytes: number;
   private readonly limits: ClientMessageLimits;
   readonly history: RoundMetrics[] = [];
-  private readonly registry = new ClientRegistry();
+  private readonly registry: ClientRegistry;
   private readonly sessions = new Set<ClientSession>();
+  /** Open connections that have not sent hello yet (counted against limits.maxPendingHello). */
+  private awaitingHello = 0;
   private readonly random: SeededRandom;
   private readonly stopController = new AbortController();
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
@@ -65,10 +67,13 @@ export class Coordinator {
   /** The round whose commit produced the current weights (0: the initial model). */
   private lastCommittedRound = 0;
   private active: ActiveRound | undefined;
+  /** The median update norm of the last plain round, for `maxUpdateNorm: 'auto'` (not checkpointed: a resumed run starts from the model-norm bound). */
+  private previousMedianNorm: number | undefined;
   private privacy: PrivacyController | undefined;
 
   constructor(options: CoordinatorOptions) {
     this.options = resolveOptions(options);
+    this.registry = new ClientRegistry({ ttlMs: this.options.limits.resumeTokenTtlMs, maxTokens: this.options.limits.maxResumeTokens });
     this.numParams = numParams(options.model.descriptor.manifest);
     if (options.model.weights.length !== this.numParams) {
       throw new RangeError(`coordinator: initial weights have ${options.model.weights.length} values; the manifest needs ${this.numParams}`);
@@ -136,10 +141,30 @@ export class Coordinator {
     return true;
   }
 
+  /**
+   * Whether a new connection may open now: undefined, or why not (the transport refuses the
+   * upgrade with HTTP 503). Checked before the upgrade so a flood costs no WebSocket state.
+   */
+  admission(): string | undefined {
+    const { maxConnections, maxPendingHello } = this.options.limits;
+    if (this.sessions.size >= maxConnections) return `the coordinator holds its limit of ${maxConnections} connections`;
+    if (this.awaitingHello >= maxPendingHello) return `${maxPendingHello} connections are already waiting to say hello`;
+    return undefined;
+  }
+
+  /** Open connections, and how many of them have not sent hello yet. */
+  connectionCounts(): { readonly open: number; readonly awaitingHello: number; readonly resumeTokens: number } {
+    return { open: this.sessions.size, awaitingHello: this.awaitingHello, resumeTokens: this.registry.tokenCount };
+  }
+
   /** Admits a new connection; the transport reports its events to the returned handlers. */
   accept(connection: PeerConnection): PeerHandlers {
+    const { helloTimeoutMs, maxIdlePartialBytes } = this.options.limits;
     const session: ClientSession = { connection, state: 'awaiting-hello', numExamples: 0, capabilities: [], assignedRounds: new Set(), lastSeenMs: Date.now() };
     this.sessions.add(session);
+    this.awaitingHello++;
+    // A peer that answers pings but never says hello would otherwise hold its slot forever.
+    session.helloTimer = setTimeout(() => this.closeSession(session, 'HELLO_TIMEOUT', `no hello within ${helloTimeoutMs} ms`), helloTimeoutMs);
     if (this.stopController.signal.aborted) this.closeSession(session, 'COORDINATOR_SHUTDOWN', 'coordinator is stopping');
     return {
       message: (frame, isBinary) => this.onFrame(session, frame, isBinary),
@@ -147,6 +172,9 @@ export class Coordinator {
         session.lastSeenMs = Date.now();
       },
       closed: (code, reason) => this.onClosed(session, code, reason),
+      // Only a member of the round in flight has a reason to send a model-sized frame.
+      maxPartialBytes: () => (session.busyRound === undefined ? maxIdlePartialBytes : this.maxPayloadBytes),
+      tooMuchBuffered: (bytes) => this.closeSession(session, 'MESSAGE_TOO_LARGE', `${bytes} bytes of an unfinished frame exceed this connection's allowance`),
     };
   }
 
@@ -187,16 +215,10 @@ export class Coordinator {
     this.stopController.abort();
   }
 
+  /** Waits until enough eligible clients are idle; each wait holds nothing once it returns (no growth per connection). */
   private async waitForClients(signal: AbortSignal): Promise<void> {
-    let onAbort = () => {};
-    const stopped = new Promise<void>((resolve) => (onAbort = resolve));
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      while (this.eligibleIdle().length < this.options.minAvailable && !signal.aborted) {
-        await Promise.race([this.registry.changed(), stopped]);
-      }
-    } finally {
-      signal.removeEventListener('abort', onAbort);
+    while (this.eligibleIdle().length < this.options.minAvailable && !signal.aborted) {
+      await this.registry.changed(signal);
     }
   }
 
@@ -214,6 +236,7 @@ export class Coordinator {
     this.active = active;
     const outcome = await active.collect(signal);
     this.active = undefined;
+    if (outcome.normBound?.medianUpdateNorm !== undefined) this.previousMedianNorm = outcome.normBound.medianUpdateNorm;
     for (const session of cohort) if (session.busyRound === round) session.busyRound = undefined;
 
     let status: RoundMetrics['status'] = 'aborted';
@@ -221,13 +244,15 @@ export class Coordinator {
     let evaluation: EvaluationResult | undefined;
     let privacy: Partial<PrivacyMetrics> = this.privacy?.epsilonNow() ?? {};
     if ('aggregate' in outcome) {
-      const step = active.strategy.step(this.weights, outcome.aggregate, this.strategyState, round);
-      evaluation = options.evaluate ? await options.evaluate(step.weights, round) : undefined;
+      const next = await this.nextModel(active.strategy, outcome.aggregate, round);
       if (signal.aborted) {
         reason = 'coordinator stopped';
+      } else if ('failure' in next) {
+        reason = next.failure;
       } else {
-        this.weights = step.weights;
-        this.strategyState = step.state;
+        evaluation = next.evaluation;
+        this.weights = next.step.weights;
+        this.strategyState = next.step.state;
         this.lastCommittedRound = round;
         status = 'committed';
         // Only a committed round releases anything about the clients' data, so only it is charged.
@@ -255,8 +280,42 @@ export class Coordinator {
       bytesDown,
       durationMs: performance.now() - started,
       ...(outcome.secagg ? { secagg: outcome.secagg } : {}),
+      ...(outcome.normBound ?? {}),
       ...privacy,
     };
+  }
+
+  /**
+   * The strategy's step from `aggregate` and the central evaluation of its result, or why the round
+   * must abort instead: an aggregate or new weights that are not finite, a step that throws, or an
+   * evaluation that throws or rejects. Changes nothing. A failure costs one round, not the run, and
+   * is never silent: its message is the round's reason and its stack goes to the log.
+   */
+  private async nextModel(strategy: Strategy, aggregate: Aggregate, round: number): Promise<{ step: StepResult; evaluation?: EvaluationResult } | { failure: string }> {
+    const badSum = firstNonFinite(aggregate.weightedSum);
+    if (badSum >= 0 || !Number.isFinite(aggregate.totalWeight)) {
+      return { failure: `the aggregate is not finite (${badSum >= 0 ? `weighted sum[${badSum}] = ${aggregate.weightedSum[badSum]}` : `total weight ${aggregate.totalWeight}`})` };
+    }
+    let step: StepResult;
+    try {
+      step = strategy.step(this.weights, aggregate, this.strategyState, round);
+    } catch (error) {
+      return { failure: this.failure(round, `strategy ${strategy.name} failed to step`, error) };
+    }
+    const bad = firstNonFinite(step.weights);
+    if (bad >= 0) return { failure: `the new global weights are not finite (weight ${bad} would be ${step.weights[bad]}); the model is kept` };
+    if (this.options.evaluate === undefined) return { step };
+    try {
+      return { step, evaluation: await this.options.evaluate(step.weights, round) };
+    } catch (error) {
+      return { failure: this.failure(round, 'evaluate failed', error) };
+    }
+  }
+
+  /** A failure's reason (with the error's message) for the round's metrics; its stack goes to the log. */
+  private failure(round: number, what: string, error: unknown): string {
+    this.options.log(`round ${round}: ${what}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return `${what}: ${error instanceof Error ? error.message : String(error)}`;
   }
 
   /**
@@ -284,6 +343,7 @@ export class Coordinator {
       strategy,
       deadlineMs: options.roundTimeoutMs,
       minClients: options.minClients,
+      maxUpdateNorm: maxUpdateNormFor(options.maxUpdateNorm, this.weights, this.previousMedianNorm),
     };
     if (options.secagg === undefined) return Object.assign(new PlainRound(setup), { strategy });
     const secagg = privacy ? { ...options.secagg, clipRange: privacy.valueBound() } : options.secagg;
@@ -356,6 +416,8 @@ export class Coordinator {
   }
 
   private onHello(session: ClientSession, hello: HelloMessage): void {
+    clearTimeout(session.helloTimer);
+    this.awaitingHello--;
     session.numExamples = hello.numExamples;
     session.capabilities = hello.capabilities;
     if (hello.modelVersion !== undefined) session.heldVersion = hello.modelVersion;
@@ -417,6 +479,8 @@ export class Coordinator {
   }
 
   private forget(session: ClientSession): void {
+    if (session.state === 'awaiting-hello') this.awaitingHello--;
+    clearTimeout(session.helloTimer);
     session.state = 'closed';
     this.sessions.delete(session);
     this.registry.remove(session);

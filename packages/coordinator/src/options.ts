@@ -48,13 +48,66 @@ export interface CoordinatorOptions {
    * (or fraction), which is what the DP accountant assumes. Default `fixed`.
    */
   readonly sampling?: 'fixed' | 'poisson';
+  /**
+   * The largest L2 norm a plain-mode update may have; the coordinator scales larger ones down to
+   * it, so one client moves the mean by at most this · its weight / the total weight. `auto`:
+   * min(max(1, ‖global weights‖), 2 · the median norm of the previous round's updates), recomputed
+   * every round (docs/reliability.md has the measurements behind it). With `dp` the clip norm is
+   * the bound instead; under `secagg` the coordinator cannot see updates (`secagg.clipRange` clamps
+   * them on the clients). Default `auto`.
+   */
+  readonly maxUpdateNorm?: number | 'auto';
   /** Called after every round with its metrics. */
   readonly onRound?: (metrics: RoundMetrics) => void;
   /** Diagnostic lines (connections, closes, aborts). Default: silent. */
   readonly log?: (line: string) => void;
+  /** Limits that keep hostile or runaway peers from exhausting the coordinator (docs/reliability.md). */
+  readonly limits?: ConnectionLimits;
 }
 
-export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound' | 'secagg' | 'dp'>> {
+/**
+ * Limits against exhaustion. Each one refuses with a documented code (docs/errors.md): a close
+ * code on an open connection, an HTTP status on an upgrade. Defaults on each field.
+ */
+export interface ConnectionLimits {
+  /** A connection that sends no `hello` this long after opening is closed with HELLO_TIMEOUT (4016). Default 10,000 ms. */
+  readonly helloTimeoutMs?: number;
+  /** Open connections (before and after hello); upgrades beyond it get HTTP 503 (OVERLOADED). Default 10,000. */
+  readonly maxConnections?: number;
+  /** Open connections that have not sent `hello` yet; upgrades beyond it get HTTP 503 (OVERLOADED). Default 1,000. */
+  readonly maxPendingHello?: number;
+  /**
+   * Bytes of a partial frame a connection may have in flight when it is not a member of the round
+   * in progress (before hello, idle, or between stages it has no part in); members may send up to
+   * the model-derived payload limit. Exceeding it closes with MESSAGE_TOO_LARGE (4009). Default 65,536.
+   */
+  readonly maxIdlePartialBytes?: number;
+  /** How long a disconnected client's resume token stays valid; it is removed once used or stale. Default 600,000 ms. */
+  readonly resumeTokenTtlMs?: number;
+  /** Resume tokens of disconnected clients kept at most (oldest dropped first). Default 100,000. */
+  readonly maxResumeTokens?: number;
+  /** An HTTP request (the upgrade included) must arrive whole within this; node's headersTimeout and requestTimeout. Default 10,000 ms. */
+  readonly upgradeTimeoutMs?: number;
+  /** Bad-token upgrades from one address within `badTokenWindowMs` before that address gets HTTP 429 (RATE_LIMITED). Default 20. */
+  readonly badTokenLimit?: number;
+  /** The window of `badTokenLimit`, and how long an address stays refused after reaching it. Default 60,000 ms. */
+  readonly badTokenWindowMs?: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: Required<ConnectionLimits> = {
+  helloTimeoutMs: 10_000,
+  maxConnections: 10_000,
+  maxPendingHello: 1_000,
+  maxIdlePartialBytes: 65_536,
+  resumeTokenTtlMs: 600_000,
+  maxResumeTokens: 100_000,
+  upgradeTimeoutMs: 10_000,
+  badTokenLimit: 20,
+  badTokenWindowMs: 60_000,
+};
+
+export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound' | 'secagg' | 'dp' | 'limits'>> {
+  readonly limits: Required<ConnectionLimits>;
   readonly secagg?: SecAggOptions;
   readonly dp?: DpOptions;
   readonly clientsPerRound?: number;
@@ -81,9 +134,21 @@ export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
   if (options.dp?.mode === 'distributed' && options.secagg === undefined) {
     throw new ShoalError('INVALID_CONFIG', 'dp.mode distributed needs secure aggregation (secagg.mode secagg or secagg+): without it the coordinator sees each noised update');
   }
+  const maxUpdateNorm = options.maxUpdateNorm ?? 'auto';
+  if (maxUpdateNorm !== 'auto' && !(Number.isFinite(maxUpdateNorm) && maxUpdateNorm > 0)) {
+    throw new ShoalError('INVALID_CONFIG', `maxUpdateNorm must be 'auto' or a finite number > 0, got ${String(maxUpdateNorm)}`);
+  }
+  const limits = { ...DEFAULT_CONNECTION_LIMITS };
+  for (const key of Object.keys(limits) as (keyof ConnectionLimits)[]) {
+    const value = options.limits?.[key] ?? limits[key];
+    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`coordinator: limits.${key} must be a positive integer, got ${value}`);
+    limits[key] = value;
+  }
   return {
     ...options,
+    limits,
     sampling: options.sampling ?? 'fixed',
+    maxUpdateNorm,
     minClients,
     minAvailable: options.minAvailable ?? Math.max(minClients, options.clientsPerRound ?? 0),
     roundTimeoutMs: options.roundTimeoutMs ?? 60_000,

@@ -39,6 +39,12 @@ export interface RoundMetrics {
   readonly bytesDown: number;
   readonly durationMs: number;
   readonly secagg?: SecAggMetrics;
+  /** Plain rounds: the L2 norm bound applied to every update (`maxUpdateNorm`, or the DP clip norm). */
+  readonly maxUpdateNorm?: number;
+  /** Plain rounds: how many updates were above that bound and scaled down to it. */
+  readonly clippedUpdates?: number;
+  /** Plain rounds: the median L2 norm of the updates as sent (`auto` bounds the next round by twice it). */
+  readonly medianUpdateNorm?: number;
   /** Differential privacy: ε spent so far (this round included when it committed), and the round's settings. */
   readonly epsilon?: number;
   readonly delta?: number;
@@ -54,9 +60,17 @@ export type RoundOutcome = {
   readonly bytesUp: number;
   readonly bytesDown: number;
   readonly secagg?: SecAggMetrics;
+  /** Plain rounds: the norm bound, how many updates it scaled down, and the median norm as sent. */
+  readonly normBound?: { readonly maxUpdateNorm: number; readonly clippedUpdates: number; readonly medianUpdateNorm?: number };
   /** Adaptive clipping: how many of the `reports` updates were within the clip norm (`noised` when the clients noised the count). */
   readonly unclipped?: { readonly count: number; readonly reports: number; readonly noised: boolean };
 } & ({ readonly aggregate: Aggregate } | { readonly abortReason: string });
+
+/** The index of the first NaN or ±Infinity in `values`, or -1 when every value is finite. */
+export function firstNonFinite(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;
+  return -1;
+}
 
 /** How the coordinator must treat one connection after a round message: keep it, or close it. */
 export type Verdict = { readonly close: ErrorCode; readonly reason: string } | undefined;

@@ -195,6 +195,16 @@ export class SecAggRound implements ActiveRound {
       if (result.count < setup.minClients) {
         return this.outcome({ abortReason: `only ${result.count} clients survived secure aggregation; minClients is ${setup.minClients}` }, params, result.count);
       }
+      // The weight word is masked like the rest, so a client can forge it; an honest sum lies in
+      // 1..count·maxWeight (0 only if nobody had examples). Outside it the mean would be garbage.
+      const maxTotalWeight = result.count * params.maxWeight;
+      if (!(result.totalWeight > 0 && result.totalWeight <= maxTotalWeight)) {
+        return this.outcome(
+          { abortReason: `the decoded total weight ${result.totalWeight} of ${result.count} clients is outside 1..${maxTotalWeight} (count × maxWeight ${params.maxWeight}): a masked weight was forged, or no client had examples` },
+          params,
+          result.count,
+        );
+      }
       const d = setup.numParams;
       const aggregate = { weightedSum: result.sum.slice(0, d), totalWeight: result.totalWeight, count: result.count };
       const unclipped = this.context.extraValues > 0 ? { unclipped: { count: result.sum[d]!, reports: result.count, noised: this.context.bitsNoised } } : {};

@@ -16,25 +16,56 @@ export interface ClientSession {
   /** Every round this client was selected for, so a late update can be told from a forged one. */
   readonly assignedRounds: Set<number>;
   lastSeenMs: number;
+  /** Closes the connection if no hello arrives in time; cleared at hello and at close. */
+  helloTimer?: ReturnType<typeof setTimeout>;
+}
+
+/** How long resume tokens live and how many are kept. */
+export interface ResumeTokenPolicy {
+  /** How long a disconnected client's token stays valid. */
+  readonly ttlMs: number;
+  /** Tokens of disconnected clients kept at most; the oldest go first. */
+  readonly maxTokens: number;
 }
 
 /**
  * Connected clients by id, plus resume tokens so a reconnecting client keeps its id. Kept behind
  * this small class so a shared store (see DESIGN.md §10) can replace it later.
+ *
+ * A connected client's token is valid as long as it stays connected; when it disconnects the
+ * token gets `ttlMs` to be used, and it is removed when used, when stale, or when more than
+ * `maxTokens` are waiting. So the registry holds O(connected + maxTokens) entries whatever the
+ * churn: a stranger opening and closing connections leaves nothing behind for long.
  */
 export class ClientRegistry {
   private readonly byId = new Map<string, ClientSession>();
-  private readonly idByResumeToken = new Map<string, string>();
+  /** Tokens of connected clients: token → client id. */
+  private readonly liveTokens = new Map<string, string>();
+  private readonly tokenOfId = new Map<string, string>();
+  /** Tokens of disconnected clients in the order they were released, so the stalest comes first. */
+  private readonly releasedTokens = new Map<string, { readonly clientId: string; readonly expiresAtMs: number }>();
   private nextNumber = 1;
-  private waiters: (() => void)[] = [];
+  private waiters = new Set<() => void>();
 
-  /** Admits a session: reuses the id behind a known resume token unless that id is still connected. */
+  constructor(
+    private readonly policy: ResumeTokenPolicy,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Admits a session: reuses the id behind a valid resume token unless that id is still connected. */
   admit(session: ClientSession, resumeToken: string | undefined): { clientId: string; resumeToken: string } {
-    const resumedId = resumeToken === undefined ? undefined : this.idByResumeToken.get(resumeToken);
-    const clientId = resumedId !== undefined && !this.byId.has(resumedId) ? resumedId : `c${this.nextNumber++}`;
-    if (resumedId === clientId && resumeToken !== undefined) this.idByResumeToken.delete(resumeToken);
+    this.dropStaleTokens();
+    const released = resumeToken === undefined ? undefined : this.releasedTokens.get(resumeToken);
+    let clientId: string;
+    if (released !== undefined && !this.byId.has(released.clientId)) {
+      this.releasedTokens.delete(resumeToken!); // one use only
+      clientId = released.clientId;
+    } else {
+      clientId = `c${this.nextNumber++}`;
+    }
     const token = randomBytes(18).toString('base64url');
-    this.idByResumeToken.set(token, clientId);
+    this.liveTokens.set(token, clientId);
+    this.tokenOfId.set(clientId, token);
     session.clientId = clientId;
     this.byId.set(clientId, session);
     this.notify();
@@ -42,10 +73,17 @@ export class ClientRegistry {
   }
 
   remove(session: ClientSession): void {
-    if (session.clientId !== undefined && this.byId.get(session.clientId) === session) {
-      this.byId.delete(session.clientId);
-      this.notify();
+    const clientId = session.clientId;
+    if (clientId === undefined || this.byId.get(clientId) !== session) return;
+    this.byId.delete(clientId);
+    const token = this.tokenOfId.get(clientId);
+    if (token !== undefined) {
+      this.tokenOfId.delete(clientId);
+      this.liveTokens.delete(token);
+      this.releasedTokens.set(token, { clientId, expiresAtMs: this.now() + this.policy.ttlMs });
     }
+    this.dropStaleTokens();
+    this.notify();
   }
 
   get(clientId: string): ClientSession | undefined {
@@ -61,14 +99,35 @@ export class ClientRegistry {
     return [...this.byId.values()];
   }
 
-  /** Resolves at the next admission or removal. */
-  changed(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
+  /** Resume tokens held: of connected clients, and of disconnected ones still valid. */
+  get tokenCount(): number {
+    return this.liveTokens.size + this.releasedTokens.size;
+  }
+
+  /** Resolves at the next admission or removal, or when `signal` aborts; holds nothing after that. */
+  changed(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const wake = () => {
+        this.waiters.delete(wake);
+        signal.removeEventListener('abort', wake);
+        resolve();
+      };
+      this.waiters.add(wake);
+      signal.addEventListener('abort', wake, { once: true });
+    });
+  }
+
+  /** Released tokens expire in release order (one ttl for all), so the stale ones are at the front. */
+  private dropStaleTokens(): void {
+    const now = this.now();
+    for (const [token, entry] of this.releasedTokens) {
+      if (entry.expiresAtMs > now && this.releasedTokens.size <= this.policy.maxTokens) break;
+      this.releasedTokens.delete(token);
+    }
   }
 
   private notify(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
+    for (const wake of [...this.waiters]) wake();
   }
 }

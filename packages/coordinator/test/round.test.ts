@@ -72,6 +72,7 @@ describe('PlainRound', () => {
       strategy: fedAvg(),
       deadlineMs: 60_000,
       minClients,
+      maxUpdateNorm: 100,
     });
   }
 

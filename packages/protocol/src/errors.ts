@@ -20,8 +20,12 @@ export const ERROR_CODES = {
   TRAINING_COMPLETE: { closeCode: 4013, summary: 'the coordinator finished training; no more rounds will run' },
   SECAGG_VIOLATION: { closeCode: 4014, summary: 'a secure-aggregation message broke the round\'s rules (unknown index, wrong stage, bad share, wrong recipients)' },
   SECAGG_REFUSED: { closeCode: 4015, summary: 'a client refused a secure-aggregation request an honest client must not answer' },
+  HELLO_TIMEOUT: { closeCode: 4016, summary: 'the client sent no hello before the coordinator\'s hello deadline' },
   // Errors raised locally (never a close code).
   UNAUTHORIZED: { closeCode: undefined, summary: 'the token was missing or wrong (HTTP 401 on the upgrade)' },
+  BAD_REQUEST: { closeCode: undefined, summary: 'the upgrade request could not be parsed (HTTP 400 on the upgrade)' },
+  RATE_LIMITED: { closeCode: undefined, summary: 'too many bad-token upgrades from one address (HTTP 429 on the upgrade)' },
+  OVERLOADED: { closeCode: undefined, summary: 'the coordinator is at its connection limit (HTTP 503 on the upgrade)' },
   CONNECTION_FAILED: { closeCode: undefined, summary: 'the client could not reach the coordinator' },
   MODEL_MISMATCH: { closeCode: undefined, summary: 'the app\'s model does not match the coordinator\'s weight manifest' },
   INVALID_CONFIG: { closeCode: undefined, summary: 'a configuration key is unknown or has a bad value' },

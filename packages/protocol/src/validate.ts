@@ -525,8 +525,7 @@ function array<T>(path: string, value: unknown, maxLength: number, check: (entry
 
 /**
  * A weight vector: a Float32Array of `numParams` finite values (any length when numParams is not
- * yet known). Returns a copy with its own aligned buffer, because decoders may return views into
- * the frame, which the caller must be free to reuse.
+ * yet known). `decodeFrame` already gave it a buffer of its own, so it is returned as is.
  */
 function vector(path: string, value: unknown, numParams: number | undefined): Float32Array {
   if (!(value instanceof Float32Array)) return reject('INVALID_MESSAGE', `${path} is not a Float32Array`);
@@ -537,7 +536,7 @@ function vector(path: string, value: unknown, numParams: number | undefined): Fl
     const entry = value[index]!;
     if (!Number.isFinite(entry)) reject('NON_FINITE', `${path}[${index}] is ${entry}`);
   }
-  return new Float32Array(value);
+  return value;
 }
 
 /** A SecAgg client index: an integer in [1, SECAGG_LIMITS.maxIndex]. */
@@ -557,9 +556,8 @@ function distinct(path: string, indices: readonly number[], key: string | undefi
 }
 
 /**
- * Opaque bytes (keys, boxes, shares): a Uint8Array of minLength..maxLength bytes. Node's msgpackr
- * returns msgpack `bin` as a Buffer and may return views into the frame, so the result is always a
- * fresh, plain Uint8Array.
+ * Opaque bytes (keys, boxes, shares): a Uint8Array of minLength..maxLength bytes. `decodeFrame`
+ * returns every bin and typed array as a fresh, plain array of its own, so no copy is made here.
  */
 function bytes(path: string, value: unknown, minLength: number, maxLength: number): Uint8Array {
   if (!(value instanceof Uint8Array)) return reject('INVALID_MESSAGE', `${path} is not a Uint8Array`);
@@ -567,14 +565,14 @@ function bytes(path: string, value: unknown, minLength: number, maxLength: numbe
     const limit = minLength === maxLength ? `exactly ${minLength}` : `${minLength} to ${maxLength}`;
     reject('INVALID_MESSAGE', `${path} has ${value.length} bytes; it must have ${limit}`);
   }
-  return new Uint8Array(value);
+  return value;
 }
 
-/** A masked SecAgg input: a Uint32Array of exactly `length` words (any 32-bit value is valid). Returns a copy. */
+/** A masked SecAgg input: a Uint32Array of exactly `length` words (any 32-bit value is valid). */
 function words(path: string, value: unknown, length: number): Uint32Array {
   if (!(value instanceof Uint32Array)) return reject('INVALID_MESSAGE', `${path} is not a Uint32Array`);
   if (value.length !== length) reject('LENGTH_MISMATCH', `${path} has ${value.length} words; it must have ${length} (the model's parameters and the weight)`);
-  return new Uint32Array(value);
+  return value;
 }
 
 /** Peer-controlled text in a reason, shortened: WebSocket close reasons hold at most 123 bytes. */

@@ -1,5 +1,5 @@
 import { BUILTIN_MODELS, ShoalError, type BuiltinModelName } from '@shoal/protocol';
-import type { CoordinatorOptions, DpOptions, SecAggOptions } from '@shoal/coordinator';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type CoordinatorOptions, type DpOptions, type SecAggOptions } from '@shoal/coordinator';
 import { createStrategy } from '@shoal/strategy';
 
 /**
@@ -35,6 +35,8 @@ export interface ShoalConfig {
     readonly tokens: readonly string[];
     readonly heartbeatIntervalMs: number;
     readonly checkpointDir?: string;
+    /** Limits against exhaustion; every key has the coordinator's default (`DEFAULT_CONNECTION_LIMITS`). */
+    readonly limits: Required<ConnectionLimits>;
   };
   readonly secagg: {
     readonly mode: 'off' | 'secagg' | 'secagg+';
@@ -54,6 +56,8 @@ export interface ShoalConfig {
     readonly targetEpsilon?: number;
   };
   readonly sampling: 'fixed' | 'poisson';
+  /** The coordinator's bound on a plain update's L2 norm: `auto` (from the global model) or a number. */
+  readonly maxUpdateNorm: number | 'auto';
   readonly faults: {
     readonly dropout: number;
     readonly stage?: FaultStage;
@@ -84,13 +88,15 @@ type Raw = Record<string, unknown>;
  */
 export function parseConfig(raw: unknown, defaultName = 'shoal'): ShoalConfig {
   const root = object(raw, '(config)');
-  allowKeys(root, '', ['name', 'seed', 'rounds', 'model', 'clientsPerRound', 'fraction', 'minClients', 'minAvailable', 'roundTimeoutMs', 'train', 'strategy', 'server', 'secagg', 'dp', 'sampling', 'faults', 'simulation', '$schema', 'description']);
+  allowKeys(root, '', ['name', 'seed', 'rounds', 'model', 'clientsPerRound', 'fraction', 'minClients', 'minAvailable', 'roundTimeoutMs', 'train', 'strategy', 'server', 'secagg', 'dp', 'sampling', 'maxUpdateNorm', 'faults', 'simulation', '$schema', 'description']);
   const train = object(root['train'] ?? {}, 'train');
   allowKeys(train, 'train.', ['epochs', 'batchSize', 'learningRate', 'optimizer']);
   const strategy = object(root['strategy'] ?? {}, 'strategy');
   allowKeys(strategy, 'strategy.', ['name', 'serverLearningRate', 'maxWeight', 'momentum', 'proximalMu']);
   const server = object(root['server'] ?? {}, 'server');
-  allowKeys(server, 'server.', ['host', 'port', 'tokens', 'heartbeatIntervalMs', 'checkpointDir']);
+  allowKeys(server, 'server.', ['host', 'port', 'tokens', 'heartbeatIntervalMs', 'checkpointDir', 'limits']);
+  const limits = object(server['limits'] ?? {}, 'server.limits');
+  allowKeys(limits, 'server.limits.', Object.keys(DEFAULT_CONNECTION_LIMITS));
   const secagg = object(root['secagg'] ?? {}, 'secagg');
   allowKeys(secagg, 'secagg.', ['mode', 'threshold', 'degree', 'maxDropout', 'stageTimeoutMs', 'clipRange', 'maxWeight']);
   const dp = object(root['dp'] ?? {}, 'dp');
@@ -132,6 +138,7 @@ export function parseConfig(raw: unknown, defaultName = 'shoal'): ShoalConfig {
       tokens: stringList(server['tokens'] ?? [], 'server.tokens'),
       heartbeatIntervalMs: integer(server['heartbeatIntervalMs'] ?? 5_000, 'server.heartbeatIntervalMs', 10),
       ...optional('checkpointDir', server['checkpointDir'], (v, k) => string(v, `server.${k}`)),
+      limits: connectionLimits(limits),
     },
     secagg: {
       mode: oneOf(secagg['mode'] ?? 'off', 'secagg.mode', ['off', 'secagg', 'secagg+'] as const),
@@ -159,6 +166,7 @@ export function parseConfig(raw: unknown, defaultName = 'shoal'): ShoalConfig {
       ...optional('targetEpsilon', dp['targetEpsilon'], (v, k) => number(v, `dp.${k}`, (x) => x > 0, 'positive')),
     },
     sampling: oneOf(root['sampling'] ?? 'fixed', 'sampling', ['fixed', 'poisson'] as const),
+    maxUpdateNorm: root['maxUpdateNorm'] === 'auto' || root['maxUpdateNorm'] == null ? 'auto' : number(root['maxUpdateNorm'], 'maxUpdateNorm', (x) => x > 0, 'positive (or "auto")'),
     faults: {
       dropout: number(faults['dropout'] ?? 0, 'faults.dropout', (x) => x >= 0 && x <= 1, 'in [0, 1]'),
       ...optional('stage', faults['stage'], (v, k) => oneOf(v, `faults.${k}`, ['advertise', 'share', 'masked', 'unmask', 'train'] as const)),
@@ -322,6 +330,15 @@ export function secaggOptions(config: ShoalConfig): { secagg?: SecAggOptions } {
   };
 }
 
+/** `server.limits`: each key a positive integer, defaulting to the coordinator's own default. */
+function connectionLimits(raw: Raw): Required<ConnectionLimits> {
+  const limits = { ...DEFAULT_CONNECTION_LIMITS };
+  for (const key of Object.keys(limits) as (keyof ConnectionLimits)[]) {
+    limits[key] = integer(raw[key] ?? limits[key], `server.limits.${key}`, 1);
+  }
+  return limits;
+}
+
 /** The coordinator's `dp` and `sampling` options for a config (dp absent when it is off). */
 export function privacyOptions(config: ShoalConfig): { dp?: DpOptions; sampling: 'fixed' | 'poisson' } {
   const { mode, noiseMultiplier, clipNorm, adaptiveClip, delta, targetEpsilon } = config.dp;
@@ -348,6 +365,8 @@ export function coordinatorOptions(config: ShoalConfig): Omit<CoordinatorOptions
     strategy: createStrategy(config.strategy),
     seed: config.seed,
     heartbeatIntervalMs: config.server.heartbeatIntervalMs,
+    maxUpdateNorm: config.maxUpdateNorm,
+    limits: config.server.limits,
     ...secaggOptions(config),
     ...privacyOptions(config),
     ...(config.server.checkpointDir !== undefined ? { checkpointDir: config.server.checkpointDir } : {}),

@@ -59,8 +59,13 @@ describe('docs/configuration.md stays in step with parseConfig', () => {
     const rows = new Map(keyTableRows().map((cells) => [cells[0]!, cells[2] ?? ''] as const));
     const leaves: [string, unknown][] = [
       ['seed', DEFAULTS.seed], ['rounds', DEFAULTS.rounds], ['model', 'mlp'], ['minClients', DEFAULTS.minClients], ['roundTimeoutMs', DEFAULTS.roundTimeoutMs],
-      ['sampling', DEFAULTS.sampling],
-      ...SECTIONS.flatMap((section) => Object.entries(DEFAULTS[section]).map(([k, v]) => [`${section}.${k}`, v] as [string, unknown])),
+      ['sampling', DEFAULTS.sampling], ['maxUpdateNorm', DEFAULTS.maxUpdateNorm],
+      ...SECTIONS.flatMap((section) =>
+        Object.entries(DEFAULTS[section])
+          .filter(([k]) => `${section}.${k}` !== 'server.limits') // an object: its leaves are listed next
+          .map(([k, v]) => [`${section}.${k}`, v] as [string, unknown]),
+      ),
+      ...Object.entries(DEFAULTS.server.limits).map(([k, v]) => [`server.limits.${k}`, v] as [string, unknown]),
       ...Object.entries(ADAPTIVE_CLIP_DEFAULTS).map(([k, v]) => [`dp.adaptiveClip.${k}`, v] as [string, unknown]),
       ['strategy.momentum', 0.9], // applied by createStrategy for fedavgm, not by parseConfig
     ];

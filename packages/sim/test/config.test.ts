@@ -39,7 +39,7 @@ describe('parseConfig: defaults', () => {
       name: null, seed: null, model: null, clientsPerRound: null, fraction: null, train: null,
       strategy: { maxWeight: null, momentum: null }, server: { checkpointDir: null },
       secagg: { mode: null, threshold: null, degree: null, maxDropout: null },
-      dp: { mode: null, noiseMultiplier: null, clipNorm: null, adaptiveClip: null, delta: null, targetEpsilon: null }, sampling: null,
+      dp: { mode: null, noiseMultiplier: null, clipNorm: null, adaptiveClip: null, delta: null, targetEpsilon: null }, sampling: null, maxUpdateNorm: null,
       faults: { dropout: null, stage: null },
       simulation: { examplesPerClient: null },
     };
@@ -161,6 +161,9 @@ describe('parseConfig: bad values', () => {
     ['minAvailable', 0, 'must be an integer in [1, ∞]'],
     ['roundTimeoutMs', 0, 'must be an integer in [1, ∞]'],
     ['roundTimeoutMs', 1e3 + 0.5, 'must be an integer'],
+    ['maxUpdateNorm', 0, 'must be a number positive (or "auto"), got 0'],
+    ['maxUpdateNorm', 'off', 'must be a number positive (or "auto"), got "off"'],
+    ['maxUpdateNorm', Infinity, 'must be a number positive (or "auto")'],
     ['train', 'fast', 'must be an object'],
     ['train', [], 'must be an object'],
     ['train.epochs', 0, 'must be an integer in [1, ∞]'],
@@ -474,6 +477,7 @@ describe('parseConfig on arbitrary input (property)', () => {
       targetEpsilon: mostly(positive),
     }),
     sampling: mostly(fc.constantFrom('fixed', 'poisson')),
+    maxUpdateNorm: mostly(fc.oneof(fc.constant('auto'), positive)),
     // Drawn independently of secagg.mode, so some configs break the faults.stage cross-key rule.
     faults: sectionOf({ dropout: mostly(fc.double({ min: 0, max: 1, noNaN: true })), stage: mostly(fc.constantFrom(...FAULT_STAGES)) }),
     simulation: sectionOf({

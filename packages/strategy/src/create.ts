@@ -10,7 +10,7 @@ export interface StrategyConfig {
   readonly name: 'fedavg' | 'fedavgm' | 'fedprox';
   /** Default 1. */
   readonly serverLearningRate?: number;
-  /** Default Infinity (no cap). */
+  /** Default 1,000 (`DEFAULT_MAX_WEIGHT`). */
   readonly maxWeight?: number;
   /** fedavgm only. Default 0.9. */
   readonly momentum?: number;

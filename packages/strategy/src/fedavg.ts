@@ -5,9 +5,16 @@ import type { Strategy } from './strategy.js';
 export interface FedAvgOptions {
   /** Server learning rate η applied to the mean update. Default 1 (plain FedAvg). */
   readonly serverLearningRate?: number;
-  /** Cap on one client's weight, so a client with huge data cannot dominate. Default Infinity (no cap). */
+  /**
+   * Cap on one client's weight. `numExamples` is self-reported, so without a cap one client could
+   * claim 2^53 examples and outweigh the whole cohort. Default 1,000 (the same as
+   * `secagg.maxWeight`); Infinity for no cap, only with clients you trust.
+   */
   readonly maxWeight?: number;
 }
+
+/** The default cap on a client's weight (its example count): the same as SecAgg's default `maxWeight`. */
+export const DEFAULT_MAX_WEIGHT = 1_000;
 
 /**
  * `global + learningRate · direction`, computed in Float64 and rounded once to Float32.
@@ -29,7 +36,7 @@ export function applyUpdate(global: Float32Array, direction: ArrayLike<number>, 
  */
 export function fedAvg(options: FedAvgOptions = {}): Strategy {
   const serverLearningRate = checkServerLearningRate(options.serverLearningRate ?? 1);
-  const maxWeight = checkMaxWeight(options.maxWeight ?? Infinity);
+  const maxWeight = checkMaxWeight(options.maxWeight ?? DEFAULT_MAX_WEIGHT);
   return Object.freeze({
     name: 'fedavg',
     initialState: () => ({}),

@@ -20,7 +20,7 @@ export function checkServerLearningRate(value: unknown): number {
 
 /** Cap on a client's weight: > 0; Infinity means no cap. */
 export function checkMaxWeight(value: unknown): number {
-  return requireNumber('maxWeight', value, 'a number > 0 (omit it for no cap)', (v) => v > 0);
+  return requireNumber('maxWeight', value, 'a number > 0', (v) => v > 0);
 }
 
 /** Server momentum β: in [0, 1), since β ≥ 1 lets the velocity grow without bound. */

@@ -38,7 +38,7 @@ describe('createStrategy', () => {
     expect(invalidConfigMessage({ name: 'fedavg', serverLearningRate: 0 })).toMatch('strategy.serverLearningRate');
     expect(invalidConfigMessage({ name: 'fedavg', serverLearningRate: Infinity })).toMatch('strategy.serverLearningRate');
     expect(invalidConfigMessage({ name: 'fedavg', maxWeight: 0 })).toMatch('strategy.maxWeight');
-    expect(invalidConfigMessage({ name: 'fedavg', maxWeight: '10' })).toMatch('strategy.maxWeight must be a number > 0 (omit it for no cap), got "10"');
+    expect(invalidConfigMessage({ name: 'fedavg', maxWeight: '10' })).toMatch('strategy.maxWeight must be a number > 0, got "10"');
     expect(invalidConfigMessage({ name: 'fedprox', proximalMu: -1 })).toMatch('strategy.proximalMu');
     expect(invalidConfigMessage({ name: 'fedprox', proximalMu: Number.NaN })).toMatch('strategy.proximalMu');
   });

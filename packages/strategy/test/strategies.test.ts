@@ -28,7 +28,7 @@ describe('fedAvg', () => {
 
   it('weights clients by examples, and maxWeight caps a dominant client', () => {
     // Examples 10, 20, 1000; deltas [0], [0], [1].
-    // Uncapped: mean = 1000 / 1030 ≈ 0.971 — the big client nearly decides alone.
+    // Uncapped (and with the default cap of 1,000): mean = 1000 / 1030 ≈ 0.971 — the big client nearly decides alone.
     // maxWeight 100: weights 10, 20, 100; mean = 100 / 130 ≈ 0.769.
     const clients: [number, number][] = [[10, 0], [20, 0], [1000, 1]];
     const run = (strategy: Strategy) => {
@@ -37,6 +37,9 @@ describe('fedAvg', () => {
       return strategy.step(Float32Array.of(0), sum.result(), {}, 1).weights[0]!;
     };
     expect(fedAvg().clientWeight(1000)).toBe(1000);
+    // numExamples is self-reported: by default nobody weighs more than 1,000, whatever it claims.
+    expect(fedAvg().clientWeight(Number.MAX_SAFE_INTEGER)).toBe(1000);
+    expect(fedAvg({ maxWeight: Infinity }).clientWeight(Number.MAX_SAFE_INTEGER)).toBe(Number.MAX_SAFE_INTEGER);
     expect(fedAvg({ maxWeight: 100 }).clientWeight(1000)).toBe(100);
     expect(fedAvg({ maxWeight: 100 }).clientWeight(20)).toBe(20);
     expect(run(fedAvg())).toBeCloseTo(1000 / 1030, 6);

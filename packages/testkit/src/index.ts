@@ -1,3 +1,5 @@
 export * from './ws-peer.js';
 export * from './process.js';
 export * from './errors.js';
+export * from './serve-process.js';
+export * from './raw-tcp.js';

@@ -87,8 +87,13 @@ export interface ClientEvents {
 /** What this SDK can do, announced in hello: the coordinator selects only clients able to run its rounds. */
 const CAPABILITIES = ['fedavg', 'fedprox', 'secagg', 'dp'];
 
-/** Close codes after which reconnecting cannot help. */
-const FATAL_CLOSES: ReadonlySet<ErrorCode> = new Set(['UNSUPPORTED_VERSION', 'INVALID_MESSAGE', 'MALFORMED_MESSAGE', 'LENGTH_MISMATCH', 'NON_FINITE']);
+/**
+ * Close codes from the coordinator after which reconnecting cannot help: it speaks another protocol
+ * version, or it refused bytes this SDK would send again (a schema it does not share, a model of
+ * another size). Everything else, NON_FINITE included (local training diverged once), is retried;
+ * so is a frame *this client* rejected (see `serve`). docs/errors.md lists what happens per code.
+ */
+const FATAL_CLOSES: ReadonlySet<ErrorCode> = new Set(['UNSUPPORTED_VERSION', 'INVALID_MESSAGE', 'MALFORMED_MESSAGE', 'LENGTH_MISMATCH']);
 
 /**
  * A federated-learning participant. `run()` asks for consent, connects, trains whenever the
@@ -185,10 +190,12 @@ export class ShoalClient extends Emitter<ClientEvents> {
       const code = errorCodeOfClose(closed.code);
       if (code === 'TRAINING_COMPLETE' || signal.aborted) return;
       if (closed.fatal) throw closed.fatal;
-      if (code !== undefined && FATAL_CLOSES.has(code)) {
+      // When we rejected a frame, the close code is our own (the coordinator echoes it): not fatal.
+      if (!closed.rejectedFrame && code !== undefined && FATAL_CLOSES.has(code)) {
         throw new ShoalError(code, `coordinator closed the connection: ${closed.reason}`);
       }
-      if (closed.welcomed) attempt = 0;
+      // A coordinator that keeps sending frames we reject must not be hammered: keep backing off.
+      if (closed.welcomed && !closed.rejectedFrame) attempt = 0;
       if (attempt >= (this.options.reconnect?.maxAttempts ?? Infinity)) {
         throw new ShoalError('CONNECTION_FAILED', `lost the coordinator (${closed.code} ${closed.reason}) and gave up after ${attempt} reconnects`);
       }
@@ -203,10 +210,11 @@ export class ShoalClient extends Emitter<ClientEvents> {
   private serve(
     connection: ClientConnection,
     signal: AbortSignal,
-  ): Promise<{ code: number; reason: string; welcomed: boolean; fatal?: Error }> {
+  ): Promise<{ code: number; reason: string; welcomed: boolean; rejectedFrame: boolean; fatal?: Error }> {
     return new Promise((resolve) => {
       let queue = Promise.resolve();
       let welcomed = false;
+      let rejectedFrame = false;
       let fatal: Error | undefined;
       let open = true;
       const onAbort = () => connection.close(1000, this.left ? 'client left' : 'client stopped');
@@ -216,15 +224,21 @@ export class ShoalClient extends Emitter<ClientEvents> {
         open = false;
         signal.removeEventListener('abort', onAbort);
         // Let the message in progress finish before reporting, so nothing runs after run() returns.
-        void queue.then(() => resolve({ code, reason, welcomed, ...(fatal ? { fatal } : {}) }));
+        void queue.then(() => resolve({ code, reason, welcomed, rejectedFrame, ...(fatal ? { fatal } : {}) }));
       });
       connection.onFrame((frame) => {
         queue = queue.then(async () => {
-          // After a fatal error nothing more is handled: the first error is the one run() reports.
-          if (!open || fatal) return;
+          // After a fatal error or a rejected frame nothing more is handled: the connection is closing.
+          if (!open || fatal || rejectedFrame) return;
           const decoded = decodeCoordinatorMessage(frame, this.welcome ? { numParams: numParams(this.welcome.model.manifest) } : {});
           if (!decoded.ok) {
-            this.emit('error', { error: new ShoalError(decoded.code, `bad message from coordinator: ${decoded.reason}`) });
+            const error = new ShoalError(decoded.code, `bad message from coordinator: ${decoded.reason}`);
+            this.emit('error', { error });
+            // Another protocol version stays another version. Anything else (NaN weights, a broken
+            // frame) may be one bad frame: reconnect, holding no cached model, so we get fresh weights.
+            if (decoded.code === 'UNSUPPORTED_VERSION') fatal = error;
+            else rejectedFrame = true;
+            this.global = undefined;
             connection.close(closeCodeOf(decoded.code), closeReason(decoded.reason));
             return;
           }

@@ -1,0 +1,124 @@
+// The bookkeeping behind the coordinator's limits, on a fake clock: resume tokens expire and are
+// bounded, and the bad-token back-off refuses one address only, for one window.
+import { describe, expect, it } from 'vitest';
+import { AddressBackoff } from '../src/backoff.js';
+import { ClientRegistry, type ClientSession } from '../src/sessions.js';
+
+function fakeClock(): { now: () => number; advance(ms: number): void } {
+  let time = 1_000;
+  return { now: () => time, advance: (ms) => (time += ms) };
+}
+
+function session(): ClientSession {
+  return {
+    connection: { send() {}, close() {}, ping() {} },
+    state: 'ready',
+    numExamples: 1,
+    capabilities: [],
+    assignedRounds: new Set(),
+    lastSeenMs: 0,
+  };
+}
+
+describe('ClientRegistry resume tokens', () => {
+  it('resumes the same id within the TTL, once', () => {
+    const clock = fakeClock();
+    const registry = new ClientRegistry({ ttlMs: 1_000, maxTokens: 10 }, clock.now);
+    const first = session();
+    const { clientId, resumeToken } = registry.admit(first, undefined);
+    registry.remove(first);
+    clock.advance(999);
+    const again = registry.admit(session(), resumeToken);
+    expect(again.clientId).toBe(clientId);
+    const replayed = registry.admit(session(), resumeToken);
+    expect(replayed.clientId).not.toBe(clientId); // used tokens are gone
+  });
+
+  it('keeps a connected client\'s token valid however long it stays, and starts the TTL at disconnect', () => {
+    const clock = fakeClock();
+    const registry = new ClientRegistry({ ttlMs: 1_000, maxTokens: 10 }, clock.now);
+    const first = session();
+    const { clientId, resumeToken } = registry.admit(first, undefined);
+    clock.advance(1_000_000);
+    registry.remove(first);
+    clock.advance(500);
+    expect(registry.admit(session(), resumeToken).clientId).toBe(clientId);
+  });
+
+  it('drops a token once stale, and holds no entry for it', () => {
+    const clock = fakeClock();
+    const registry = new ClientRegistry({ ttlMs: 1_000, maxTokens: 10 }, clock.now);
+    const first = session();
+    const { clientId, resumeToken } = registry.admit(first, undefined);
+    registry.remove(first);
+    expect(registry.tokenCount).toBe(1);
+    clock.advance(1_001);
+    const later = session();
+    expect(registry.admit(later, resumeToken).clientId).not.toBe(clientId);
+    expect(registry.tokenCount).toBe(1); // only the new client's own token
+  });
+
+  it('holds at most maxTokens tokens of disconnected clients, however many come and go', () => {
+    const clock = fakeClock();
+    const registry = new ClientRegistry({ ttlMs: 3_600_000, maxTokens: 5 }, clock.now);
+    const tokens: string[] = [];
+    for (let i = 0; i < 1_000; i++) {
+      const s = session();
+      tokens.push(registry.admit(s, undefined).resumeToken);
+      registry.remove(s);
+    }
+    expect(registry.tokenCount).toBe(5);
+    // The newest five still resume; the oldest do not.
+    expect(registry.admit(session(), tokens[999]).clientId).toBe('c1000');
+    expect(registry.admit(session(), tokens[0]).clientId).toBe('c1001');
+  });
+
+  it('changed(signal) resolves on a change or an abort and leaves no waiter behind', async () => {
+    const registry = new ClientRegistry({ ttlMs: 1_000, maxTokens: 10 });
+    const stop = new AbortController();
+    const waits: Promise<void>[] = [];
+    for (let i = 0; i < 100; i++) {
+      const wait = registry.changed(stop.signal);
+      registry.admit(session(), undefined);
+      waits.push(wait);
+    }
+    await Promise.all(waits);
+    const last = registry.changed(stop.signal);
+    stop.abort();
+    await last;
+    expect((registry as unknown as { waiters: Set<unknown> }).waiters.size).toBe(0);
+  });
+});
+
+describe('AddressBackoff', () => {
+  it('refuses an address after `limit` failures within the window, for one window, and no other address', () => {
+    const clock = fakeClock();
+    const backoff = new AddressBackoff({ limit: 3, windowMs: 10_000 }, clock.now);
+    for (let i = 0; i < 2; i++) backoff.fail('10.0.0.1');
+    expect(backoff.retryAfterMs('10.0.0.1')).toBeUndefined();
+    backoff.fail('10.0.0.1');
+    expect(backoff.retryAfterMs('10.0.0.1')).toBe(10_000);
+    expect(backoff.retryAfterMs('10.0.0.2')).toBeUndefined();
+    clock.advance(9_999);
+    expect(backoff.retryAfterMs('10.0.0.1')).toBe(1);
+    clock.advance(1);
+    expect(backoff.retryAfterMs('10.0.0.1')).toBeUndefined();
+    expect(backoff.size).toBe(0);
+  });
+
+  it('forgets failures older than the window', () => {
+    const clock = fakeClock();
+    const backoff = new AddressBackoff({ limit: 3, windowMs: 10_000 }, clock.now);
+    backoff.fail('a');
+    backoff.fail('a');
+    clock.advance(10_000);
+    backoff.fail('a');
+    expect(backoff.retryAfterMs('a')).toBeUndefined();
+  });
+
+  it('tracks a bounded number of addresses', () => {
+    const backoff = new AddressBackoff({ limit: 3, windowMs: 10_000 });
+    for (let i = 0; i < 20_000; i++) backoff.fail(`addr-${i}`);
+    expect(backoff.size).toBe(10_000);
+  });
+});

@@ -1,0 +1,64 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const SHOAL_BIN = join(REPO_ROOT, 'packages/cli/bin/shoal.js');
+
+/** A `shoal serve` child process, and what it printed. */
+export interface ServeProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  /** Every JSON line printed on stdout so far. */
+  readonly lines: Record<string, unknown>[];
+  /** The ws:// URL it listens on (rejects if it exits first). */
+  readonly url: Promise<string>;
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr(): string;
+  /** Resolves with the first stdout line matching `predicate` (already printed or future). */
+  line(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+  /** SIGKILLs the process unless it already exited, and waits for the exit. */
+  kill(): Promise<void>;
+}
+
+/** Starts `shoal serve --config configPath --port 0` (plus `args`) as a child process of this test. */
+export function startServe(configPath: string, args: readonly string[] = []): ServeProcess {
+  const child = spawn(process.execPath, [SHOAL_BIN, 'serve', '--config', configPath, '--port', '0', ...args], { cwd: REPO_ROOT });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { predicate: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+  let stdoutTail = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdoutTail += chunk.toString();
+    const complete = stdoutTail.split('\n');
+    stdoutTail = complete.pop()!;
+    for (const text of complete) {
+      if (text.trim() === '') continue;
+      const line = JSON.parse(text) as Record<string, unknown>;
+      lines.push(line);
+      for (const waiter of waiters.filter((w) => w.predicate(line))) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const line = (predicate: (line: Record<string, unknown>) => boolean) => {
+    const seen = lines.find(predicate);
+    if (seen) return Promise.resolve(seen);
+    const printed = new Promise<Record<string, unknown>>((resolve) => waiters.push({ predicate, resolve }));
+    // Fail fast (with the child's stderr) instead of waiting for the test timeout when it dies first.
+    const died = exit.then(({ code, signal }) => {
+      throw new Error(`shoal serve exited (code ${code}, signal ${signal}) before printing the expected line; stderr:\n${stderr}`);
+    });
+    return Promise.race([printed, died]);
+  };
+  const url = line((l) => l['event'] === 'listening').then((l) => l['url'] as string);
+  url.catch(() => {}); // a process expected to refuse never listens; awaiting `url` still sees the rejection
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGKILL');
+    await exit;
+  };
+  return { child, lines, url, exit, stderr: () => stderr, line, kill };
+}
