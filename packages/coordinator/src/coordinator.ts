@@ -1,48 +1,319 @@
-import { Coordinator, type TrainingSummary } from './core.js';
-import type { CoordinatorOptions } from './options.js';
+import { randomBytes } from 'node:crypto';
+import {
+  PROTOCOL_VERSION,
+  ShoalError,
+  closeCodeOf,
+  closeReason,
+  createSeededRandom,
+  decodeClientMessage,
+  encodeFrame,
+  maxClientPayloadBytes,
+  numParams,
+  type ClientMessageLimits,
+  type CoordinatorMessage,
+  type ErrorCode,
+  type HelloMessage,
+} from '@shoal/protocol';
+import { nodeKeyAgreement, nodeMaskPrg } from '@shoal/secagg/node';
+import { readLatestCheckpoint } from './checkpoint.js';
+import { LocalCohort } from './cohort.js';
+import type { PeerConnection, PeerHandlers } from './connection.js';
+import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
+import { systemClock } from './ports.js';
+import { PrivacyPolicy } from './privacy.js';
+import { RoundLog, checkpointSink } from './round-log.js';
 import type { RoundMetrics } from './round.js';
-import { serveCoordinator } from './server.js';
+import { modelVersion, runRound, sampleRate, type CoordinatorState, type RoundPorts, type RunSetup } from './run-round.js';
+import { ClientRegistry, type ConnectedClient } from './clients.js';
 
-/** A running coordinator: where it listens, what it did so far, and how to stop it. */
-export interface CoordinatorHandle {
-  readonly url: string;
-  readonly host: string;
-  readonly port: number;
-  /** Metrics of the rounds finished so far. */
-  readonly history: readonly RoundMetrics[];
-  /** Resolves when all rounds ran (or `close()` stopped training). */
-  readonly finished: Promise<TrainingSummary>;
-  globalWeights(): Float32Array;
-  /** Stops training (a round in flight is discarded), closes every connection and the server. */
-  close(): Promise<void>;
+/** The largest cohort a SecAgg coordinator sizes its frame limit for, when no degree bounds it. */
+const MAX_SECAGG_COHORT = 10_000;
+
+/** The outcome of a whole training run. */
+export interface TrainingSummary {
+  readonly rounds: readonly RoundMetrics[];
+  readonly modelVersion: string;
+  readonly weights: Float32Array;
+  /** Why training ended: all rounds ran, the privacy budget ran out, or the coordinator was stopped. */
+  readonly stoppedBy: 'completed' | 'budget' | 'stopped';
+  /** With `budget`: what the next round would have spent. */
+  readonly reason?: string;
 }
 
 /**
- * Starts a coordinator on a WebSocket server and begins training at once. Resumes from the newest
- * checkpoint in `checkpointDir` when there is one.
- *
- * @param listen host and port to listen on; default 127.0.0.1 and an OS-chosen port.
+ * The transport-neutral coordinator: admits connections, runs rounds, commits. A transport (the
+ * WebSocket server, or the simulator's in-memory pairs) hands it connections through `accept`.
  */
-export async function startCoordinator(
-  options: CoordinatorOptions,
-  listen: { host?: string; port?: number } = {},
-): Promise<CoordinatorHandle> {
-  const coordinator = new Coordinator(options);
-  await coordinator.restore();
-  const server = await serveCoordinator(coordinator, { host: listen.host ?? '127.0.0.1', port: listen.port ?? 0 });
-  const finished = coordinator.run();
-  // The WebSocket server stays up after the last round so that clients can read the close code.
-  return {
-    url: server.url,
-    host: server.host,
-    port: server.port,
-    history: coordinator.history,
-    finished,
-    globalWeights: () => coordinator.globalWeights(),
-    async close() {
-      coordinator.stop();
-      await finished;
-      await server.close();
-    },
-  };
+export class Coordinator {
+  readonly options: ResolvedOptions;
+  readonly numParams: number;
+  readonly maxPayloadBytes: number;
+  private readonly limits: ClientMessageLimits;
+  readonly history: RoundMetrics[] = [];
+  private readonly registry: ClientRegistry;
+  private readonly clients = new Set<ConnectedClient>();
+  /** Open connections that have not sent hello yet (counted against limits.maxPendingHello). */
+  private awaitingHello = 0;
+  private readonly stopController = new AbortController();
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly setup: RunSetup;
+  private readonly cohort: LocalCohort;
+  private readonly ports: RoundPorts;
+  /** Between rounds: the model, strategy and privacy state, replaced by each round's result. */
+  private state: CoordinatorState;
+
+  constructor(options: CoordinatorOptions) {
+    this.options = resolveOptions(options);
+    this.registry = new ClientRegistry({ ttlMs: this.options.limits.resumeTokenTtlMs, maxTokens: this.options.limits.maxResumeTokens });
+    this.numParams = numParams(options.model.descriptor.manifest);
+    if (options.model.weights.length !== this.numParams) {
+      throw new RangeError(`coordinator: initial weights have ${options.model.weights.length} values; the manifest needs ${this.numParams}`);
+    }
+    const secaggDegree = this.options.secagg ? Math.min(this.options.secagg.degree ?? this.options.clientsPerRound ?? MAX_SECAGG_COHORT, MAX_SECAGG_COHORT) : 0;
+    const extraMaskedValues = this.options.dp?.adaptiveClip && this.options.secagg ? 1 : 0;
+    this.limits = { numParams: this.numParams, secaggDegree, extraMaskedValues };
+    this.maxPayloadBytes = maxClientPayloadBytes(this.numParams, secaggDegree);
+    const { dp, clientsPerRound, minClients, secagg } = this.options;
+    this.setup = {
+      options: this.options,
+      numParams: this.numParams,
+      sessionId: randomBytes(8).toString('hex'),
+      ...(dp ? { privacy: new PrivacyPolicy(dp, clientsPerRound!, minClients, secagg !== undefined) } : {}),
+      secaggCrypto: { prg: nodeMaskPrg, agreement: nodeKeyAgreement },
+    };
+    this.cohort = new LocalCohort({
+      registry: this.registry,
+      eligible: () => this.eligibleIdle(),
+      close: (client, code, reason) => this.closeConnection(client, code, reason),
+      clock: systemClock,
+      log: this.options.log,
+    });
+    // The round log's sinks: the checkpoint first (durable before anyone hears of the round), then history and onRound.
+    const sinks = [
+      ...(this.options.checkpointDir !== undefined ? [checkpointSink(this.options.checkpointDir)] : []),
+      (record: { readonly metrics: RoundMetrics }) => {
+        this.history.push(record.metrics);
+        this.options.onRound?.(record.metrics);
+      },
+    ];
+    this.ports = { cohort: this.cohort, clock: systemClock, random: createSeededRandom(this.options.seed), log: new RoundLog(sinks), say: this.options.log };
+    this.state = {
+      runId: randomBytes(6).toString('hex'),
+      round: 0,
+      lastCommittedRound: 0,
+      weights: options.model.weights.slice(),
+      strategyState: this.options.strategy.initialState(this.numParams),
+      ...(this.setup.privacy ? { privacy: this.setup.privacy.initialState() } : {}),
+    };
+  }
+
+  /** The current global model version id: the run id and the last committed round. */
+  get modelVersion(): string {
+    return modelVersion(this.state.runId, this.state.lastCommittedRound);
+  }
+
+  /** A copy of the current global weights. */
+  globalWeights(): Float32Array {
+    return this.state.weights.slice();
+  }
+
+  /** Restores from the newest checkpoint, if `checkpointDir` has one. Call before `run`. */
+  async restore(): Promise<boolean> {
+    if (this.options.checkpointDir === undefined) return false;
+    const checkpoint = await readLatestCheckpoint(this.options.checkpointDir);
+    if (checkpoint === undefined) return false;
+    if (checkpoint.weights.length !== this.numParams) {
+      // An operator error (model changed, folder reused), so a ShoalError the CLI reports, not a stack trace.
+      throw new ShoalError(
+        'INVALID_CONFIG',
+        `checkpoint of round ${checkpoint.round} in ${this.options.checkpointDir} has ${checkpoint.weights.length} weights; the configured model has ${this.numParams}: configure the model it was trained with, or use another checkpoint folder`,
+      );
+    }
+    if (checkpoint.strategyName !== this.options.strategy.name) {
+      throw new ShoalError(
+        'INVALID_CONFIG',
+        `checkpoint of round ${checkpoint.round} in ${this.options.checkpointDir} was written by strategy ${checkpoint.strategyName}, not ${this.options.strategy.name}: configure that strategy, or use another checkpoint folder`,
+      );
+    }
+    if ((checkpoint.privacy !== undefined) !== (this.options.dp !== undefined)) {
+      throw new ShoalError(
+        'INVALID_CONFIG',
+        `checkpoint of round ${checkpoint.round} in ${this.options.checkpointDir} was written ${checkpoint.privacy ? 'with' : 'without'} differential privacy, but dp is ${this.options.dp ? 'on' : 'off'} now: use another checkpoint folder`,
+      );
+    }
+    this.state = {
+      runId: checkpoint.runId,
+      round: checkpoint.round,
+      lastCommittedRound: Number(checkpoint.modelVersion.split(':').at(-1)),
+      weights: checkpoint.weights,
+      strategyState: checkpoint.strategyState,
+      ...(checkpoint.privacy ? { privacy: checkpoint.privacy } : {}),
+    };
+    this.options.log(`resumed from checkpoint of round ${checkpoint.round}; next round ${checkpoint.round + 1}`);
+    return true;
+  }
+
+  /**
+   * Whether a new connection may open now: undefined, or why not (the transport refuses the
+   * upgrade with HTTP 503). Checked before the upgrade so a flood costs no WebSocket state.
+   */
+  admission(): string | undefined {
+    const { maxConnections, maxPendingHello } = this.options.limits;
+    if (this.clients.size >= maxConnections) return `the coordinator holds its limit of ${maxConnections} connections`;
+    if (this.awaitingHello >= maxPendingHello) return `${maxPendingHello} connections are already waiting to say hello`;
+    return undefined;
+  }
+
+  /** Admits a new connection; the transport reports its events to the returned handlers. */
+  accept(connection: PeerConnection): PeerHandlers {
+    const { helloTimeoutMs, maxIdlePartialBytes } = this.options.limits;
+    const client: ConnectedClient = { connection, state: 'awaiting-hello', numExamples: 0, capabilities: [], assignedRounds: new Set(), lastSeenMs: Date.now() };
+    this.clients.add(client);
+    this.awaitingHello++;
+    // A peer that answers pings but never says hello would otherwise hold its slot forever.
+    client.helloTimer = setTimeout(() => this.closeConnection(client, 'HELLO_TIMEOUT', `no hello within ${helloTimeoutMs} ms`), helloTimeoutMs);
+    if (this.stopController.signal.aborted) this.closeConnection(client, 'COORDINATOR_SHUTDOWN', 'coordinator is stopping');
+    return {
+      message: (frame, isBinary) => this.onFrame(client, frame, isBinary),
+      alive: () => {
+        client.lastSeenMs = Date.now();
+      },
+      closed: (code, reason) => this.onClosed(client, code, reason),
+      // Only a member of the round in flight has a reason to send a model-sized frame.
+      maxPartialBytes: () => (client.clientId !== undefined && this.cohort.isMember(client.clientId) ? this.maxPayloadBytes : maxIdlePartialBytes),
+      tooMuchBuffered: (bytes) => this.closeConnection(client, 'MESSAGE_TOO_LARGE', `${bytes} bytes of an unfinished frame exceed this connection's allowance`),
+    };
+  }
+
+  /** Runs every configured round, then closes all connections with TRAINING_COMPLETE. */
+  async run(): Promise<TrainingSummary> {
+    const interval = this.options.heartbeatIntervalMs;
+    this.heartbeatTimer = setInterval(() => this.checkHeartbeats(), interval);
+    const signal = this.stopController.signal;
+    let budgetReason: string | undefined;
+    try {
+      while (this.state.round < this.options.rounds && !signal.aborted) {
+        await this.waitForClients(signal);
+        if (signal.aborted) break;
+        budgetReason = this.state.privacy && this.setup.privacy?.budgetExhausted(this.state.privacy, sampleRate(this.options, this.eligibleIdle().length));
+        if (budgetReason !== undefined) {
+          this.options.log(`training stops before round ${this.state.round + 1}: ${budgetReason}`);
+          break;
+        }
+        const { state } = await runRound(this.ports, this.setup, this.state, signal);
+        this.state = state;
+      }
+    } finally {
+      clearInterval(this.heartbeatTimer);
+    }
+    const stoppedBy = signal.aborted ? 'stopped' : budgetReason !== undefined ? 'budget' : 'completed';
+    for (const client of this.clients) {
+      if (stoppedBy === 'stopped') this.closeConnection(client, 'COORDINATOR_SHUTDOWN', 'coordinator is stopping');
+      else this.closeConnection(client, 'TRAINING_COMPLETE', stoppedBy === 'budget' ? 'privacy budget spent' : 'training complete');
+    }
+    return { rounds: this.history, modelVersion: this.modelVersion, weights: this.globalWeights(), stoppedBy, ...(budgetReason !== undefined ? { reason: budgetReason } : {}) };
+  }
+
+  /** Stops after discarding the round in flight; `run()` then resolves. */
+  stop(): void {
+    this.stopController.abort();
+  }
+
+  /** Waits until enough eligible clients are idle; each wait holds nothing once it returns (no growth per connection). */
+  private async waitForClients(signal: AbortSignal): Promise<void> {
+    while (this.eligibleIdle().length < this.options.minAvailable && !signal.aborted) {
+      await this.registry.changed(signal);
+    }
+  }
+
+  /**
+   * Idle clients that can take part in this coordinator's rounds: under secure aggregation or DP
+   * only those that announced the capability (a client that ignores the round's SecAgg or DP
+   * settings would break the round or the privacy guarantee).
+   */
+  private eligibleIdle(): ConnectedClient[] {
+    const needed = [...(this.options.secagg ? ['secagg'] : []), ...(this.options.dp ? ['dp'] : [])];
+    return this.registry
+      .ready()
+      .filter((client) => !this.cohort.isBusy(client.clientId!) && needed.every((capability) => client.capabilities.includes(capability)));
+  }
+
+  // ---- connection events ----
+
+  private onFrame(client: ConnectedClient, frame: Uint8Array, isBinary: boolean): void {
+    if (client.state === 'closed') return;
+    client.lastSeenMs = Date.now();
+    if (!isBinary) return this.closeConnection(client, 'BINARY_REQUIRED', 'send binary frames only');
+    if (frame.byteLength > this.maxPayloadBytes) {
+      return this.closeConnection(client, 'MESSAGE_TOO_LARGE', `frame of ${frame.byteLength} bytes exceeds ${this.maxPayloadBytes}`);
+    }
+    const decoded = decodeClientMessage(frame, this.limits);
+    if (!decoded.ok) return this.closeConnection(client, decoded.code, decoded.reason);
+    const message = decoded.message;
+    if (client.state === 'awaiting-hello') {
+      if (message.type !== 'hello') return this.closeConnection(client, 'UNEXPECTED_MESSAGE', `expected hello first, got ${message.type}`);
+      return this.onHello(client, message);
+    }
+    switch (message.type) {
+      case 'hello':
+        return this.closeConnection(client, 'UNEXPECTED_MESSAGE', 'hello was already received on this connection');
+      default:
+        return this.cohort.receive(client, message, frame.byteLength);
+    }
+  }
+
+  private onHello(client: ConnectedClient, hello: HelloMessage): void {
+    clearTimeout(client.helloTimer);
+    this.awaitingHello--;
+    client.numExamples = hello.numExamples;
+    client.capabilities = hello.capabilities;
+    const { clientId, resumeToken } = this.registry.admit(client, hello.resumeToken);
+    if (hello.modelVersion !== undefined) this.cohort.announced(clientId, hello.modelVersion);
+    client.state = 'ready';
+    this.send(client, {
+      type: 'welcome',
+      protocolVersion: PROTOCOL_VERSION,
+      clientId,
+      resumeToken,
+      model: this.options.model.descriptor,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+    });
+    this.options.log(`client ${clientId} joined with ${hello.numExamples} examples`);
+  }
+
+  private onClosed(client: ConnectedClient, code: number, reason: string): void {
+    if (client.state !== 'closed') this.options.log(`client ${client.clientId ?? '(before hello)'} disconnected (${code} ${reason})`);
+    this.forget(client);
+  }
+
+  private checkHeartbeats(): void {
+    const limit = Date.now() - 2 * this.options.heartbeatIntervalMs;
+    for (const client of this.clients) {
+      if (client.lastSeenMs < limit) this.closeConnection(client, 'HEARTBEAT_TIMEOUT', 'no heartbeat for two intervals');
+      else client.connection.ping();
+    }
+  }
+
+  private send(client: ConnectedClient, message: CoordinatorMessage): number {
+    const frame = encodeFrame(message);
+    client.connection.send(frame);
+    return frame.byteLength;
+  }
+
+  /** Closes one connection with Shoal's close code; the coordinator and the round go on. */
+  private closeConnection(client: ConnectedClient, code: ErrorCode, reason: string): void {
+    if (client.state === 'closed') return;
+    this.options.log(`closing ${client.clientId ?? 'connection'}: ${code} ${reason}`);
+    client.connection.close(closeCodeOf(code), closeReason(reason));
+    this.forget(client);
+  }
+
+  private forget(client: ConnectedClient): void {
+    if (client.state === 'awaiting-hello') this.awaitingHello--;
+    clearTimeout(client.helloTimer);
+    client.state = 'closed';
+    this.clients.delete(client);
+    this.registry.remove(client);
+    if (client.clientId !== undefined) this.cohort.disconnected(client.clientId);
+  }
 }

@@ -2,8 +2,24 @@ import { ShoalError, type TrainConfig } from '@shoal/protocol';
 import type { Strategy } from '@shoal/strategy';
 import type { InitialModel } from './model-init.js';
 import type { RoundMetrics } from './round.js';
-import type { SecAggOptions } from './secagg-round.js';
 import type { DpOptions } from './privacy.js';
+
+/** Secure-aggregation settings of a coordinator. Defaults on each field. */
+export interface SecAggOptions {
+  readonly mode: 'secagg' | 'secagg+';
+  /** Shamir threshold; default derived from the cohort (or neighbourhood) size and maxDropout. */
+  readonly threshold?: number;
+  /** SecAgg+ neighbourhood size, the client included (odd); default O(log n). */
+  readonly degree?: number;
+  /** Dropout fraction the derived threshold tolerates. Default 0.3. */
+  readonly maxDropout?: number;
+  /** Deadline of the advertise, share and unmask stages. Default 30,000 ms. */
+  readonly stageTimeoutMs?: number;
+  /** Every weighted coordinate is clamped to ±clipRange·weight before encoding. Default 1. */
+  readonly clipRange?: number;
+  /** Cap on the weight (example count) a client may carry. Default 1,000. */
+  readonly maxWeight?: number;
+}
 
 export interface EvaluationResult {
   readonly loss: number;

@@ -44,13 +44,12 @@ export interface PrivacyMetrics {
 }
 
 /**
- * The coordinator's privacy bookkeeping: the clip norm of each round, the noise it asks for, the
- * strategy decorator that adds central noise, and the RDP accountant that charges every committed
- * round and refuses one that would exceed the budget.
+ * The coordinator's privacy rules, fixed for a run: the clip norm and noise each round asks for,
+ * the strategy decorator that adds central noise, and the RDP accountant's charge for a committed
+ * round. It holds no state: each method takes the `PrivacyState` (accountant and current clip
+ * norm) and returns a new one, so the round's record carries exactly what the round changed.
  */
-export class PrivacyController {
-  private readonly accountant: RdpAccountant;
-  private clipNorm: number;
+export class PrivacyPolicy {
   private readonly adaptive: AdaptiveClipping | undefined;
   /** The multiplier left for the update noise once the unclipped count has taken its share. */
   private readonly updateNoiseMultiplier: number;
@@ -63,7 +62,6 @@ export class PrivacyController {
     private readonly minClients: number,
     /** Rounds use secure aggregation: the unclipped bits must then travel masked, with the update. */
     private readonly secure: boolean,
-    restored?: PrivacyState,
     private readonly noise: NoiseSource = cryptoNoise(),
   ) {
     if (!(options.noiseMultiplier >= 0)) throw new ShoalError('INVALID_CONFIG', `dp.noiseMultiplier must be ≥ 0, got ${options.noiseMultiplier}`);
@@ -71,24 +69,23 @@ export class PrivacyController {
     this.delta = options.delta ?? 1e-5;
     this.adaptive = options.adaptiveClip && adaptiveClipping({ expectedClients, ...options.adaptiveClip });
     this.updateNoiseMultiplier = this.adaptive ? splitNoiseMultiplier(options.noiseMultiplier, this.adaptive.countNoiseStd) : options.noiseMultiplier;
-    this.accountant = restored ? RdpAccountant.fromJSON(restored.accountant) : new RdpAccountant();
-    this.clipNorm = restored?.clipNorm ?? options.clipNorm;
+  }
+
+  /** Nothing spent yet, and the configured clip norm. */
+  initialState(): PrivacyState {
+    return { accountant: new RdpAccountant().toJSON(), clipNorm: this.options.clipNorm };
   }
 
   get mode(): DpOptions['mode'] {
     return this.options.mode;
   }
 
-  get adaptiveClipping(): boolean {
-    return this.adaptive !== undefined;
-  }
-
   /** The round's train config: clients clip to C, and (distributed) add their share of the noise. */
-  trainConfig(base: TrainConfig): TrainConfig {
+  trainConfig(base: TrainConfig, state: PrivacyState): TrainConfig {
     return {
       ...base,
-      clipNorm: this.clipNorm,
-      ...(this.options.mode === 'distributed' ? { noiseStd: this.clientNoiseStd() } : {}),
+      clipNorm: state.clipNorm,
+      ...(this.options.mode === 'distributed' ? { noiseStd: this.clientNoiseStd(state) } : {}),
       ...(this.sendsMaskedBit ? { bitNoiseStd: this.bitNoiseStd() } : {}),
     };
   }
@@ -104,48 +101,50 @@ export class PrivacyController {
   }
 
   /** Distributed DP: each client's noise std, so that any minClients of them together carry z·C. */
-  clientNoiseStd(): number {
-    return this.options.mode === 'distributed' ? distributedNoiseStd(this.updateNoiseMultiplier, this.clipNorm, this.minClients) : 0;
+  private clientNoiseStd(state: PrivacyState): number {
+    return this.options.mode === 'distributed' ? distributedNoiseStd(this.updateNoiseMultiplier, state.clipNorm, this.minClients) : 0;
   }
 
   /**
    * The strategy for this round. Central: noise on the sum and the fixed denominator. Distributed:
    * the clients already noised their updates, so only uniform weights and the fixed denominator.
    */
-  strategy(inner: Strategy): Strategy {
+  strategy(inner: Strategy, state: PrivacyState): Strategy {
     const noiseMultiplier = this.options.mode === 'central' ? this.updateNoiseMultiplier : 0;
-    return withCentralDp(inner, { noiseMultiplier, clipNorm: this.clipNorm, expectedClients: this.expectedClients, noise: this.noise });
+    return withCentralDp(inner, { noiseMultiplier, clipNorm: state.clipNorm, expectedClients: this.expectedClients, noise: this.noise });
   }
 
   /** Why the next round must not run (it would take ε past the target), or undefined. */
-  budgetExhausted(sampleRate: number): string | undefined {
+  budgetExhausted(state: PrivacyState, sampleRate: number): string | undefined {
     const target = this.options.targetEpsilon;
     if (target === undefined) return undefined;
-    const next = this.accountant.epsilonIfComposed(sampleRate, this.options.noiseMultiplier, 1, this.delta);
+    const next = RdpAccountant.fromJSON(state.accountant).epsilonIfComposed(sampleRate, this.options.noiseMultiplier, 1, this.delta);
     if (next.epsilon <= target) return undefined;
     return `another round would spend ε = ${next.epsilon.toFixed(4)} > targetEpsilon ${target} (δ = ${this.delta})`;
   }
 
   /**
-   * Charges a committed round (its cohort was sampled at rate q) and, with adaptive clipping,
-   * moves C toward the target quantile using the round's count of unclipped updates.
+   * The charge of a committed round (its cohort was sampled at rate q) and, with adaptive
+   * clipping, the clip norm moved toward the target quantile using the round's count of
+   * unclipped updates: the new state, and the round's privacy metrics.
    */
-  commit(sampleRate: number, unclipped?: { readonly count: number; readonly reports: number; readonly noised: boolean }): PrivacyMetrics {
-    const noiseStd = this.updateNoiseMultiplier * this.clipNorm;
-    const clipNorm = this.clipNorm;
-    this.accountant.compose(sampleRate, this.options.noiseMultiplier);
+  charge(state: PrivacyState, sampleRate: number, unclipped?: { readonly count: number; readonly reports: number; readonly noised: boolean }): { state: PrivacyState; metrics: PrivacyMetrics } {
+    const accountant = RdpAccountant.fromJSON(state.accountant);
+    accountant.compose(sampleRate, this.options.noiseMultiplier);
+    let clipNorm = state.clipNorm;
     if (this.adaptive && unclipped && unclipped.reports > 0) {
       // Distributed rounds get a count the clients already noised (it only arrives summed).
       const config = unclipped.noised ? { ...this.adaptive, countNoiseStd: 0 } : this.adaptive;
       const count = Math.min(unclipped.reports, Math.max(0, Math.round(unclipped.count)));
-      this.clipNorm = nextClipNorm(this.clipNorm, { unclipped: count, reports: unclipped.reports }, config, this.noise).clipNorm;
+      clipNorm = nextClipNorm(state.clipNorm, { unclipped: count, reports: unclipped.reports }, config, this.noise).clipNorm;
     }
-    return { ...this.epsilonNow(), clipNorm, noiseStd };
+    const next = { accountant: accountant.toJSON(), clipNorm };
+    return { state: next, metrics: { ...this.spent(next), clipNorm: state.clipNorm, noiseStd: this.updateNoiseMultiplier * state.clipNorm } };
   }
 
   /** The privacy spent so far. */
-  epsilonNow(): { epsilon: number; delta: number } {
-    return { epsilon: this.accountant.epsilon(this.delta).epsilon, delta: this.delta };
+  spent(state: PrivacyState): { epsilon: number; delta: number } {
+    return { epsilon: RdpAccountant.fromJSON(state.accountant).epsilon(this.delta).epsilon, delta: this.delta };
   }
 
   /**
@@ -153,16 +152,7 @@ export class PrivacyController {
    * (|xᵢ| ≤ C), its noise, and the unclipped bit, with six standard deviations of noise headroom
    * (values past it are clamped, which changes the noise slightly; docs/privacy.md).
    */
-  valueBound(): number {
-    return Math.max(this.clipNorm, 1) + 6 * Math.max(this.clientNoiseStd(), this.bitNoiseStd());
-  }
-
-  /** The clip norm of the coming round. */
-  get currentClipNorm(): number {
-    return this.clipNorm;
-  }
-
-  state(): PrivacyState {
-    return { accountant: this.accountant.toJSON(), clipNorm: this.clipNorm };
+  valueBound(state: PrivacyState): number {
+    return Math.max(state.clipNorm, 1) + 6 * Math.max(this.clientNoiseStd(state), this.bitNoiseStd());
   }
 }

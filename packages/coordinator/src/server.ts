@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AddressBackoff } from './backoff.js';
-import type { Coordinator } from './core.js';
+import type { Coordinator } from './coordinator.js';
 
 /** The HTTP + WebSocket edge of a coordinator. */
 export interface CoordinatorServer {

@@ -2,14 +2,14 @@
 // bounded, and the bad-token back-off refuses one address only, for one window.
 import { describe, expect, it } from 'vitest';
 import { AddressBackoff } from '../src/backoff.js';
-import { ClientRegistry, type ClientSession } from '../src/sessions.js';
+import { ClientRegistry, type ConnectedClient } from '../src/clients.js';
 
 function fakeClock(): { now: () => number; advance(ms: number): void } {
   let time = 1_000;
   return { now: () => time, advance: (ms) => (time += ms) };
 }
 
-function session(): ClientSession {
+function client(): ConnectedClient {
   return {
     connection: { send() {}, close() {}, ping() {} },
     state: 'ready',
@@ -24,36 +24,36 @@ describe('ClientRegistry resume tokens', () => {
   it('resumes the same id within the TTL, once', () => {
     const clock = fakeClock();
     const registry = new ClientRegistry({ ttlMs: 1_000, maxTokens: 10 }, clock.now);
-    const first = session();
+    const first = client();
     const { clientId, resumeToken } = registry.admit(first, undefined);
     registry.remove(first);
     clock.advance(999);
-    const again = registry.admit(session(), resumeToken);
+    const again = registry.admit(client(), resumeToken);
     expect(again.clientId).toBe(clientId);
-    const replayed = registry.admit(session(), resumeToken);
+    const replayed = registry.admit(client(), resumeToken);
     expect(replayed.clientId).not.toBe(clientId); // used tokens are gone
   });
 
   it('keeps a connected client\'s token valid however long it stays, and starts the TTL at disconnect', () => {
     const clock = fakeClock();
     const registry = new ClientRegistry({ ttlMs: 1_000, maxTokens: 10 }, clock.now);
-    const first = session();
+    const first = client();
     const { clientId, resumeToken } = registry.admit(first, undefined);
     clock.advance(1_000_000);
     registry.remove(first);
     clock.advance(500);
-    expect(registry.admit(session(), resumeToken).clientId).toBe(clientId);
+    expect(registry.admit(client(), resumeToken).clientId).toBe(clientId);
   });
 
   it('drops a token once stale, and holds no entry for it', () => {
     const clock = fakeClock();
     const registry = new ClientRegistry({ ttlMs: 1_000, maxTokens: 10 }, clock.now);
-    const first = session();
+    const first = client();
     const { clientId, resumeToken } = registry.admit(first, undefined);
     registry.remove(first);
     expect(registry.tokenCount).toBe(1);
     clock.advance(1_001);
-    const later = session();
+    const later = client();
     expect(registry.admit(later, resumeToken).clientId).not.toBe(clientId);
     expect(registry.tokenCount).toBe(1); // only the new client's own token
   });
@@ -63,14 +63,14 @@ describe('ClientRegistry resume tokens', () => {
     const registry = new ClientRegistry({ ttlMs: 3_600_000, maxTokens: 5 }, clock.now);
     const tokens: string[] = [];
     for (let i = 0; i < 1_000; i++) {
-      const s = session();
+      const s = client();
       tokens.push(registry.admit(s, undefined).resumeToken);
       registry.remove(s);
     }
     expect(registry.tokenCount).toBe(5);
     // The newest five still resume; the oldest do not.
-    expect(registry.admit(session(), tokens[999]).clientId).toBe('c1000');
-    expect(registry.admit(session(), tokens[0]).clientId).toBe('c1001');
+    expect(registry.admit(client(), tokens[999]).clientId).toBe('c1000');
+    expect(registry.admit(client(), tokens[0]).clientId).toBe('c1001');
   });
 
   it('changed(signal) resolves on a change or an abort and leaves no waiter behind', async () => {
@@ -79,7 +79,7 @@ describe('ClientRegistry resume tokens', () => {
     const waits: Promise<void>[] = [];
     for (let i = 0; i < 100; i++) {
       const wait = registry.changed(stop.signal);
-      registry.admit(session(), undefined);
+      registry.admit(client(), undefined);
       waits.push(wait);
     }
     await Promise.all(waits);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fedAvg, fedAvgM } from '@shoal/strategy';
 import { writeCheckpoint } from '../src/checkpoint.js';
-import { Coordinator } from '../src/core.js';
+import { Coordinator } from '../src/coordinator.js';
 import { builtinInitialModel } from '../src/model-init.js';
 
 const model = builtinInitialModel('logreg', [4], 3, 1);

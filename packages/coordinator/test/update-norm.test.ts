@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { l2Norm } from '@shoal/dp';
-import { fedAvg } from '@shoal/strategy';
-import type { TrainConfig, UpdateMessage } from '@shoal/protocol';
-import { PlainRound, maxUpdateNormFor } from '../src/plain-round.js';
-import type { ClientSession } from '../src/sessions.js';
-
-const CONFIG: TrainConfig = { epochs: 1, batchSize: 1, learningRate: 0.1, optimizer: 'sgd', proximalMu: 0 };
+import { FakeClock } from '@shoal/testkit';
+import { maxUpdateNormFor } from '../src/norm-bound.js';
+import type { CoordinatorOptions } from '../src/options.js';
+import { PrivacyPolicy } from '../src/privacy.js';
+import { runRound } from '../src/run-round.js';
+import { D, MEMBERS, MODEL, ScriptedCohort, harness, initialState, setup } from './scripted-cohort.js';
 
 describe('maxUpdateNormFor', () => {
   it("'auto' is the global model's norm (at least 1) in a first round, and at most twice the previous median after", () => {
@@ -22,47 +22,41 @@ describe('maxUpdateNormFor', () => {
   });
 });
 
-describe('PlainRound norm bound', () => {
-  function session(id: string): ClientSession {
-    return { clientId: id, state: 'ready', numExamples: 1, capabilities: [], assignedRounds: new Set(), lastSeenMs: 0, connection: { send: () => {}, close: () => {}, ping: () => {} } };
-  }
-  function update(delta: number[], numExamples: number): UpdateMessage {
-    return { type: 'update', round: 1, modelVersion: 'r:0', numExamples, delta: Float32Array.from(delta), metrics: { loss: 1, accuracy: 0, trainMs: 1 } };
-  }
-  function round(ids: string[], maxUpdateNorm: number, config = CONFIG) {
-    return new PlainRound({ round: 1, modelVersion: 'r:0', cohort: ids.map(session), weights: new Float32Array(2), numParams: 2, config, strategy: fedAvg(), deadlineMs: 60_000, minClients: 1, maxUpdateNorm });
-  }
+describe('the norm bound in a plain round', () => {
+  const bounded = (maxUpdateNorm: number, extra: Partial<CoordinatorOptions> = {}) => setup({ maxUpdateNorm, minClients: 1, ...extra });
 
   it('scales an update above the bound down to it, counts it, and reports the median norm as sent', async () => {
-    const plain = round(['honest', 'attacker'], 2);
-    const outcome = plain.collect(new AbortController().signal);
-    plain.receive('honest', update([0.6, 0.8], 1), 1); // norm 1: kept as is
-    plain.receive('attacker', update([3e38, 3e38], 1), 1); // finite, but would dominate or overflow
-    const result = await outcome;
-    if (!('aggregate' in result)) throw new Error(result.abortReason);
-    // The attacker contributes a vector of norm ≤ 2 in its direction, nothing more.
-    const attackerPart = Array.from(result.aggregate.weightedSum, (v, i) => v - [0.6, 0.8][i]!);
-    expect(l2Norm(attackerPart)).toBeLessThanOrEqual(2);
-    expect(l2Norm(attackerPart)).toBeGreaterThan(1.999);
-    expect(result.normBound).toMatchObject({ maxUpdateNorm: 2, clippedUpdates: 1 });
-    // The median of the norms 1 and √2 · 3e38 (rounded to Float32) as they arrived, before the bound.
-    expect(result.normBound!.medianUpdateNorm! / ((1 + Math.SQRT2 * Math.fround(3e38)) / 2)).toBeCloseTo(1, 12);
+    const clock = new FakeClock();
+    // c1 is honest (norm 1 after the fill below); c2 sends finite values that would dominate or overflow.
+    const delta = (member: string) => (member === 'c1' ? Float32Array.of(0.6, 0.8, 0, 0, 0, 0) : new Float32Array(D).fill(3e38));
+    const cohort = new ScriptedCohort(['c1', 'c2'], clock, undefined, delta, undefined, 1);
+    const { ports } = harness(cohort, clock);
+    const { state, record } = await runRound(ports, bounded(2, { clientsPerRound: 2 }), initialState(), new AbortController().signal);
+    // The attacker moves the mean by at most bound · weight / totalWeight = 2 · 1/2.
+    const honestPart = Float32Array.of(0.6, 0.8, 0, 0, 0, 0).map((v) => v / 2);
+    const attackerPart = Array.from(state.weights, (w, i) => w - MODEL.weights[i]! - honestPart[i]!);
+    expect(l2Norm(attackerPart)).toBeLessThanOrEqual(1 + 1e-6);
+    expect(l2Norm(attackerPart)).toBeGreaterThan(0.999);
+    expect(record.metrics).toMatchObject({ maxUpdateNorm: 2, clippedUpdates: 1 });
+    // The median of the norms 1 and √6 · 3e38 (rounded to Float32) as they arrived, before the bound.
+    expect(record.metrics.medianUpdateNorm! / ((1 + Math.sqrt(6) * Math.fround(3e38)) / 2)).toBeCloseTo(1, 6);
   });
 
   it('uses the DP clip norm as the bound when the round has one', async () => {
-    const plain = round(['a'], 100, { ...CONFIG, clipNorm: 0.5 });
-    const outcome = plain.collect(new AbortController().signal);
-    plain.receive('a', update([3, 4], 1), 1);
-    const result = await outcome;
-    expect(result.normBound).toMatchObject({ maxUpdateNorm: 0.5, clippedUpdates: 1 });
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock);
+    const { ports } = harness(cohort, clock);
+    const dp = { mode: 'central', noiseMultiplier: 0, clipNorm: 0.5 } as const;
+    const run = bounded(100, { dp });
+    const { record } = await runRound(ports, { ...run, privacy: new PrivacyPolicy(dp, MEMBERS.length, 1, false) }, { ...initialState(), privacy: new PrivacyPolicy(dp, MEMBERS.length, 1, false).initialState() }, new AbortController().signal);
+    expect(record.metrics).toMatchObject({ maxUpdateNorm: 0.5, clippedUpdates: MEMBERS.length });
   });
 
   it('aborts when every update claims numExamples 0: there is no mean to take', async () => {
-    const plain = round(['a', 'b'], 2);
-    const outcome = plain.collect(new AbortController().signal);
-    plain.receive('a', update([1, 0], 0), 1);
-    plain.receive('b', update([0, 1], 0), 1);
-    const result = await outcome;
-    expect('abortReason' in result && result.abortReason).toBe('the 2 updates carry a total weight of 0 (every client reported numExamples 0); there is no mean to take');
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(['c1', 'c2'], clock, undefined, undefined, undefined, 0);
+    const { ports } = harness(cohort, clock);
+    const { record } = await runRound(ports, bounded(2, { clientsPerRound: 2 }), initialState(), new AbortController().signal);
+    expect(record.reason).toBe('the 2 updates carry a total weight of 0 (every client reported numExamples 0); there is no mean to take');
   });
 });

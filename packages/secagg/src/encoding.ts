@@ -147,3 +147,21 @@ export function decodeSum(sum: Uint32Array, count: number, params: Pick<Encoding
   for (let i = 0; i < numParams; i++) decoded[i] = sum[i]! / params.scale - offset;
   return { sum: decoded, totalWeight: sum[numParams]! };
 }
+
+/** A secure-aggregation group's unmasked result before decoding: the encoded inputs' sum mod 2^32, and how many clients it holds. */
+export interface ModularSum {
+  readonly encodedSum: Uint32Array;
+  readonly count: number;
+}
+
+/**
+ * The modular sum of two disjoint groups (e.g. one SecAgg instance per gateway, DESIGN.md §10):
+ * word-wise addition mod 2^32, counts add. Decoding the result with `decodeSum` gives the cohort's
+ * sum, provided the encoding's bit width covers the whole cohort (`checkEncoding` with its size).
+ */
+export function addModularSums(a: ModularSum, b: ModularSum): ModularSum {
+  if (a.encodedSum.length !== b.encodedSum.length) throw new RangeError(`cannot add modular sums of ${a.encodedSum.length} and ${b.encodedSum.length} words`);
+  const encodedSum = new Uint32Array(a.encodedSum.length);
+  for (let i = 0; i < encodedSum.length; i++) encodedSum[i] = (a.encodedSum[i]! + b.encodedSum[i]!) >>> 0;
+  return { encodedSum, count: a.count + b.count };
+}

@@ -9,7 +9,7 @@ export type { BoxAddress, OpenedShares, SharePair } from './share-crypto.js';
 export { MASK_KEY_BYTES, ZERO_COUNTER, pairMaskKey, selfMaskKey, webCryptoKeystream, webCryptoMaskPrg, wordsOfKeystream } from './prg.js';
 export type { MaskPrg } from './prg.js';
 export { WordSum } from './word-sum.js';
-export { checkEncoding, chooseScale, decodeSum, encodeUpdate, maxEncoded } from './encoding.js';
+export { addModularSums, checkEncoding, chooseScale, decodeSum, encodeUpdate, maxEncoded, type ModularSum } from './encoding.js';
 export type { ChooseScaleOptions, DecodedSum, EncodingParams } from './encoding.js';
 export { neighbourGraph } from './graph.js';
 export type { Shuffle } from './graph.js';

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { PrivacyController } from '@shoal/coordinator';
+import { PrivacyPolicy } from '@shoal/coordinator';
 import { createStrategy } from '@shoal/strategy';
 import { describe, expect, it } from 'vitest';
 // config.js directly, not the package index: the index pulls in tfjs, which this file does not need.
@@ -94,7 +94,7 @@ describe('docs/configuration.md stays in step with parseConfig', () => {
     expect(() => createStrategy(config.strategy), label).not.toThrow();
     const { dp } = privacyOptions(config);
     if (dp === undefined) return false;
-    expect(() => new PrivacyController(dp, config.clientsPerRound!, config.minClients, config.secagg.mode !== 'off'), label).not.toThrow();
+    expect(() => new PrivacyPolicy(dp, config.clientsPerRound!, config.minClients, config.secagg.mode !== 'off'), label).not.toThrow();
     return true;
   }
 

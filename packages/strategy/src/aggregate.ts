@@ -64,3 +64,17 @@ export function meanDelta(aggregate: Aggregate): Float64Array {
   for (let i = 0; i < mean.length; i++) mean[i] = weightedSum[i]! / totalWeight;
   return mean;
 }
+
+/**
+ * The aggregate of two disjoint groups of updates: sums and weights add. So an aggregate computed
+ * per group (per gateway, DESIGN.md §10) composes into the cohort's, exactly as if one
+ * coordinator had seen every update.
+ */
+export function addAggregates(a: Aggregate, b: Aggregate): Aggregate {
+  if (a.weightedSum.length !== b.weightedSum.length) {
+    throw new RangeError(`cannot add aggregates of ${a.weightedSum.length} and ${b.weightedSum.length} values`);
+  }
+  const weightedSum = new Float64Array(a.weightedSum.length);
+  for (let i = 0; i < weightedSum.length; i++) weightedSum[i] = a.weightedSum[i]! + b.weightedSum[i]!;
+  return { weightedSum, totalWeight: a.totalWeight + b.totalWeight, count: a.count + b.count };
+}

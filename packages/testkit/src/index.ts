@@ -3,3 +3,4 @@ export * from './process.js';
 export * from './errors.js';
 export * from './serve-process.js';
 export * from './raw-tcp.js';
+export * from './fake-clock.js';

@@ -2,17 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { PeerConnection } from './connection.js';
 
 /** One connected client as the coordinator sees it. */
-export interface ClientSession {
+export interface ConnectedClient {
   readonly connection: PeerConnection;
   state: 'awaiting-hello' | 'ready' | 'closed';
   clientId?: string;
   numExamples: number;
   /** From hello: optional features the client supports ('secagg', 'dp', ...). */
   capabilities: readonly string[];
-  /** The global version this client is known to hold (sent by us or announced in hello). */
-  heldVersion?: string;
-  /** The round the client is training for, if any. */
-  busyRound?: number;
   /** Every round this client was selected for, so a late update can be told from a forged one. */
   readonly assignedRounds: Set<number>;
   lastSeenMs: number;
@@ -38,7 +34,7 @@ export interface ResumeTokenPolicy {
  * churn: a stranger opening and closing connections leaves nothing behind for long.
  */
 export class ClientRegistry {
-  private readonly byId = new Map<string, ClientSession>();
+  private readonly byId = new Map<string, ConnectedClient>();
   /** Tokens of connected clients: token → client id. */
   private readonly liveTokens = new Map<string, string>();
   private readonly tokenOfId = new Map<string, string>();
@@ -52,8 +48,8 @@ export class ClientRegistry {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Admits a session: reuses the id behind a valid resume token unless that id is still connected. */
-  admit(session: ClientSession, resumeToken: string | undefined): { clientId: string; resumeToken: string } {
+  /** Admits a client: reuses the id behind a valid resume token unless that id is still connected. */
+  admit(client: ConnectedClient, resumeToken: string | undefined): { clientId: string; resumeToken: string } {
     this.dropStaleTokens();
     const released = resumeToken === undefined ? undefined : this.releasedTokens.get(resumeToken);
     let clientId: string;
@@ -66,15 +62,15 @@ export class ClientRegistry {
     const token = randomBytes(18).toString('base64url');
     this.liveTokens.set(token, clientId);
     this.tokenOfId.set(clientId, token);
-    session.clientId = clientId;
-    this.byId.set(clientId, session);
+    client.clientId = clientId;
+    this.byId.set(clientId, client);
     this.notify();
     return { clientId, resumeToken: token };
   }
 
-  remove(session: ClientSession): void {
-    const clientId = session.clientId;
-    if (clientId === undefined || this.byId.get(clientId) !== session) return;
+  remove(client: ConnectedClient): void {
+    const clientId = client.clientId;
+    if (clientId === undefined || this.byId.get(clientId) !== client) return;
     this.byId.delete(clientId);
     const token = this.tokenOfId.get(clientId);
     if (token !== undefined) {
@@ -86,17 +82,13 @@ export class ClientRegistry {
     this.notify();
   }
 
-  get(clientId: string): ClientSession | undefined {
+  get(clientId: string): ConnectedClient | undefined {
     return this.byId.get(clientId);
   }
 
-  /** Ready clients not training, in admission order (so seeded sampling is reproducible). */
-  idle(): ClientSession[] {
-    return [...this.byId.values()].filter((s) => s.state === 'ready' && s.busyRound === undefined);
-  }
-
-  all(): ClientSession[] {
-    return [...this.byId.values()];
+  /** Clients that said hello and are still connected, in admission order (so seeded sampling is reproducible). */
+  ready(): ConnectedClient[] {
+    return [...this.byId.values()].filter((s) => s.state === 'ready');
   }
 
   /** Resume tokens held: of connected clients, and of disconnected ones still valid. */

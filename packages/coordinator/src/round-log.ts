@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+import type { StrategyState } from '@shoal/strategy';
+import { writeCheckpoint } from './checkpoint.js';
+import type { PrivacyState } from './privacy.js';
+import type { RoundMetrics } from './round.js';
+
+/**
+ * What one finished round leaves behind, committed or aborted. Appending it to the `RoundLog` is
+ * the only commit: checkpoints and metrics are sinks of the log, and the privacy ledger, the
+ * dashboard and `/metrics` will be readers of it.
+ */
+export interface RoundRecord {
+  readonly round: number;
+  readonly status: 'committed' | 'aborted';
+  /** Why an aborted round aborted. */
+  readonly reason?: string;
+  readonly metrics: RoundMetrics;
+  readonly runId: string;
+  /** The global model version after this round (unchanged by an aborted round). */
+  readonly modelVersion: string;
+  /** The global weights after this round. Shared, not copied: sinks must not change them. */
+  readonly weights: Float32Array;
+  /** SHA-256 of the weights' bytes, hex: what a ledger entry names the model by. */
+  readonly weightsHash: string;
+  readonly strategyName: string;
+  readonly strategyState: StrategyState;
+  /** With DP: the accountant and clip norm after this round. */
+  readonly privacy?: PrivacyState;
+  /** With DP, for a committed round: what the accountant was charged for it. */
+  readonly charge?: { readonly sampleRate: number; readonly noiseMultiplier: number; readonly clipNorm: number };
+}
+
+/** Something that keeps or publishes records; awaited in order, so a checkpoint is durable before anyone hears of the round. */
+export type RoundSink = (record: RoundRecord) => void | Promise<void>;
+
+/** The append-only log of rounds: one record per round, in round order. */
+export class RoundLog {
+  private lastRound = 0;
+
+  constructor(private readonly sinks: readonly RoundSink[]) {}
+
+  async append(record: RoundRecord): Promise<void> {
+    if (record.round <= this.lastRound) throw new Error(`round log: round ${record.round} appended after round ${this.lastRound}`);
+    this.lastRound = record.round;
+    for (const sink of this.sinks) await sink(record);
+  }
+}
+
+/** The sink that writes an atomic checkpoint of every record (aborted rounds too, so round numbers are never reused). */
+export function checkpointSink(dir: string): RoundSink {
+  return async (record) => {
+    await writeCheckpoint(dir, {
+      formatVersion: 1,
+      runId: record.runId,
+      round: record.round,
+      modelVersion: record.modelVersion,
+      weights: record.weights,
+      strategyName: record.strategyName,
+      strategyState: record.strategyState,
+      ...(record.privacy ? { privacy: record.privacy } : {}),
+    });
+  };
+}
+
+export function weightsHash(weights: Float32Array): string {
+  return createHash('sha256').update(new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength)).digest('hex');
+}

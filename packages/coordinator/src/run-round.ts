@@ -1,0 +1,421 @@
+import { encodeFrame, shuffled, type CoordinatorMessage, type SecAggRoundConfig, type TrainConfig } from '@shoal/protocol';
+import { enforceClip } from '@shoal/dp';
+import { SecAggAbort, SecAggServer, deriveSecAggParams, type KeyAgreement, type MaskPrg, type SecAggParams } from '@shoal/secagg';
+import { WeightedSum, type Aggregate, type StepResult, type Strategy, type StrategyState } from '@shoal/strategy';
+import type { EvaluationResult, ResolvedOptions } from './options.js';
+import { maxUpdateNormFor } from './norm-bound.js';
+import { Refusal, type AnswerKind, type AnswerOf, type Clock, type Cohort, type Random } from './ports.js';
+import type { PrivacyMetrics, PrivacyPolicy, PrivacyState } from './privacy.js';
+import { weightsHash, type RoundLog, type RoundRecord } from './round-log.js';
+import { firstNonFinite, type RoundMetrics, type SecAggMetrics, type SecAggStage } from './round.js';
+
+/** What a round runs over: the ports of DESIGN.md §3, plus a line-oriented diagnostic log. */
+export interface RoundPorts {
+  readonly cohort: Cohort;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly log: RoundLog;
+  readonly say: (line: string) => void;
+}
+
+/** The coordinator's state between rounds: what a round reads, and what it returns changed. */
+export interface CoordinatorState {
+  readonly runId: string;
+  /** The last finished round, committed or aborted (0 before the first). */
+  readonly round: number;
+  /** The round whose commit produced `weights` (0: the initial model). */
+  readonly lastCommittedRound: number;
+  readonly weights: Float32Array;
+  readonly strategyState: StrategyState;
+  /** With DP: the accountant and the current clip norm. */
+  readonly privacy?: PrivacyState;
+  /** Median norm of the last plain round's updates, for `maxUpdateNorm: 'auto'` (not checkpointed). */
+  readonly previousMedianNorm?: number;
+}
+
+/** What stays fixed for a whole run. */
+export interface RunSetup {
+  readonly options: ResolvedOptions;
+  readonly numParams: number;
+  /** Fresh per process: SecAgg keys of a round re-run after a crash can never repeat. */
+  readonly sessionId: string;
+  readonly privacy?: PrivacyPolicy;
+  readonly secaggCrypto: { readonly prg: MaskPrg; readonly agreement: KeyAgreement };
+}
+
+/** The id of the global model committed in `round` of run `runId`. */
+export function modelVersion(runId: string, round: number): string {
+  return `${runId}:${round}`;
+}
+
+/**
+ * q, the probability that a given client takes part in a round with `eligible` clients available:
+ * the expected cohort over them. The accountant's bound assumes Poisson sampling at this rate;
+ * with fixed-size cohorts the reported ε is the usual approximation (docs/privacy.md).
+ */
+export function sampleRate(options: ResolvedOptions, eligible: number): number {
+  const { clientsPerRound, fraction } = options;
+  return Math.min(1, clientsPerRound !== undefined ? clientsPerRound / Math.max(1, eligible) : (fraction ?? 1));
+}
+
+/**
+ * One round, top to bottom: select → configure → collect stage by stage (plain or secure) →
+ * aggregate → evaluate → charge → append. Returns the state after the round and its record; the
+ * record is already appended to the log. A round that cannot finish aborts: its record says why,
+ * and the returned state keeps the model, the strategy state and the privacy spent unchanged.
+ */
+export async function runRound(ports: RoundPorts, run: RunSetup, state: CoordinatorState, signal: AbortSignal): Promise<{ state: CoordinatorState; record: RoundRecord }> {
+  const { options, privacy } = run;
+  const started = ports.clock.now();
+  const round = state.round + 1;
+  const version = modelVersion(state.runId, state.lastCommittedRound);
+
+  // Select.
+  let rate = 1;
+  const members = ports.cohort.select(round, (eligible) => {
+    rate = sampleRate(options, eligible.length);
+    return sampleCohort(eligible, options, rate, ports.random);
+  });
+
+  // Configure.
+  const strategy = privacy ? privacy.strategy(options.strategy, state.privacy!) : options.strategy;
+  const base = strategy.configureTrain(round, options.train);
+  const train: RoundTrain = { round, modelVersion: version, weights: state.weights, config: privacy ? privacy.trainConfig(base, state.privacy!) : base, deadlineMs: options.roundTimeoutMs };
+
+  // Collect.
+  let collected: Collected;
+  try {
+    collected = options.secagg === undefined ? await collectPlain(ports, run, state, train, members, strategy, signal) : await collectSecAgg(ports, run, state, train, members, strategy, signal);
+  } finally {
+    ports.cohort.release(round);
+  }
+
+  // Aggregate and evaluate.
+  const next = signal.aborted
+    ? { failure: 'coordinator stopped' }
+    : 'aggregate' in collected
+      ? await nextModel(ports, options, strategy, state, collected.aggregate, round)
+      : { failure: collected.abortReason };
+
+  // Charge: only a committed round releases anything about the clients' data.
+  let after: CoordinatorState = { ...state, round, ...(collected.normBound?.medianUpdateNorm !== undefined ? { previousMedianNorm: collected.normBound.medianUpdateNorm } : {}) };
+  let privacyMetrics: Partial<PrivacyMetrics> = privacy ? privacy.spent(state.privacy!) : {};
+  let charge: RoundRecord['charge'];
+  if ('step' in next) {
+    after = { ...after, weights: next.step.weights, strategyState: next.step.state, lastCommittedRound: round };
+    if (privacy) {
+      const charged = privacy.charge(state.privacy!, rate, collected.unclipped);
+      after = { ...after, privacy: charged.state };
+      privacyMetrics = charged.metrics;
+      charge = { sampleRate: rate, noiseMultiplier: options.dp!.noiseMultiplier, clipNorm: state.privacy!.clipNorm };
+    }
+  } else {
+    ports.say(`round ${round} aborted: ${next.failure}`);
+  }
+
+  // Tell the cohort, then append: the one commit.
+  const status = 'step' in next ? 'committed' : 'aborted';
+  const reason = 'failure' in next ? next.failure : undefined;
+  const newVersion = modelVersion(after.runId, after.lastCommittedRound);
+  const result: CoordinatorMessage = { type: 'result', round, status, modelVersion: newVersion, ...(reason !== undefined ? { reason } : {}) };
+  let bytesDown = collected.bytesDown;
+  for (const member of members) bytesDown += ports.cohort.send(member, encodeFrame(result));
+  const metrics: RoundMetrics = {
+    round,
+    status,
+    ...(reason !== undefined ? { reason } : {}),
+    selected: members.length,
+    participants: collected.participants,
+    dropouts: collected.dropouts,
+    modelVersion: newVersion,
+    ...('evaluation' in next ? next.evaluation : {}),
+    ...(collected.trainLoss !== undefined ? { trainLoss: collected.trainLoss } : {}),
+    bytesUp: collected.bytesUp,
+    bytesDown,
+    durationMs: ports.clock.now() - started,
+    ...(collected.secagg ? { secagg: collected.secagg } : {}),
+    ...(collected.normBound ?? {}),
+    ...privacyMetrics,
+  };
+  const record: RoundRecord = {
+    round,
+    status,
+    ...(reason !== undefined ? { reason } : {}),
+    metrics,
+    runId: after.runId,
+    modelVersion: newVersion,
+    weights: after.weights,
+    weightsHash: weightsHash(after.weights),
+    strategyName: options.strategy.name,
+    strategyState: after.strategyState,
+    ...(after.privacy ? { privacy: after.privacy } : {}),
+    ...(charge ? { charge } : {}),
+  };
+  await ports.log.append(record);
+  return { state: after, record };
+}
+
+// ---- select ----
+
+function sampleCohort(eligible: readonly string[], options: ResolvedOptions, rate: number, random: Random): readonly string[] {
+  if (options.sampling === 'poisson') return eligible.filter(() => random.next() < rate);
+  const { clientsPerRound, fraction } = options;
+  const wanted = clientsPerRound ?? (fraction !== undefined ? Math.ceil(fraction * eligible.length) : eligible.length);
+  return shuffled(eligible, random).slice(0, Math.min(wanted, eligible.length));
+}
+
+// ---- configure ----
+
+interface RoundTrain {
+  readonly round: number;
+  readonly modelVersion: string;
+  readonly weights: Float32Array;
+  readonly config: TrainConfig;
+  readonly deadlineMs: number;
+}
+
+/**
+ * Sends `train` to every member, with the weights only to those not holding that version yet.
+ * Plain rounds send one of two frames, each encoded once (the weights dominate them); SecAgg
+ * rounds add each member's own index, so each frame is encoded for its member.
+ */
+function sendTrain(cohort: Cohort, train: RoundTrain, members: readonly string[], secaggFor?: (member: string) => SecAggRoundConfig): number {
+  const message = { type: 'train', round: train.round, modelVersion: train.modelVersion, config: train.config, deadlineMs: train.deadlineMs } as const;
+  let withWeights: Uint8Array | undefined;
+  let withoutWeights: Uint8Array | undefined;
+  let bytes = 0;
+  for (const member of members) {
+    const needsWeights = !cohort.holds(member, train.modelVersion);
+    const frame = secaggFor
+      ? encodeFrame({ ...message, ...(needsWeights ? { weights: train.weights } : {}), secagg: secaggFor(member) })
+      : needsWeights
+        ? (withWeights ??= encodeFrame({ ...message, weights: train.weights }))
+        : (withoutWeights ??= encodeFrame(message));
+    bytes += cohort.send(member, frame, train.modelVersion);
+  }
+  return bytes;
+}
+
+// ---- collect ----
+
+/** The collect phase's result: an aggregate to step with, or the reason the round must abort. */
+type Collected = {
+  readonly participants: number;
+  readonly dropouts: number;
+  readonly trainLoss?: number;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly secagg?: SecAggMetrics;
+  /** Plain rounds: the norm bound, how many updates it scaled down, and the median norm as sent. */
+  readonly normBound?: { readonly maxUpdateNorm: number; readonly clippedUpdates: number; readonly medianUpdateNorm?: number };
+  /** Adaptive clipping: how many of the `reports` updates were within the clip norm (`noised` when the clients noised the count). */
+  readonly unclipped?: { readonly count: number; readonly reports: number; readonly noised: boolean };
+} & ({ readonly aggregate: Aggregate } | { readonly abortReason: string });
+
+/**
+ * A plain round: every member trains and sends its delta, which is norm-bounded (the DP clip, or
+ * `maxUpdateNorm`) and folded into a running weighted sum as it arrives, so memory stays O(d).
+ */
+async function collectPlain(ports: RoundPorts, run: RunSetup, state: CoordinatorState, train: RoundTrain, members: readonly string[], strategy: Strategy, signal: AbortSignal): Promise<Collected> {
+  const { minClients } = run.options;
+  // One client moves the mean by at most bound · weight / totalWeight, however large its numbers.
+  const bound = train.config.clipNorm ?? maxUpdateNormFor(run.options.maxUpdateNorm, state.weights, state.previousMedianNorm);
+  const sum = new WeightedSum(run.numParams);
+  const norms: number[] = [];
+  const losses: number[] = [];
+  let clippedUpdates = 0;
+  let unclipped = 0;
+
+  const bytesDown = sendTrain(ports.cohort, train, members);
+  const updates = await ports.cohort.gather({
+    kind: 'update',
+    members,
+    deadline: ports.clock.now() + train.deadlineMs,
+    quorum: minClients,
+    signal,
+    accept: (_member, update) => {
+      if (update.modelVersion !== train.modelVersion) {
+        throw new Refusal('ROUND_MISMATCH', `update for round ${train.round} was computed on ${update.modelVersion}, not ${train.modelVersion}`);
+      }
+      const { clipped, wasClipped, norm } = enforceClip(update.delta, bound);
+      sum.add(clipped, strategy.clientWeight(update.numExamples));
+      norms.push(norm);
+      if (wasClipped) clippedUpdates++;
+      if (update.unclipped === true) unclipped++;
+      losses.push(update.metrics.loss);
+    },
+  });
+
+  const answered = updates.answered.length;
+  const common = {
+    participants: answered,
+    dropouts: members.length - answered,
+    ...(losses.length > 0 ? { trainLoss: mean(losses) } : {}),
+    bytesUp: updates.bytes,
+    bytesDown,
+    ...(train.config.clipNorm !== undefined ? { unclipped: { count: unclipped, reports: answered, noised: false } } : {}),
+    normBound: { maxUpdateNorm: bound, clippedUpdates, ...(norms.length > 0 ? { medianUpdateNorm: median(norms) } : {}) },
+  };
+  if (answered < minClients) {
+    return { ...common, abortReason: `only ${answered} of ${members.length} selected clients sent a valid update; minClients is ${minClients}` };
+  }
+  // Weights are self-reported example counts: if all are 0 there is no mean to take.
+  if (!(sum.totalWeight > 0)) {
+    return { ...common, abortReason: `the ${answered} updates carry a total weight of ${sum.totalWeight} (every client reported numExamples 0); there is no mean to take` };
+  }
+  return { ...common, aggregate: sum.result() };
+}
+
+/**
+ * A round under secure aggregation (DESIGN.md §5): four stages over the pure `SecAggServer`, each
+ * gathered with its own deadline. The coordinator never sees an individual update: only masked
+ * vectors, and at the end the sum of the survivors' inputs.
+ */
+async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: CoordinatorState, train: RoundTrain, members: readonly string[], strategy: Strategy, signal: AbortSignal): Promise<Collected> {
+  const { options, privacy, numParams } = run;
+  const secagg = privacy ? { ...options.secagg!, clipRange: privacy.valueBound(state.privacy!) } : options.secagg!;
+  const extraValues = privacy?.sendsMaskedBit ? 1 : 0;
+  // The strategy decides the weights (example counts, or 1 under DP); SecAgg needs a finite cap.
+  const maxWeight = Math.max(1, Math.min(strategy.clientWeight(Number.MAX_SAFE_INTEGER), secagg.maxWeight ?? 1_000));
+  const stageTimeoutMs = secagg.stageTimeoutMs ?? 30_000;
+  const indexOf = new Map(members.map((member, i) => [member, i + 1]));
+  const memberAt = new Map(members.map((member, i) => [i + 1, member]));
+  const stageMs: Record<SecAggStage, number> = { advertise: 0, share: 0, masked: 0, unmask: 0 };
+  const stageDropouts: Record<SecAggStage, number> = { advertise: 0, share: 0, masked: 0, unmask: 0 };
+  const losses: number[] = [];
+  let bytesUp = 0;
+  let bytesDown = 0;
+  let stageName: SecAggStage = 'advertise';
+  let params: SecAggParams | undefined;
+  const send = (index: number, message: CoordinatorMessage) => (bytesDown += ports.cohort.send(memberAt.get(index)!, encodeFrame(message)));
+  const outcome = (result: { aggregate: Aggregate; unclipped?: Collected['unclipped'] } | { abortReason: string }, participants = 0): Collected => ({
+    participants,
+    dropouts: members.length - participants,
+    ...(losses.length > 0 ? { trainLoss: mean(losses) } : {}),
+    bytesUp,
+    bytesDown,
+    ...(params ? { secagg: { mode: params.mode, threshold: params.threshold, degree: params.degree, scale: params.scale, stageMs: { ...stageMs }, dropouts: { ...stageDropouts } } } : {}),
+    ...result,
+  });
+
+  /** Gathers one stage from `from`; aborts the round when fewer than `quorum` answer. */
+  async function stage<K extends AnswerKind>(name: SecAggStage, kind: K, from: readonly string[], timeoutMs: number, quorum: number, accept: (index: number, answer: AnswerOf<K>) => void): Promise<readonly string[]> {
+    stageName = name;
+    const opened = ports.clock.now();
+    const gathered = await ports.cohort.gather({ kind, members: from, deadline: opened + timeoutMs, quorum, signal, accept: (member, answer) => accept(indexOf.get(member)!, answer) });
+    stageMs[name] = ports.clock.now() - opened;
+    stageDropouts[name] = from.length - gathered.answered.length;
+    bytesUp += gathered.bytes;
+    if (signal.aborted) throw new SecAggAbort('the coordinator is stopping');
+    if (gathered.answered.length < quorum) throw new SecAggAbort(`${gathered.answered.length} of ${from.length} clients answered, fewer than the ${quorum} needed`);
+    return gathered.answered;
+  }
+
+  try {
+    params = deriveSecAggParams({
+      mode: secagg.mode,
+      cohortSize: members.length,
+      numParams: numParams + extraValues,
+      maxDropout: secagg.maxDropout ?? 0.3,
+      ...(secagg.threshold !== undefined ? { threshold: secagg.threshold } : {}),
+      ...(secagg.degree !== undefined ? { degree: secagg.degree } : {}),
+      bound: (secagg.clipRange ?? 1) * maxWeight,
+      maxWeight,
+    });
+  } catch (error) {
+    return outcome({ abortReason: `secure aggregation cannot run for a cohort of ${members.length}: ${(error as Error).message}` });
+  }
+  const roundParams = params;
+  const quorum = Math.max(roundParams.threshold, options.minClients);
+  const server = new SecAggServer({
+    round: train.round,
+    sessionId: run.sessionId,
+    params: roundParams,
+    indices: [...memberAt.keys()],
+    prg: run.secaggCrypto.prg,
+    agreement: run.secaggCrypto.agreement,
+    shuffle: (items) => shuffled(items, ports.random),
+  });
+  try {
+    // Stage 0: the train message carries each client's index and the round's SecAgg parameters.
+    const { mode, threshold, degree, bound, scale } = roundParams;
+    bytesDown += sendTrain(ports.cohort, train, members, (member) => ({ mode, index: indexOf.get(member)!, threshold, degree, bound, scale, maxWeight: roundParams.maxWeight, sessionId: run.sessionId }));
+    const advertised = await stage('advertise', 'advertise', members, stageTimeoutMs, quorum, (index, keys) => server.receiveAdvertise(index, { encryptionKey: keys.encryptionKey, maskKey: keys.maskKey }));
+    for (const [index, neighbours] of server.closeAdvertise()) send(index, { type: 'keys', round: train.round, neighbours });
+    const shared = await stage('share', 'shares', advertised, stageTimeoutMs, quorum, (index, shares) => server.receiveShares(index, shares.ciphertexts));
+    for (const [index, ciphertexts] of server.closeShares()) send(index, { type: 'inbox', round: train.round, ciphertexts });
+    // The masked stage includes local training, so it gets the round's own deadline.
+    const masked = await stage('masked', 'masked', shared, train.deadlineMs, quorum, (index, input) => {
+      if (input.modelVersion !== train.modelVersion) throw new Refusal('ROUND_MISMATCH', `masked input for round ${train.round} was computed on ${input.modelVersion}`);
+      server.receiveMasked(index, input.masked);
+      if (input.metrics) losses.push(input.metrics.loss);
+    });
+    // Each survivor hears only its own neighbourhood's part of U3 and U2∖U3.
+    for (const [index, request] of server.closeMasked().requests) send(index, { type: 'unmask', round: train.round, survivors: request.survivors, dropped: request.dropped });
+    await stage('unmask', 'reveal', masked, stageTimeoutMs, roundParams.threshold, (index, reveal) => server.receiveReveal(index, { selfMaskShares: reveal.selfMaskShares, maskKeyShares: reveal.maskKeyShares }));
+
+    const result = await server.finish();
+    if (result.count < options.minClients) {
+      return outcome({ abortReason: `only ${result.count} clients survived secure aggregation; minClients is ${options.minClients}` }, result.count);
+    }
+    // The weight word is masked like the rest, so a client can forge it; an honest sum lies in
+    // 1..count·maxWeight (0 only if nobody had examples). Outside it the mean would be garbage.
+    const maxTotalWeight = result.count * roundParams.maxWeight;
+    if (!(result.totalWeight > 0 && result.totalWeight <= maxTotalWeight)) {
+      return outcome(
+        { abortReason: `the decoded total weight ${result.totalWeight} of ${result.count} clients is outside 1..${maxTotalWeight} (count × maxWeight ${roundParams.maxWeight}): a masked weight was forged, or no client had examples` },
+        result.count,
+      );
+    }
+    const aggregate = { weightedSum: result.sum.slice(0, numParams), totalWeight: result.totalWeight, count: result.count };
+    const unclipped = extraValues > 0 ? { unclipped: { count: result.sum[numParams]!, reports: result.count, noised: privacy?.mode === 'distributed' } } : {};
+    return outcome({ aggregate, ...unclipped }, result.count);
+  } catch (error) {
+    if (error instanceof SecAggAbort) return outcome({ abortReason: `secure aggregation aborted in the ${stageName} stage: ${error.reason}` });
+    throw error;
+  }
+}
+
+// ---- aggregate and evaluate ----
+
+/**
+ * The strategy's step from `aggregate` and the central evaluation of its result, or why the round
+ * must abort instead: an aggregate or new weights that are not finite, a step that throws, or an
+ * evaluation that throws or rejects. Changes nothing. A failure costs one round, not the run, and
+ * is never silent: its message is the round's reason and its stack goes to the log.
+ */
+async function nextModel(ports: RoundPorts, options: ResolvedOptions, strategy: Strategy, state: CoordinatorState, aggregate: Aggregate, round: number): Promise<{ step: StepResult; evaluation?: EvaluationResult } | { failure: string }> {
+  const failure = (what: string, error: unknown) => {
+    ports.say(`round ${round}: ${what}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return { failure: `${what}: ${error instanceof Error ? error.message : String(error)}` };
+  };
+  const badSum = firstNonFinite(aggregate.weightedSum);
+  if (badSum >= 0 || !Number.isFinite(aggregate.totalWeight)) {
+    return { failure: `the aggregate is not finite (${badSum >= 0 ? `weighted sum[${badSum}] = ${aggregate.weightedSum[badSum]}` : `total weight ${aggregate.totalWeight}`})` };
+  }
+  let step: StepResult;
+  try {
+    step = strategy.step(state.weights, aggregate, state.strategyState, round);
+  } catch (error) {
+    return failure(`strategy ${strategy.name} failed to step`, error);
+  }
+  const bad = firstNonFinite(step.weights);
+  if (bad >= 0) return { failure: `the new global weights are not finite (weight ${bad} would be ${step.weights[bad]}); the model is kept` };
+  if (options.evaluate === undefined) return { step };
+  try {
+    return { step, evaluation: await options.evaluate(step.weights, round) };
+  } catch (error) {
+    return failure('evaluate failed', error);
+  }
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0) / values.length;
+}
+
+/** The median of `values` (the mean of the middle two for an even count); `values` is not changed. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}

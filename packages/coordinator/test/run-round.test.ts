@@ -1,0 +1,157 @@
+// runRound over a scripted Cohort and a fake clock, no sockets: dropouts and quorum misses at
+// every stage, a deadline that fires while a stage waits, an abort signal, and one record appended
+// per round. SecAgg members are real SecAggClients, so the masks really cancel.
+import { describe, expect, it } from 'vitest';
+import { FakeClock, settle } from '@shoal/testkit';
+import type { AnswerKind, RoundMessage } from '../src/ports.js';
+import { RoundLog, type RoundRecord } from '../src/round-log.js';
+import { runRound } from '../src/run-round.js';
+import { D, MEMBERS, ScriptedCohort, fedAvgOf, harness, initialState, setup, type Behaviour } from './scripted-cohort.js';
+
+describe('runRound, plain', () => {
+  it('commits the weighted mean of the answers, appends one record, and tells every member the result', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock);
+    const { ports, records } = harness(cohort, clock);
+    const { state, record } = await runRound(ports, setup(), initialState(), new AbortController().signal);
+    expect(record.status).toBe('committed');
+    expect(records).toEqual([record]);
+    expect(state).toMatchObject({ round: 1, lastCommittedRound: 1 });
+    expect(Array.from(state.weights)).toEqual(Array.from(fedAvgOf(MEMBERS)));
+    expect(record.weightsHash).toMatch(/^[0-9a-f]{64}$/);
+    for (const member of MEMBERS) expect(cohort.last(member, 'result')).toMatchObject({ round: 1, status: 'committed', modelVersion: 'run:1' });
+    expect(cohort.released).toEqual([1]);
+  });
+
+  it('counts members that leave, decline or are refused as dropouts and commits with the rest', async () => {
+    const clock = new FakeClock();
+    const behaviour = (_kind: AnswerKind, member: string): Behaviour => (member === 'c1' ? 'leave' : member === 'c2' ? 'decline' : 'answer');
+    const cohort = new ScriptedCohort(MEMBERS, clock, behaviour);
+    const { ports } = harness(cohort, clock);
+    const { state, record } = await runRound(ports, setup(), initialState(), new AbortController().signal);
+    expect(record.metrics).toMatchObject({ status: 'committed', selected: 5, participants: 3, dropouts: 2 });
+    expect(Array.from(state.weights)).toEqual(Array.from(fedAvgOf(['c3', 'c4', 'c5'])));
+  });
+
+  it('waits for a silent member until the deadline fires on the clock, then commits without it', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock, (_kind, member) => (member === 'c5' ? 'silent' : 'answer'));
+    const { ports } = harness(cohort, clock);
+    let done = false;
+    const round = runRound(ports, setup({ roundTimeoutMs: 5_000 }), initialState(), new AbortController().signal).finally(() => (done = true));
+    await clock.advance(4_999);
+    expect(done).toBe(false);
+    await clock.advance(1);
+    const { record } = await round;
+    expect(record.metrics).toMatchObject({ status: 'committed', participants: 4, dropouts: 1 });
+  });
+
+  it('aborts below the quorum with the model, strategy state and version unchanged, and still appends one record', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock, (_kind, member) => (['c1', 'c2', 'c3'].includes(member) ? 'leave' : 'answer'));
+    const { ports, records } = harness(cohort, clock);
+    const before = initialState();
+    const { state, record } = await runRound(ports, setup(), before, new AbortController().signal);
+    expect(record).toMatchObject({ status: 'aborted', modelVersion: 'run:0' });
+    expect(record.reason).toContain('minClients is 3');
+    expect(records).toHaveLength(1);
+    expect(state).toEqual({ ...before, round: 1, previousMedianNorm: expect.any(Number) });
+    expect(state.weights).toBe(before.weights);
+  });
+
+  it('aborts, model unchanged, when the signal aborts while a stage waits', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock, () => 'silent');
+    const { ports } = harness(cohort, clock);
+    const stop = new AbortController();
+    const round = runRound(ports, setup(), initialState(), stop.signal);
+    await settle();
+    stop.abort();
+    const { state, record } = await round;
+    expect(record).toMatchObject({ status: 'aborted', reason: 'coordinator stopped' });
+    expect(state.lastCommittedRound).toBe(0);
+    expect(clock.pending).toBe(0); // the stage's timer was released
+  });
+
+  it('refuses an update computed on another model version and goes on without it', async () => {
+    const clock = new FakeClock();
+    const stale = (member: string, answer: RoundMessage) => (member === 'c1' && answer.type === 'update' ? { ...answer, modelVersion: 'run:old' } : answer);
+    const cohort = new ScriptedCohort(MEMBERS, clock, undefined, undefined, stale);
+    const { ports } = harness(cohort, clock);
+    const { record } = await runRound(ports, setup(), initialState(), new AbortController().signal);
+    expect(cohort.refused).toEqual(['c1']);
+    expect(record.metrics).toMatchObject({ status: 'committed', participants: 4 });
+  });
+});
+
+describe('runRound, secure aggregation', () => {
+  const secagg = { mode: 'secagg', maxDropout: 0.4, stageTimeoutMs: 1_000 } as const;
+
+  it('commits the survivors\' FedAvg within the quantization bound', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock);
+    const { ports } = harness(cohort, clock);
+    const { state, record } = await runRound(ports, setup({ secagg }), initialState(), new AbortController().signal);
+    expect(record.status).toBe('committed');
+    const expected = fedAvgOf(MEMBERS);
+    for (let i = 0; i < D; i++) expect(state.weights[i]).toBeCloseTo(expected[i]!, 3);
+  });
+
+  it.each([
+    ['advertise', 'advertise'],
+    ['share', 'shares'],
+    ['masked', 'masked'],
+    ['unmask', 'reveal'],
+  ] as const)('a member lost in the %s stage is a dropout of that stage; the round commits the others', async (stage, kind) => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock, (asked, member) => (member === 'c5' && asked === kind ? 'leave' : 'answer'));
+    const { ports } = harness(cohort, clock);
+    const { state, record } = await runRound(ports, setup({ secagg }), initialState(), new AbortController().signal);
+    expect(record.status, record.reason).toBe('committed');
+    expect(record.metrics.secagg!.dropouts[stage]).toBe(1);
+    // Lost before its masked input was in, c5 is not in the sum; lost in unmask, it is.
+    const survivors = stage === 'unmask' ? MEMBERS : MEMBERS.slice(0, 4);
+    const expected = fedAvgOf(survivors);
+    for (let i = 0; i < D; i++) expect(state.weights[i]).toBeCloseTo(expected[i]!, 3);
+  });
+
+  it.each(['advertise', 'shares', 'masked', 'reveal'] as const)('aborts when too many are lost at %s, model unchanged', async (kind) => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock, (asked, member) => (asked === kind && ['c3', 'c4', 'c5'].includes(member) ? 'leave' : 'answer'));
+    const { ports } = harness(cohort, clock);
+    const before = initialState();
+    const { state, record } = await runRound(ports, setup({ secagg }), before, new AbortController().signal);
+    expect(record.status).toBe('aborted');
+    expect(record.reason).toMatch(/secure aggregation aborted in the \w+ stage|survived secure aggregation/);
+    expect(state.weights).toBe(before.weights);
+    expect(state.lastCommittedRound).toBe(0);
+  });
+
+  it('a stage deadline fires on the clock while a member stays silent in the share stage', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock, (asked, member) => (member === 'c5' && asked === 'shares' ? 'silent' : 'answer'));
+    const { ports } = harness(cohort, clock);
+    let done = false;
+    const round = runRound(ports, setup({ secagg }), initialState(), new AbortController().signal).finally(() => (done = true));
+    // The share stage opens after real key generation: wait until its deadline timer is set.
+    while (clock.pending === 0) await new Promise((resolve) => setImmediate(resolve));
+    await clock.advance(999);
+    expect(done).toBe(false);
+    await clock.advance(1);
+    const { record } = await round;
+    expect(record.metrics.secagg!.dropouts.share).toBe(1);
+    expect(record.status).toBe('committed');
+  });
+});
+
+describe('RoundLog', () => {
+  it('appends each round once, in order, to every sink in turn', async () => {
+    const seen: string[] = [];
+    const log = new RoundLog([(r) => void seen.push(`a${r.round}`), async (r) => void seen.push(`b${r.round}`)]);
+    const record = { round: 1 } as RoundRecord;
+    await log.append(record);
+    await log.append({ ...record, round: 2 });
+    await expect(log.append(record)).rejects.toThrow('round 1 appended after round 2');
+    expect(seen).toEqual(['a1', 'b1', 'a2', 'b2']);
+  });
+});
