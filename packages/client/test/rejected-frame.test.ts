@@ -4,25 +4,21 @@
  * cached global model, reconnects with its normal backoff, and trains on the fresh weights it is
  * sent next. The coordinator is a scripted `ws` server on 127.0.0.1, so the test controls every byte.
  */
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocketServer, type WebSocket } from 'ws';
 import {
   PROTOCOL_VERSION,
   builtinTopology,
   closeCodeOf,
   createSeededRandom,
-  decodeClientMessage,
   encodeFrame,
   manifestOfSequential,
   numParams,
-  type ClientMessage,
   type CoordinatorMessage,
   type HelloMessage,
   type ModelDescriptor,
 } from '@shoal/protocol';
 import { ShoalClient, wsTransport, type ClientDataset } from '../src/index.js';
+import { startScriptedCoordinator } from './scripted-coordinator.js';
 
 const topology = builtinTopology('logreg', [4], 3);
 if (topology.format !== 'shoal-sequential') throw new Error('unreachable');
@@ -52,35 +48,6 @@ function trainWithNaN(round: number, modelVersion: string): Uint8Array {
   return frame;
 }
 
-/** One accepted connection of the scripted coordinator: decoded client messages, in order. */
-class ScriptedConnection {
-  private readonly inbox: ClientMessage[] = [];
-  private waiting: (() => void) | undefined;
-  readonly closed: Promise<number>;
-
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer) => {
-      const decoded = decodeClientMessage(new Uint8Array(data), { numParams: D });
-      if (!decoded.ok) throw new Error(`client sent an invalid frame: ${decoded.reason}`);
-      this.inbox.push(decoded.message);
-      this.waiting?.();
-    });
-    this.closed = once(ws, 'close').then(([code]) => code as number);
-  }
-
-  async next<T extends ClientMessage['type']>(type: T): Promise<Extract<ClientMessage, { type: T }>> {
-    for (;;) {
-      const index = this.inbox.findIndex((message) => message.type === type);
-      if (index >= 0) return this.inbox.splice(index, 1)[0] as Extract<ClientMessage, { type: T }>;
-      await new Promise<void>((resolve) => (this.waiting = resolve));
-    }
-  }
-
-  send(message: CoordinatorMessage | Uint8Array): void {
-    this.ws.send(message instanceof Uint8Array ? message : encodeFrame(message), { binary: true });
-  }
-}
-
 describe('ShoalClient and a coordinator frame it rejects', () => {
   const cleanups: (() => unknown)[] = [];
   afterEach(async () => {
@@ -88,24 +55,14 @@ describe('ShoalClient and a coordinator frame it rejects', () => {
   });
 
   it('reconnects without its cached model after a train with a NaN weight, then trains normally', async () => {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
-    await once(wss, 'listening');
-    cleanups.push(() => new Promise((resolve) => wss.close(resolve)));
-    const connections: ScriptedConnection[] = [];
-    let accepted: (() => void) | undefined;
-    wss.on('connection', (ws) => {
-      connections.push(new ScriptedConnection(ws));
-      accepted?.();
-    });
-    const nextConnection = async (n: number): Promise<ScriptedConnection> => {
-      while (connections.length < n) await new Promise<void>((resolve) => (accepted = resolve));
-      return connections[n - 1]!;
-    };
+    const coordinator = await startScriptedCoordinator(D);
+    cleanups.push(() => coordinator.close());
+    const nextConnection = (n: number) => coordinator.connection(n);
     const welcome = (clientId: string): CoordinatorMessage => ({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, clientId, resumeToken: `resume-${clientId}`, model: MODEL, heartbeatIntervalMs: 60_000 });
     const weights = new Float32Array(D).fill(0.1);
 
     const client = new ShoalClient({
-      url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+      url: coordinator.url,
       token: 'any',
       data: dataset(),
       transport: wsTransport,

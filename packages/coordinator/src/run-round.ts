@@ -298,11 +298,11 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
     ...result,
   });
 
-  /** Gathers one stage from `from`; aborts the round when fewer than `quorum` answer. */
-  async function stage<K extends AnswerKind>(name: SecAggStage, kind: K, from: readonly string[], timeoutMs: number, quorum: number, accept: (index: number, answer: AnswerOf<K>) => void): Promise<readonly string[]> {
+  /** Gathers one stage from `from` until `deadline`; aborts the round when fewer than `quorum` answer. */
+  async function stage<K extends AnswerKind>(name: SecAggStage, kind: K, from: readonly string[], deadline: number, quorum: number, accept: (index: number, answer: AnswerOf<K>) => void): Promise<readonly string[]> {
     stageName = name;
     const opened = ports.clock.now();
-    const gathered = await ports.cohort.gather({ kind, members: from, deadline: opened + timeoutMs, quorum, signal, accept: (member, answer) => accept(indexOf.get(member)!, answer) });
+    const gathered = await ports.cohort.gather({ kind, members: from, deadline, quorum, signal, accept: (member, answer) => accept(indexOf.get(member)!, answer) });
     stageMs[name] = ports.clock.now() - opened;
     stageDropouts[name] = from.length - gathered.answered.length;
     bytesUp += gathered.bytes;
@@ -340,19 +340,21 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
     // Stage 0: the train message carries each client's index and the round's SecAgg parameters.
     const { mode, threshold, degree, bound, scale } = roundParams;
     bytesDown += sendTrain(ports.cohort, train, members, (member) => ({ mode, index: indexOf.get(member)!, threshold, degree, bound, scale, maxWeight: roundParams.maxWeight, sessionId: run.sessionId }));
-    const advertised = await stage('advertise', 'advertise', members, stageTimeoutMs, quorum, (index, keys) => server.receiveAdvertise(index, { encryptionKey: keys.encryptionKey, maskKey: keys.maskKey }));
+    // The masked input is due deadlineMs after train, as for a plain update (clients count from its arrival).
+    const maskedDue = ports.clock.now() + train.deadlineMs;
+    const stageDue = () => ports.clock.now() + stageTimeoutMs;
+    const advertised = await stage('advertise', 'advertise', members, stageDue(), quorum, (index, keys) => server.receiveAdvertise(index, { encryptionKey: keys.encryptionKey, maskKey: keys.maskKey }));
     for (const [index, neighbours] of server.closeAdvertise()) send(index, { type: 'keys', round: train.round, neighbours });
-    const shared = await stage('share', 'shares', advertised, stageTimeoutMs, quorum, (index, shares) => server.receiveShares(index, shares.ciphertexts));
+    const shared = await stage('share', 'shares', advertised, stageDue(), quorum, (index, shares) => server.receiveShares(index, shares.ciphertexts));
     for (const [index, ciphertexts] of server.closeShares()) send(index, { type: 'inbox', round: train.round, ciphertexts });
-    // The masked stage includes local training, so it gets the round's own deadline.
-    const masked = await stage('masked', 'masked', shared, train.deadlineMs, quorum, (index, input) => {
+    const masked = await stage('masked', 'masked', shared, maskedDue, quorum, (index, input) => {
       if (input.modelVersion !== train.modelVersion) throw new Refusal('ROUND_MISMATCH', `masked input for round ${train.round} was computed on ${input.modelVersion}`);
       server.receiveMasked(index, input.masked);
       if (input.metrics) losses.push(input.metrics.loss);
     });
     // Each survivor hears only its own neighbourhood's part of U3 and U2∖U3.
     for (const [index, request] of server.closeMasked().requests) send(index, { type: 'unmask', round: train.round, survivors: request.survivors, dropped: request.dropped });
-    await stage('unmask', 'reveal', masked, stageTimeoutMs, roundParams.threshold, (index, reveal) => server.receiveReveal(index, { selfMaskShares: reveal.selfMaskShares, maskKeyShares: reveal.maskKeyShares }));
+    await stage('unmask', 'reveal', masked, stageDue(), roundParams.threshold, (index, reveal) => server.receiveReveal(index, { selfMaskShares: reveal.selfMaskShares, maskKeyShares: reveal.maskKeyShares }));
 
     const result = await server.finish();
     if (result.count < options.minClients) {

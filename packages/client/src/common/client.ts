@@ -4,25 +4,22 @@ import {
   ShoalError,
   closeCodeOf,
   closeReason,
-  createSeededRandom,
   decodeCoordinatorMessage,
   encodeFrame,
   errorCodeOfClose,
   numParams,
   type ClientMessage,
-  type CoordinatorMessage,
   type ErrorCode,
-  type RoundResultMessage,
-  type TrainMessage,
   type WelcomeMessage,
 } from '@shoal/protocol';
-import { webCryptoMaskPrg, type KeyAgreement, type MaskPrg } from '@shoal/secagg';
+import type { KeyAgreement, MaskPrg } from '@shoal/secagg';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
-import { askConsent, planRound, type ClientStorage, type Consent, type RoundPlan } from './consent.js';
+import { systemClock, type Clock } from './clock.js';
+import { askConsent, type ClientStorage, type Consent, type RoundPlan } from './consent.js';
 import { Emitter } from './emitter.js';
-import { runPipeline, type LocalUpdate, type UpdateStep } from './pipeline.js';
-import { SecAggParticipant } from './secagg-participant.js';
-import { privacySteps } from './privacy-steps.js';
+import { Mailbox } from './mailbox.js';
+import type { UpdateStep } from './pipeline.js';
+import { endRound, playRound, type HeldModel, type RoundIo } from './round.js';
 import { LocalTrainer, type ClientDataset, type TrainProgress } from './trainer.js';
 import type { ClientConnection, ClientTransport } from './transport.js';
 
@@ -69,6 +66,11 @@ export interface ShoalClientOptions {
   readonly approveRound?: (plan: RoundPlan) => boolean | Promise<boolean>;
   /** Where the app keeps model data on the device; `leave()` calls its `clear()`. Default: none. */
   readonly storage?: ClientStorage;
+  /**
+   * Measures each round's deadline (`train.deadlineMs`, counted from the arrival of `train`).
+   * Default: the platform's clock (`performance.now()` and `setTimeout`); tests inject their own.
+   */
+  readonly clock?: Clock;
 }
 
 export interface ClientEvents {
@@ -106,15 +108,11 @@ export class ShoalClient extends Emitter<ClientEvents> {
   private welcome: WelcomeMessage | undefined;
   private resumeToken: string | undefined;
   /** The global model this client holds, so the coordinator can skip resending it. */
-  private global: { version: string; weights: Float32Array } | undefined;
-  /** The secure-aggregation round in progress, if any. */
-  private secagg: { round: number; participant: SecAggParticipant } | undefined;
+  private global: HeldModel | undefined;
   /** Stops the current `run()` (aborted by its signal or by `leave()`). */
   private stopRun: AbortController | undefined;
   /** The current `run()`, settled (never rejects), so `leave()` can wait for it. */
   private running: Promise<void> | undefined;
-  /** The last local training started, settled, so the trainer is never disposed under it. */
-  private training: Promise<void> | undefined;
   /** Set by `leave()`: a standing `consent: true` no longer counts. */
   private left = false;
 
@@ -137,10 +135,10 @@ export class ShoalClient extends Emitter<ClientEvents> {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     if (options.signal?.aborted) stop.abort();
     this.stopRun = stop;
-    const running = this.participate(stop.signal).finally(async () => {
+    // A round settles its training before `participate` returns, so the trainer is idle here.
+    const running = this.participate(stop.signal).finally(() => {
       options.signal?.removeEventListener('abort', onAbort);
       if (this.stopRun === stop) this.stopRun = undefined;
-      await this.training; // stops within one batch once `stop` is aborted
       this.trainer?.dispose();
       this.trainer = undefined;
     });
@@ -162,7 +160,6 @@ export class ShoalClient extends Emitter<ClientEvents> {
     this.global = undefined;
     this.welcome = undefined;
     this.resumeToken = undefined;
-    this.secagg = undefined;
     await this.options.storage?.clear();
   }
 
@@ -204,107 +201,97 @@ export class ShoalClient extends Emitter<ClientEvents> {
   }
 
   /**
-   * Serves one connection until it closes. Messages are handled strictly in order (training is
-   * awaited before the next message is looked at), so a round's result never overtakes its update.
+   * Serves one connection until it closes. Frames are decoded as they arrive and filed in the
+   * connection's mailbox; this loop takes them in order between rounds, and a `train` hands the
+   * mailbox to that round (`playRound`) until the round is over.
    */
-  private serve(
+  private async serve(
     connection: ClientConnection,
     signal: AbortSignal,
   ): Promise<{ code: number; reason: string; welcomed: boolean; rejectedFrame: boolean; fatal?: Error }> {
-    return new Promise((resolve) => {
-      let queue = Promise.resolve();
-      let welcomed = false;
-      let rejectedFrame = false;
-      let fatal: Error | undefined;
-      let open = true;
-      const onAbort = () => connection.close(1000, this.left ? 'client left' : 'client stopped');
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+    const clock = this.options.clock ?? systemClock;
+    const mailbox = new Mailbox(clock);
+    let welcomed = false;
+    let rejectedFrame = false;
+    let fatal: Error | undefined;
+    /** Set when a bad frame made us forget the cached model: a round that ends later must not restore it. */
+    let forgotModel = false;
+    /** The model's size once this connection's `welcome` has arrived: `train.weights` must match it. */
+    let expectedParams: number | undefined;
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => {
       connection.onClose((code, reason) => {
-        open = false;
-        signal.removeEventListener('abort', onAbort);
-        // Let the message in progress finish before reporting, so nothing runs after run() returns.
-        void queue.then(() => resolve({ code, reason, welcomed, rejectedFrame, ...(fatal ? { fatal } : {}) }));
-      });
-      connection.onFrame((frame) => {
-        queue = queue.then(async () => {
-          // After a fatal error or a rejected frame nothing more is handled: the connection is closing.
-          if (!open || fatal || rejectedFrame) return;
-          const decoded = decodeCoordinatorMessage(frame, this.welcome ? { numParams: numParams(this.welcome.model.manifest) } : {});
-          if (!decoded.ok) {
-            const error = new ShoalError(decoded.code, `bad message from coordinator: ${decoded.reason}`);
-            this.emit('error', { error });
-            // Another protocol version stays another version. Anything else (NaN weights, a broken
-            // frame) may be one bad frame: reconnect, holding no cached model, so we get fresh weights.
-            if (decoded.code === 'UNSUPPORTED_VERSION') fatal = error;
-            else rejectedFrame = true;
-            this.global = undefined;
-            connection.close(closeCodeOf(decoded.code), closeReason(decoded.reason));
-            return;
-          }
-          try {
-            await this.handle(decoded.message, connection, signal);
-            if (decoded.message.type === 'welcome') welcomed = true;
-          } catch (error) {
-            if (signal.aborted) return; // training stopped because we are stopping: not an error
-            fatal ??= error as Error;
-            this.emit('error', { error: error as Error });
-            connection.close(1000, 'client error');
-          }
-        });
-      });
-      this.send(connection, {
-        type: 'hello',
-        protocolVersion: PROTOCOL_VERSION,
-        numExamples: this.options.data.y.length,
-        capabilities: CAPABILITIES,
-        ...(this.resumeToken !== undefined ? { resumeToken: this.resumeToken } : {}),
-        ...(this.global !== undefined ? { modelVersion: this.global.version } : {}),
+        mailbox.close();
+        resolve({ code, reason });
       });
     });
-  }
-
-  private async handle(message: CoordinatorMessage, connection: ClientConnection, signal: AbortSignal): Promise<void> {
-    switch (message.type) {
-      case 'welcome':
-        return this.onWelcome(message);
-      case 'train':
-        return this.onTrain(message, connection, signal);
-      case 'result':
-        return this.onResult(message);
-      case 'keys':
-      case 'inbox':
-      case 'unmask':
-        return this.onSecAggStage(message, connection);
-    }
-  }
-
-  /** Answers one coordinator message of the secure-aggregation stages of the current round. */
-  private async onSecAggStage(
-    message: Extract<CoordinatorMessage, { type: 'keys' | 'inbox' | 'unmask' }>,
-    connection: ClientConnection,
-  ): Promise<void> {
-    const current = this.secagg;
-    if (current === undefined || current.round !== message.round) return; // a round we already left
+    connection.onFrame((frame) => {
+      // After a fatal error or a rejected frame nothing more is handled: the connection is closing.
+      if (mailbox.isClosed) return;
+      const decoded = decodeCoordinatorMessage(frame, expectedParams !== undefined ? { numParams: expectedParams } : {});
+      if (!decoded.ok) {
+        const error = new ShoalError(decoded.code, `bad message from coordinator: ${decoded.reason}`);
+        this.emit('error', { error });
+        // Another protocol version stays another version. Anything else (NaN weights, a broken
+        // frame) may be one bad frame: reconnect, holding no cached model, so we get fresh weights.
+        if (decoded.code === 'UNSUPPORTED_VERSION') fatal = error;
+        else rejectedFrame = true;
+        this.global = undefined;
+        forgotModel = true;
+        mailbox.close();
+        connection.close(closeCodeOf(decoded.code), closeReason(decoded.reason));
+        return;
+      }
+      if (decoded.message.type === 'welcome') expectedParams = numParams(decoded.message.model.manifest);
+      mailbox.put(decoded.message);
+    });
+    const onAbort = () => connection.close(1000, this.left ? 'client left' : 'client stopped');
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    this.send(connection, {
+      type: 'hello',
+      protocolVersion: PROTOCOL_VERSION,
+      numExamples: this.options.data.y.length,
+      capabilities: CAPABILITIES,
+      ...(this.resumeToken !== undefined ? { resumeToken: this.resumeToken } : {}),
+      ...(this.global !== undefined ? { modelVersion: this.global.version } : {}),
+    });
+    const emit: RoundIo['emit'] = (event, payload) => this.emit(event, payload);
+    const send = (message: ClientMessage) => this.send(connection, message);
     try {
-      switch (message.type) {
-        case 'keys':
-          return this.send(connection, current.participant.onKeys(message));
-        case 'inbox':
-          this.send(connection, await current.participant.onInbox(message));
-          this.emit('roundEnd', { round: message.round, status: 'sent', modelVersion: this.global?.version ?? '' });
-          return;
-        case 'unmask':
-          return this.send(connection, current.participant.onUnmask(message));
+      for (;;) {
+        const received = await mailbox.take();
+        if (received === undefined || signal.aborted) break;
+        const { message } = received;
+        switch (message.type) {
+          case 'welcome':
+            await this.onWelcome(message);
+            welcomed = true;
+            break;
+          case 'train': {
+            if (!welcomed || !this.trainer) throw new ShoalError('UNEXPECTED_MESSAGE', 'coordinator sent train before welcome');
+            const io: RoundIo = { mailbox, send, emit, trainer: this.trainer, options: this.options, clock, signal };
+            const held = await playRound(message, received.at, this.global, io);
+            if (!forgotModel) this.global = held;
+            break;
+          }
+          case 'result': // of a round this client is no longer in (e.g. from before a reconnect)
+            this.global = endRound(message, this.global, emit);
+            break;
+          default: // keys, inbox or unmask of a round this client already left
+            break;
+        }
       }
     } catch (error) {
-      // A refusal (the honest-client rules) or a failed training: leave this round, not the connection.
-      if (!(error instanceof Error)) throw error;
-      this.secagg = undefined;
-      if (error instanceof ShoalError && error.code === 'ABORTED') return; // we are stopping; the connection is closing
-      this.emit('error', { error });
-      this.send(connection, { type: 'decline', round: message.round, reason: error.message.slice(0, 1_000) });
+      if (!signal.aborted) {
+        fatal ??= error as Error;
+        this.emit('error', { error: error as Error });
+        connection.close(1000, 'client error');
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
+    // Nothing runs after this resolves: the round in progress, if any, has settled.
+    return { ...(await closed), welcomed, rejectedFrame, ...(fatal ? { fatal } : {}) };
   }
 
   private async onWelcome(message: WelcomeMessage): Promise<void> {
@@ -317,88 +304,6 @@ export class ShoalClient extends Emitter<ClientEvents> {
     }
     this.welcome = message;
     this.emit('connected', { clientId: message.clientId });
-  }
-
-  private async onTrain(message: TrainMessage, connection: ClientConnection, signal: AbortSignal): Promise<void> {
-    if (!this.trainer) throw new ShoalError('UNEXPECTED_MESSAGE', 'coordinator sent train before welcome');
-    if (message.weights) this.global = { version: message.modelVersion, weights: message.weights };
-    if (this.global?.version !== message.modelVersion) {
-      // We do not hold that version (e.g. we lost it): decline so the round need not wait for us.
-      this.send(connection, { type: 'decline', round: message.round, reason: `client does not hold model ${message.modelVersion}` });
-      this.global = undefined;
-      return;
-    }
-    this.emit('roundStart', { round: message.round, modelVersion: message.modelVersion });
-    const plan = planRound(message, this.global.weights.length);
-    this.emit('roundPlan', plan);
-    if (this.options.approveRound !== undefined) {
-      const approved = await this.options.approveRound(plan);
-      if (signal.aborted) return;
-      if (!approved) {
-        this.send(connection, { type: 'decline', round: message.round, reason: 'declined by the user' });
-        return;
-      }
-    }
-    if (message.secagg) {
-      // Keys and shares are exchanged while the model trains; the masked update waits for both.
-      const training = this.localUpdate(message, signal);
-      training.catch(() => {}); // awaited (and its error reported) when the inbox arrives
-      const participant = new SecAggParticipant(message.round, message.modelVersion, message.secagg, message.config, this.global.weights.length, training, {
-        prg: this.options.maskPrg ?? webCryptoMaskPrg(),
-        randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
-        ...(this.options.keyAgreement ? { agreement: this.options.keyAgreement } : {}),
-      });
-      this.secagg = { round: message.round, participant };
-      this.send(connection, participant.advertise());
-      return;
-    }
-    const update = await this.localUpdate(message, signal);
-    this.send(connection, {
-      type: 'update',
-      round: message.round,
-      modelVersion: message.modelVersion,
-      numExamples: update.numExamples,
-      delta: update.delta,
-      metrics: update.metrics,
-      ...(update.unclipped !== undefined ? { unclipped: update.unclipped } : {}),
-    });
-    this.emit('roundEnd', { round: message.round, status: 'sent', modelVersion: message.modelVersion });
-  }
-
-  /** Trains on the round's global model and runs the update pipeline; `signal` stops training after the current batch. */
-  private localUpdate(message: TrainMessage, signal: AbortSignal): Promise<LocalUpdate> {
-    const training = this.trainAndProcess(message, signal);
-    this.training = training.then(
-      () => {},
-      () => {},
-    );
-    return training;
-  }
-
-  private async trainAndProcess(message: TrainMessage, signal: AbortSignal): Promise<LocalUpdate> {
-    const trainer = this.trainer!;
-    const global = this.global!;
-    const context = { round: message.round, modelVersion: message.modelVersion, config: message.config };
-    const { shuffleSeed } = this.options;
-    // One stream per round, so a client that skips rounds still sees the same order in the others.
-    const shuffle = shuffleSeed === undefined ? undefined : createSeededRandom((Math.imul(shuffleSeed, 0x9e3779b1) ^ message.round) >>> 0);
-    const onProgress = (progress: TrainProgress) => this.emit('progress', { round: message.round, ...progress });
-    // The signal stops training within one batch; the trainer releases its tensors and throws ABORTED.
-    const result = await trainer.train(global.weights, message.config, onProgress, shuffle, signal);
-    const steps = [...(this.options.updateSteps ?? []), ...privacySteps(message.config)];
-    return runPipeline(steps, { ...result, numExamples: trainer.numExamples }, context);
-  }
-
-  private onResult(message: RoundResultMessage): void {
-    if (this.secagg?.round === message.round) this.secagg = undefined;
-    // The new global model arrives with the next `train`; our copy is now stale unless unchanged.
-    if (this.global && message.modelVersion !== this.global.version) this.global = undefined;
-    this.emit('roundEnd', {
-      round: message.round,
-      status: message.status,
-      modelVersion: message.modelVersion,
-      ...(message.reason !== undefined ? { reason: message.reason } : {}),
-    });
   }
 
   private send(connection: ClientConnection, message: ClientMessage): void {

@@ -1,5 +1,6 @@
 export * from './backoff.js';
 export * from './client.js';
+export * from './clock.js';
 export * from './conv-kernels.js';
 export * from './emitter.js';
 export * from './matmul-kernels.js';

@@ -1,6 +1,6 @@
 import { addGaussianNoise, clipToNorm, cryptoNoise, type NoiseSource } from '@shoal/dp';
 import type { TrainConfig } from '@shoal/protocol';
-import type { UpdateStep } from './pipeline.js';
+import type { LocalUpdate, UpdateStep } from './pipeline.js';
 
 /**
  * The differential-privacy steps a round's train config asks for, in the order DP needs them:
@@ -21,4 +21,16 @@ export function privacySteps(config: TrainConfig, noise: NoiseSource = cryptoNoi
     steps.push((update) => ({ ...update, delta: addGaussianNoise(update.delta, noiseStd, noise) }));
   }
   return steps;
+}
+
+/**
+ * Adaptive clipping under secure aggregation: the values a round sums after the update, namely the
+ * unclipped bit plus N(0, bitNoiseStd²) (each client's share of the count's noise under distributed
+ * DP), or none when the round's config has no `bitNoiseStd`. `RoundPlan.updateValues` counts them.
+ */
+export function maskedExtras(update: LocalUpdate, config: TrainConfig, noise: NoiseSource = cryptoNoise()): number[] {
+  const { bitNoiseStd } = config;
+  if (bitNoiseStd === undefined) return [];
+  const bit = update.unclipped ? 1 : 0;
+  return [bitNoiseStd > 0 ? bit + bitNoiseStd * noise.gaussian() : bit];
 }

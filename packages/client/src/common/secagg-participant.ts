@@ -6,65 +6,85 @@ import type {
   RevealMessage,
   SecAggRoundConfig,
   SharesMessage,
-  TrainConfig,
+  TrainMetrics,
   UnmaskMessage,
 } from '@shoal/protocol';
-import { cryptoNoise, type NoiseSource } from '@shoal/dp';
 import { SecAggClient, type KeyAgreement, type MaskPrg } from '@shoal/secagg';
-import type { LocalUpdate } from './pipeline.js';
+
+export interface SecAggParticipantOptions {
+  readonly round: number;
+  /** The global version the round trains from; `masked` names it. */
+  readonly modelVersion: string;
+  /** The round's `train.secagg`. */
+  readonly config: SecAggRoundConfig;
+  /** Values masked per update: the model's parameters plus any extra values (`RoundPlan.updateValues`). */
+  readonly numValues: number;
+  /** The AES-128-CTR mask PRG. */
+  readonly prg: MaskPrg;
+  /** Cryptographic randomness for keys, secrets and encoding. */
+  readonly randomBytes: (n: number) => Uint8Array;
+  /** X25519. Default: tweetnacl. */
+  readonly agreement?: KeyAgreement;
+}
+
+/** What one client puts into the secure sum. */
+export interface MaskInput {
+  /** The update, already through the update pipeline; masked as `weight · delta`. */
+  readonly delta: Float32Array;
+  /** The update's integer weight in 0..`config.maxWeight`; masked as one more word. */
+  readonly weight: number;
+  /** Values summed as they are after the weighted delta (adaptive clipping's noised unclipped bit). Default: none. */
+  readonly extra?: readonly number[];
+  /** Training metrics sent in the clear with the masked words. Default: none. */
+  readonly metrics?: TrainMetrics;
+}
 
 /**
- * One client's part in one secure-aggregation round: the SecAgg state machine plus the local
- * training that runs while keys and shares are exchanged. Each method answers one coordinator
- * message with the client's next one, so the client's round handler stays a flat dispatch.
+ * The wire side of one client's secure-aggregation round: each method turns a coordinator message
+ * into the pure `SecAggClient` step it asks for, and that step's output into the client's message.
+ * Which weight, which extra values and whether metrics travel is the round's decision (round.ts).
  */
 export class SecAggParticipant {
   private readonly secagg: SecAggClient;
-  /** Adaptive clipping under SecAgg: the unclipped bit travels as one more masked value. */
-  private readonly sendsBit: boolean;
+  private readonly round: number;
+  private readonly modelVersion: string;
 
-  constructor(
-    private readonly round: number,
-    private readonly modelVersion: string,
-    private readonly config: SecAggRoundConfig,
-    private readonly train: TrainConfig,
-    numParams: number,
-    /** The round's trained update (already through the update pipeline). */
-    private readonly training: Promise<LocalUpdate>,
-    dependencies: { prg: MaskPrg; randomBytes: (n: number) => Uint8Array; agreement?: KeyAgreement },
-    private readonly noise: NoiseSource = cryptoNoise(),
-  ) {
-    this.sendsBit = train.bitNoiseStd !== undefined;
-    this.secagg = new SecAggClient({ config, round, numParams: numParams + (this.sendsBit ? 1 : 0), ...dependencies });
+  constructor(options: SecAggParticipantOptions) {
+    const { round, modelVersion, config, numValues, prg, randomBytes, agreement } = options;
+    this.round = round;
+    this.modelVersion = modelVersion;
+    this.secagg = new SecAggClient({ config, round, numParams: numValues, prg, randomBytes, ...(agreement ? { agreement } : {}) });
   }
 
+  /** Stage 1: this round's public keys. */
   advertise(): AdvertiseMessage {
     return { type: 'advertise', round: this.round, ...this.secagg.advertise() };
   }
 
-  onKeys(message: KeysMessage): SharesMessage {
-    return { type: 'shares', round: this.round, ...this.secagg.share(message.neighbours) };
+  /** Stage 2: a share box for each neighbour; throws SecAggError REFUSED for a neighbour list an honest client must not answer. */
+  share(keys: KeysMessage): SharesMessage {
+    return { type: 'shares', round: this.round, ...this.secagg.share(keys.neighbours) };
   }
 
-  /** Stores the shares addressed to us, waits for training, then masks the weighted update. */
-  async onInbox(message: InboxMessage): Promise<MaskedMessage> {
-    this.secagg.receiveInbox(message.ciphertexts);
-    const update = await this.training;
-    // The weighted mean needs Σ wᵢ·xᵢ and Σ wᵢ without plaintext weights: pre-multiply, and send
-    // the weight as one more masked coordinate.
-    const weight = Math.min(update.numExamples, this.config.maxWeight);
-    const d = update.delta.length;
-    const values = new Float32Array(d + (this.sendsBit ? 1 : 0));
-    for (let i = 0; i < d; i++) values[i] = weight * update.delta[i]!;
-    if (this.sendsBit) values[d] = (update.unclipped ? 1 : 0) + (this.train.bitNoiseStd! > 0 ? this.train.bitNoiseStd! * this.noise.gaussian() : 0);
+  /** After stage 2: keeps the shares addressed to us; throws SecAggError BAD_SHARE or REFUSED for a bad inbox. */
+  receiveInbox(inbox: InboxMessage): void {
+    this.secagg.receiveInbox(inbox.ciphertexts);
+  }
+
+  /**
+   * Stage 3: the weighted mean needs Σ wᵢ·xᵢ and Σ wᵢ without plaintext weights, so the delta is
+   * pre-multiplied by the weight and the weight travels as one more masked word.
+   */
+  async mask({ delta, weight, extra = [], metrics }: MaskInput): Promise<MaskedMessage> {
+    const values = new Float32Array(delta.length + extra.length);
+    for (let i = 0; i < delta.length; i++) values[i] = weight * delta[i]!;
+    values.set(extra, delta.length);
     const masked = await this.secagg.mask(values, weight);
-    // Under distributed DP the coordinator is not trusted: send nothing about the data in the clear.
-    const metrics = this.train.noiseStd === undefined ? { metrics: update.metrics } : {};
-    return { type: 'masked', round: this.round, modelVersion: this.modelVersion, masked, ...metrics };
+    return { type: 'masked', round: this.round, modelVersion: this.modelVersion, masked, ...(metrics !== undefined ? { metrics } : {}) };
   }
 
-  /** Reveals shares for the announced survivors and dropouts; throws SecAggError REFUSED when an honest client must not. */
-  onUnmask(message: UnmaskMessage): RevealMessage {
-    return { type: 'reveal', round: this.round, ...this.secagg.reveal({ survivors: message.survivors, dropped: message.dropped }) };
+  /** Stage 4: shares for the announced survivors and dropouts; throws SecAggError REFUSED when an honest client must not reveal them. */
+  reveal(unmask: UnmaskMessage): RevealMessage {
+    return { type: 'reveal', round: this.round, ...this.secagg.reveal({ survivors: unmask.survivors, dropped: unmask.dropped }) };
   }
 }

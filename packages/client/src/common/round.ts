@@ -1,0 +1,175 @@
+import { ShoalError, createSeededRandom, type ClientMessage, type RoundResultMessage, type TrainMessage } from '@shoal/protocol';
+import { webCryptoMaskPrg } from '@shoal/secagg';
+import type { ClientEvents, ShoalClientOptions } from './client.js';
+import type { Clock } from './clock.js';
+import { planRound } from './consent.js';
+import type { Mailbox } from './mailbox.js';
+import { runPipeline, type LocalUpdate } from './pipeline.js';
+import { maskedExtras, privacySteps } from './privacy-steps.js';
+import { SecAggParticipant } from './secagg-participant.js';
+import type { LocalTrainer, TrainProgress } from './trainer.js';
+
+/** A global model the client holds, so the coordinator can skip resending it. */
+export interface HeldModel {
+  readonly version: string;
+  readonly weights: Float32Array;
+}
+
+/** What a round works with: the connection (mailbox and sender), the trainer, the options and the events. */
+export interface RoundIo {
+  readonly mailbox: Mailbox;
+  readonly send: (message: ClientMessage) => void;
+  readonly emit: <K extends keyof ClientEvents>(event: K, payload: ClientEvents[K]) => void;
+  readonly trainer: LocalTrainer;
+  readonly options: ShoalClientOptions;
+  readonly clock: Clock;
+  /** `run()`'s signal: aborted when the app stops the client or calls `leave()`. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * The client's side of one round, top to bottom (docs/protocol.md, "Rounds" and "Secure aggregation"):
+ *
+ *     train ─ the model, the plan, the user's approval
+ *           ─ plain:  train locally ─ update
+ *           ─ SecAgg: advertise ─ keys → shares ─ inbox ─ (trained) ─ masked ─ unmask → reveal
+ *     result
+ *
+ * Every wait pulls the round's next message from the mailbox. The client's part (training and each
+ * stage up to its update) must end before `train.deadlineMs` has passed since `train` arrived
+ * (`receivedAt`). When the deadline passes, or the round is over early (its `result` comes, a later
+ * `train` supersedes it, the connection closes, `run()` stops), local training stops within one
+ * batch, its tensors released, and the client sends nothing more for the round. A round the client
+ * cannot or will not train is declined. Returns the model the client holds afterwards.
+ */
+export async function playRound(train: TrainMessage, receivedAt: number, held: HeldModel | undefined, io: RoundIo): Promise<HeldModel | undefined> {
+  const { round, modelVersion, config } = train;
+  // The model this round trains from: sent with `train`, or held since an earlier round.
+  const global = train.weights !== undefined ? { version: modelVersion, weights: train.weights } : held?.version === modelVersion ? held : undefined;
+  const mail = io.mailbox.openRound(round, io.signal);
+  // Our part stops at the deadline, when the round is over, or when we leave it (finally).
+  const part = new AbortController();
+  const unfollow = follow(mail.over, part);
+  const cancelDeadline = io.clock.after(Math.max(0, receivedAt + train.deadlineMs - io.clock.now()), () => part.abort({ by: 'deadline' }));
+  let training: Promise<LocalUpdate> | undefined;
+  try {
+    // What the client will send, announced before anything is trained; the user may decline.
+    if (global === undefined) throw new Decline(`client does not hold model ${modelVersion}`);
+    io.emit('roundStart', { round, modelVersion });
+    const plan = planRound(train, global.weights.length);
+    io.emit('roundPlan', plan);
+    if (!(await unlessAborted(io.options.approveRound?.(plan) ?? true, part.signal))) throw new Decline('declined by the user');
+
+    // Local training. Under SecAgg the keys and shares are exchanged meanwhile.
+    const secagg =
+      train.secagg &&
+      new SecAggParticipant({
+        round,
+        modelVersion,
+        config: train.secagg,
+        numValues: plan.updateValues,
+        prg: io.options.maskPrg ?? webCryptoMaskPrg(),
+        randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
+        ...(io.options.keyAgreement ? { agreement: io.options.keyAgreement } : {}),
+      });
+    if (secagg) io.send(secagg.advertise());
+    training = trainLocally(train, global, io, part.signal);
+    training.catch(() => {}); // awaited below; handled meanwhile, while the key stages run
+    if (secagg) {
+      io.send(secagg.share(await mail.next('keys', part.signal)));
+      secagg.receiveInbox(await mail.next('inbox', part.signal));
+    }
+    const update = await training;
+
+    // The update, weighted as the round says: in the clear, or masked (with the plan's extra values and metrics).
+    const weight = updateWeight(train, update.numExamples);
+    const answer: ClientMessage = secagg
+      ? await secagg.mask({ delta: update.delta, weight, extra: maskedExtras(update, config), ...(plan.sendsMetrics ? { metrics: update.metrics } : {}) })
+      : { type: 'update', round, modelVersion, numExamples: weight, delta: update.delta, metrics: update.metrics, ...(update.unclipped !== undefined ? { unclipped: update.unclipped } : {}) };
+    part.signal.throwIfAborted();
+    io.send(answer);
+    io.emit('roundEnd', { round, status: 'sent', modelVersion });
+    cancelDeadline();
+
+    // SecAgg: the coordinator's unmask stage has its own deadline, so the wait has none of ours.
+    if (secagg) io.send(secagg.reveal(await mail.next('unmask', mail.over)));
+  } catch (error) {
+    // Stopped (deadline passed, round over): send nothing more. Otherwise we cannot or will not
+    // finish the round: say so, so that it need not wait for us.
+    if (!part.signal.aborted) {
+      if (!(error instanceof Decline)) io.emit('error', { error: error as Error });
+      io.send({ type: 'decline', round, reason: (error as Error).message.slice(0, 1_000) });
+    }
+  } finally {
+    cancelDeadline();
+    unfollow();
+    part.abort({ by: 'left' }); // training stops within one batch; the trainer is free once it settles
+    await training?.catch(() => {});
+  }
+
+  // The coordinator's `result` ends the round (it may have come already and ended our part).
+  const result = await mail.next('result', mail.over).catch(() => undefined);
+  mail.close();
+  return result === undefined ? global : endRound(result, global, io.emit);
+}
+
+/**
+ * The coordinator's verdict on a round: announced as `roundEnd`; returns the model the client
+ * still holds (none once the verdict names a newer version: it comes with the next `train`).
+ */
+export function endRound(result: RoundResultMessage, held: HeldModel | undefined, emit: RoundIo['emit']): HeldModel | undefined {
+  emit('roundEnd', { round: result.round, status: result.status, modelVersion: result.modelVersion, ...(result.reason !== undefined ? { reason: result.reason } : {}) });
+  return held?.version === result.modelVersion ? held : undefined;
+}
+
+/**
+ * The weight this client's update carries in the round's weighted mean, the same rule for plain and
+ * secure rounds: its example count, capped at `train.secagg.maxWeight` under secure aggregation (the
+ * coordinator cannot cap a weight it only sees masked; under DP it sends maxWeight 1, so every client
+ * weighs 1). A plain update carries the count as `numExamples`, which the coordinator's strategy caps.
+ */
+export function updateWeight(train: TrainMessage, numExamples: number): number {
+  return train.secagg === undefined ? numExamples : Math.min(numExamples, train.secagg.maxWeight);
+}
+
+/** Trains from the round's global model, then runs the app's update steps and the round's DP steps. */
+async function trainLocally(train: TrainMessage, global: HeldModel, io: RoundIo, signal: AbortSignal): Promise<LocalUpdate> {
+  const { round, modelVersion, config } = train;
+  const { shuffleSeed, updateSteps = [] } = io.options;
+  // One stream per round, so a client that skips rounds still sees the same order in the others.
+  const shuffle = shuffleSeed === undefined ? undefined : createSeededRandom((Math.imul(shuffleSeed, 0x9e3779b1) ^ round) >>> 0);
+  const onProgress = (progress: TrainProgress) => io.emit('progress', { round, ...progress });
+  // `signal` stops training within one batch; the trainer then releases its tensors and throws ABORTED.
+  const result = await io.trainer.train(global.weights, config, onProgress, shuffle, signal);
+  return runPipeline([...updateSteps, ...privacySteps(config)], { ...result, numExamples: io.trainer.numExamples }, { round, modelVersion, config });
+}
+
+/** Thrown inside a round the client will not train (it lacks the model, or the user said no): a decline, not an error. */
+class Decline extends Error {}
+
+/** Aborts `controller` with `signal`'s reason once `signal` aborts (at once if it has); returns the function that stops following. */
+function follow(signal: AbortSignal, controller: AbortController): () => void {
+  const onAbort = () => controller.abort(signal.reason);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
+}
+
+/** `value`, or a ShoalError ABORTED as soon as `signal` aborts, whichever comes first. */
+function unlessAborted<T>(value: T | Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(new ShoalError('ABORTED', 'the round ended while waiting', { cause: signal.reason }));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    Promise.resolve(value).then(
+      (settled) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(settled);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
