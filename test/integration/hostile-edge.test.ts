@@ -1,24 +1,11 @@
 // A stranger on the network against a real `shoal serve` process: upgrades whose connection is
 // reset around the 401, request targets that are not URLs, raw-TCP fuzzing of the upgrade, and
 // token guessing. Before the fix the first two killed the process. Throughout, /healthz must
-// answer (99% of probes within 100 ms, none over 500 ms), and two honest peers holding round 1 open must see both rounds commit.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// answer (99% of probes within 100 ms, none over 500 ms), and two honest peers holding round 1
+// open must see both rounds commit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  expectResponsive,
-  gate,
-  monitorHealth,
-  rawRequest,
-  startScriptedPeer,
-  startServe,
-  upgradeRequest,
-  type RawExchange,
-  type ScriptedPeer,
-  type ServeProcess,
-} from '@shoal/testkit';
+import { expectResponsive, monitorHealth, rawRequest, startHeldServe, upgradeRequest, type HeldServe, type RawExchange, type ServeProcess } from '@shoal/testkit';
 
 const TOKEN = 'hostile-edge-token';
 const UPGRADE_TIMEOUT_MS = 300;
@@ -26,13 +13,11 @@ const BAD_TOKEN_LIMIT = 5;
 /** Every fuzzed connection must be answered or closed by then: twice the upgrade timeout (node checks it every upgradeTimeoutMs) and slack. */
 const ANSWER_BOUND_MS = 2 * UPGRADE_TIMEOUT_MS + 1_500;
 
-let workDir: string;
+let held: HeldServe;
 let serve: ServeProcess;
 let host: string;
 let port: number;
 let health: ReturnType<typeof monitorHealth>;
-let honest: ScriptedPeer[];
-const roundOneHeld = gate();
 /** Each test that sends bad tokens uses its own source addresses, so the per-address back-off of one never shows in another. */
 let nextAddress = 2;
 function freshAddress(): string {
@@ -41,42 +26,16 @@ function freshAddress(): string {
 }
 
 beforeAll(async () => {
-  workDir = await mkdtemp(join(tmpdir(), 'shoal-hostile-edge-'));
-  const configPath = join(workDir, 'serve.json');
-  await writeFile(
-    configPath,
-    JSON.stringify({
-      rounds: 2,
-      minClients: 2,
-      clientsPerRound: 2,
-      roundTimeoutMs: 120_000,
-      model: { builtin: 'logreg', inputShape: [4], numClasses: 3 },
-      server: { tokens: [TOKEN], limits: { upgradeTimeoutMs: UPGRADE_TIMEOUT_MS, badTokenLimit: BAD_TOKEN_LIMIT, badTokenWindowMs: 600_000 } },
-    }),
-  );
-  serve = startServe(configPath);
-  const url = await serve.url;
-  host = new URL(url).hostname;
-  port = Number(new URL(url).port);
+  held = await startHeldServe(TOKEN, { limits: { upgradeTimeoutMs: UPGRADE_TIMEOUT_MS, badTokenLimit: BAD_TOKEN_LIMIT, badTokenWindowMs: 600_000 } });
+  serve = held.serve;
+  host = new URL(held.url).hostname;
+  port = Number(new URL(held.url).port);
   health = monitorHealth(host, port);
-  honest = await Promise.all(
-    [10, 30].map((numExamples) =>
-      startScriptedPeer(url, {
-        token: TOKEN,
-        numExamples,
-        delta: (train) => new Float32Array(15).fill(train.round / 100),
-        beforeUpdate: (train) => (train.round === 1 ? roundOneHeld.opened : Promise.resolve()),
-      }),
-    ),
-  );
 });
 
 afterAll(async () => {
-  roundOneHeld.open();
-  for (const peer of honest ?? []) peer.peer.ws.terminate();
   await health?.stop();
-  await serve?.kill();
-  await rm(workDir, { recursive: true, force: true });
+  await held?.stop();
 });
 
 function expectAlive(): void {
@@ -172,7 +131,7 @@ describe('shoal serve against hostile upgrades', () => {
   it('kept /healthz answering promptly throughout, and the honest peers\' rounds commit', async () => {
     // Stopped before the rounds finish: `serve` closes its HTTP server once training is complete.
     expectResponsive(await health.stop());
-    roundOneHeld.open();
+    held.release();
     const finished = await serve.line((line) => line['event'] === 'finished');
     expect(finished['stoppedBy']).toBe('completed');
     const rounds = serve.lines.filter((line) => 'status' in line).map((line) => [line['round'], line['status'], line['participants']]);

@@ -5,14 +5,12 @@
 // text frames, and each of those split into fragments. Every connection must be closed with a
 // close code within a bounded time, /healthz must keep answering within 100 ms (99% of probes; none over 500 ms), the process's
 // RSS must stay within a stated bound, and two honest peers must see their rounds commit.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { PROTOCOL_VERSION } from '@shoal/protocol';
-import { WsPeer, expectResponsive, gate, monitorHealth, startScriptedPeer, startServe, type ScriptedPeer, type ServeProcess } from '@shoal/testkit';
+import { WsPeer, expectResponsive, monitorHealth, startHeldServe, type HeldServe, type ServeProcess } from '@shoal/testkit';
 
 const TOKEN = 'hostile-frames-token';
 const NUM_PARAMS = 15; // logreg on 4 features and 3 classes
@@ -23,45 +21,20 @@ const ANSWER_BOUND_MS = 2_000;
 /** The coordinator's RSS may grow at most this much over the whole run (the bomb alone once took 336 MiB). */
 const RSS_BOUND_BYTES = 96 * 1024 * 1024;
 
-let workDir: string;
+let held: HeldServe;
 let serve: ServeProcess;
 let url: string;
-let honest: ScriptedPeer[];
-const roundOneHeld = gate();
+let health: ReturnType<typeof monitorHealth> | undefined;
 
 beforeAll(async () => {
-  workDir = await mkdtemp(join(tmpdir(), 'shoal-hostile-frames-'));
-  const configPath = join(workDir, 'serve.json');
-  await writeFile(
-    configPath,
-    JSON.stringify({
-      rounds: 2,
-      minClients: 2,
-      clientsPerRound: 2,
-      roundTimeoutMs: 300_000,
-      model: { builtin: 'logreg', inputShape: [4], numClasses: 3 },
-      server: { tokens: [TOKEN], limits: { maxPendingHello: 1_000 } },
-    }),
-  );
-  serve = startServe(configPath);
-  url = await serve.url;
-  honest = await Promise.all(
-    [10, 30].map((numExamples) =>
-      startScriptedPeer(url, {
-        token: TOKEN,
-        numExamples,
-        delta: (train) => new Float32Array(NUM_PARAMS).fill(train.round / 100),
-        beforeUpdate: (train) => (train.round === 1 ? roundOneHeld.opened : Promise.resolve()),
-      }),
-    ),
-  );
+  held = await startHeldServe(TOKEN, { limits: { maxPendingHello: 1_000 } });
+  serve = held.serve;
+  url = held.url;
 });
 
 afterAll(async () => {
-  roundOneHeld.open();
-  for (const peer of honest ?? []) peer.peer.ws.terminate();
-  await serve?.kill();
-  await rm(workDir, { recursive: true, force: true });
+  await health?.stop();
+  await held?.stop();
 });
 
 async function rssBytes(pid: number): Promise<number> {
@@ -207,7 +180,7 @@ async function play(testCase: FrameCase): Promise<{ code: number; afterMs: numbe
 
 describe('shoal serve against 10,000 hostile frames', () => {
   it('closes every connection with a close code within the bound, stays responsive and bounded in memory, and the honest rounds commit', async () => {
-    const health = monitorHealth(new URL(url).hostname, Number(new URL(url).port));
+    health = monitorHealth(new URL(url).hostname, Number(new URL(url).port));
     const rssBefore = await rssBytes(serve.child.pid!);
     const cases = fc.sample(frameCase, { numRuns: FRAMES, seed: 42 });
     const results: { code: number; afterMs: number }[] = [];
@@ -227,7 +200,7 @@ describe('shoal serve against 10,000 hostile frames', () => {
     // Stopped before the rounds finish: `serve` closes its HTTP server once training is complete.
     expectResponsive(await health.stop());
 
-    roundOneHeld.open();
+    held.release();
     await serve.line((line) => line['event'] === 'finished');
     const rounds = serve.lines.filter((line) => 'status' in line).map((line) => [line['round'], line['status'], line['participants']]);
     expect(rounds).toEqual([

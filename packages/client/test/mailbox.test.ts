@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CoordinatorMessage, TrainMessage } from '@shoal/protocol';
 import { Mailbox, type RoundOver } from '../src/common/mailbox.js';
-import { systemClock } from '../src/common/clock.js';
+import { systemClock } from '@shoal/protocol';
 import { updateWeight } from '../src/common/round.js';
 import { maskedExtras } from '../src/common/privacy-steps.js';
 

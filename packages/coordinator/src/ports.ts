@@ -6,22 +6,8 @@ import type { ClientMessage, ErrorCode, SeededRandom } from '@shoal/protocol';
  * fakes in unit tests.
  */
 
-/** Time, injected: `now` for durations and deadlines, `after` for the one timer a wait needs. */
-export interface Clock {
-  /** Milliseconds on a monotonic scale (only differences mean anything). */
-  now(): number;
-  /** Calls `fn` once, `ms` from now; the returned function cancels it. */
-  after(ms: number, fn: () => void): () => void;
-}
-
-/** The process's own clock. */
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  after: (ms, fn) => {
-    const timer = setTimeout(fn, ms);
-    return () => clearTimeout(timer);
-  },
-};
+/** Time, injected (`Clock` from @shoal/protocol): `now` for durations and deadlines, `after` for the one timer a wait needs. */
+export { systemClock, type Clock } from '@shoal/protocol';
 
 /** Uniform draws, injected: cohort sampling and the SecAgg+ ring use them (seeded in simulations). */
 export type Random = SeededRandom;

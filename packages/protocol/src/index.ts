@@ -4,4 +4,5 @@ export * from './models.js';
 export * from './messages.js';
 export * from './codec.js';
 export * from './random.js';
+export * from './clock.js';
 export * from './validate.js';

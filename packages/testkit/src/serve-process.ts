@@ -1,6 +1,9 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gate, startScriptedPeer } from './ws-peer.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const SHOAL_BIN = join(REPO_ROOT, 'packages/cli/bin/shoal.js');
@@ -61,4 +64,50 @@ export function startServe(configPath: string, args: readonly string[] = []): Se
     await exit;
   };
   return { child, lines, url, exit, stderr: () => stderr, line, kill };
+}
+
+/** A `shoal serve` child on a logreg model (4 features, 3 classes) with two honest peers holding round 1 open. */
+export interface HeldServe {
+  readonly serve: ServeProcess;
+  readonly url: string;
+  /** Lets the honest peers answer round 1; the 2-round run then finishes. */
+  release(): void;
+  /** Ends the peers and the process, and removes the work folder. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `shoal serve` for 2 rounds of 2 clients with `server` (tokens, limits) from the caller,
+ * and two honest scripted peers whose round-1 updates wait for `release()`: the setting in which
+ * the hostile-input tests attack a coordinator while an honest round is in flight.
+ */
+export async function startHeldServe(token: string, server: Record<string, unknown>): Promise<HeldServe> {
+  const workDir = await mkdtemp(join(tmpdir(), 'shoal-held-serve-'));
+  const configPath = join(workDir, 'serve.json');
+  const config = { rounds: 2, minClients: 2, clientsPerRound: 2, roundTimeoutMs: 300_000, model: { builtin: 'logreg', inputShape: [4], numClasses: 3 }, server: { tokens: [token], ...server } };
+  await writeFile(configPath, JSON.stringify(config));
+  const serve = startServe(configPath);
+  const url = await serve.url;
+  const roundOneHeld = gate();
+  const honest = await Promise.all(
+    [10, 30].map((numExamples) =>
+      startScriptedPeer(url, {
+        token,
+        numExamples,
+        delta: (train) => new Float32Array(15).fill(train.round / 100),
+        beforeUpdate: (train) => (train.round === 1 ? roundOneHeld.opened : Promise.resolve()),
+      }),
+    ),
+  );
+  return {
+    serve,
+    url,
+    release: () => roundOneHeld.open(),
+    async stop() {
+      roundOneHeld.open();
+      for (const peer of honest) peer.peer.ws.terminate();
+      await serve.kill();
+      await rm(workDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -14,7 +14,7 @@ import {
 } from '@shoal/protocol';
 import type { KeyAgreement, MaskPrg } from '@shoal/secagg';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '@shoal/protocol';
 import { askConsent, type ClientStorage, type Consent, type RoundPlan } from './consent.js';
 import { Emitter } from './emitter.js';
 import { Mailbox } from './mailbox.js';

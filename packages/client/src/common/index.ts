@@ -1,6 +1,6 @@
 export * from './backoff.js';
 export * from './client.js';
-export * from './clock.js';
+export { systemClock, type Clock } from '@shoal/protocol';
 export * from './conv-kernels.js';
 export * from './emitter.js';
 export * from './matmul-kernels.js';

@@ -1,5 +1,5 @@
 import { ShoalError, type CoordinatorMessage, type RoundResultMessage } from '@shoal/protocol';
-import type { Clock } from './clock.js';
+import type { Clock } from '@shoal/protocol';
 
 /** The messages a round waits for once its `train` has started it. */
 export type RoundMessageKind = 'keys' | 'inbox' | 'unmask' | 'result';

@@ -1,7 +1,6 @@
-import { ShoalError, createSeededRandom, type ClientMessage, type RoundResultMessage, type TrainMessage } from '@shoal/protocol';
+import { ShoalError, createSeededRandom, type ClientMessage, type Clock, type RoundResultMessage, type TrainMessage } from '@shoal/protocol';
 import { webCryptoMaskPrg } from '@shoal/secagg';
 import type { ClientEvents, ShoalClientOptions } from './client.js';
-import type { Clock } from './clock.js';
 import { planRound } from './consent.js';
 import type { Mailbox } from './mailbox.js';
 import { runPipeline, type LocalUpdate } from './pipeline.js';

@@ -1,6 +1,6 @@
 /**
- * Time, injected, so a test decides when a round's deadline passes. The same shape as the
- * coordinator's `Clock` (packages/coordinator/src/ports.ts).
+ * Time, injected, so a test decides when a deadline passes: the coordinator's round and the
+ * client's round both take one (tests use `FakeClock` from the testkit).
  */
 export interface Clock {
   /** Milliseconds on a monotonic scale (only differences mean anything). */
