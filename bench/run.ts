@@ -11,7 +11,7 @@ const files = readdirSync(here).filter((f) => f.endsWith('.bench.ts') && (!only 
 let failed = false;
 for (const file of files) {
   console.log(`\n## ${file}`);
-  const result = spawnSync(process.execPath, ['--import', 'tsx', join(here, file)], { stdio: 'inherit' });
+  const result = spawnSync(process.execPath, ['--conditions=shoal-source', '--import', 'tsx', join(here, file)], { stdio: 'inherit' });
   if (result.status !== 0) failed = true;
 }
 process.exit(failed ? 1 : 0);

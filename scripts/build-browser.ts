@@ -7,7 +7,11 @@
  * but runs it only when `initBrowserBackend()` asks for it; its `.wasm` binaries are not bundled
  * (see `InitBrowserBackendOptions.wasmPaths`).
  *
- * Run: `npm run build` (or `node --import tsx scripts/build-browser.ts`).
+ * Bundled from the TypeScript sources (the "shoal-source" export condition), so it needs no package
+ * build first. Apps that install `@shoal/client` from npm do not need these files: their bundler
+ * picks the package's built browser entry itself (README, "Embedding the client (browser)").
+ *
+ * Run: `npm run build` (or `node --conditions=shoal-source --import tsx scripts/build-browser.ts`).
  */
 import { build, type Metafile } from 'esbuild';
 import { gzipSync } from 'node:zlib';
@@ -48,7 +52,7 @@ async function bundle(outfile: string, external: string[]): Promise<BuiltBundle>
     platform: 'browser',
     format: 'esm',
     target: 'es2022',
-    conditions: ['browser'],
+    conditions: ['shoal-source', 'browser'],
     external,
     minify: true,
     sourcemap: false,

@@ -14,14 +14,16 @@ const STRATEGY = '@shoal/strategy';
 const COORDINATOR = '@shoal/coordinator';
 const CLIENT = '@shoal/client';
 const SIM = '@shoal/sim';
-const CLI = 'shoal';
+const DATASETS = '@shoal/datasets';
+const CLI = '@shoal/cli';
 const TESTKIT = '@shoal/testkit';
 
 /**
  * DESIGN.md §2, encoded once: each package and the Shoal packages it may depend on at run time.
  * `protocol` ← `dp`, `secagg` ← `strategy` ← `coordinator`; `protocol`, `dp`, `secagg` ← `client`;
- * `sim` and `cli` see both sides (and `cli`, the top, also runs `sim`); `testkit` sees `protocol` only
- * and is a dev dependency only, since it is private.
+ * `sim` and `cli` see both sides (and `cli`, the top, also runs `sim`); `datasets` (files only) is at
+ * the bottom and only `sim` and `cli` see it, so the SDK never ships the data; `testkit` sees
+ * `protocol` only and is a dev dependency only, since it is private.
  */
 const ALLOWED_DEPENDENCIES: Readonly<Record<string, readonly string[]>> = {
   [PROTOCOL]: [],
@@ -30,12 +32,13 @@ const ALLOWED_DEPENDENCIES: Readonly<Record<string, readonly string[]>> = {
   [STRATEGY]: [PROTOCOL, DP, SECAGG],
   [COORDINATOR]: [PROTOCOL, DP, SECAGG, STRATEGY],
   [CLIENT]: [PROTOCOL, DP, SECAGG],
-  [SIM]: [PROTOCOL, DP, SECAGG, STRATEGY, COORDINATOR, CLIENT],
-  [CLI]: [PROTOCOL, DP, SECAGG, STRATEGY, COORDINATOR, CLIENT, SIM],
+  [DATASETS]: [],
+  [SIM]: [PROTOCOL, DP, SECAGG, STRATEGY, COORDINATOR, CLIENT, DATASETS],
+  [CLI]: [PROTOCOL, DP, SECAGG, STRATEGY, COORDINATOR, CLIENT, SIM, DATASETS],
   [TESTKIT]: [PROTOCOL],
 };
 /** Packages that never depend on or import tfjs: weights are flat Float32Arrays on the server side. */
-const TFJS_FREE = new Set([PROTOCOL, DP, SECAGG, STRATEGY, COORDINATOR]);
+const TFJS_FREE = new Set([PROTOCOL, DP, SECAGG, STRATEGY, COORDINATOR, DATASETS]);
 /** Packages that do no I/O, so they run unchanged in a browser, a worker or a simulation. */
 const IO_FREE = new Set([PROTOCOL, DP, SECAGG, STRATEGY]);
 /** Module names (with or without `node:`, any subpath) that mean I/O. */
@@ -56,7 +59,7 @@ interface PackageFacts {
 }
 
 function isShoalPackage(name: string): boolean {
-  return name.startsWith('@shoal/') || name === CLI;
+  return name.startsWith('@shoal/');
 }
 
 /** `@scope/name/sub` → `@scope/name`, `node:fs/promises` → `node:fs`; undefined for relative paths. */
@@ -75,13 +78,17 @@ function isTfjs(name: string): boolean {
   return name.startsWith('@tensorflow/');
 }
 
-/** Import specifiers of a TypeScript source: static, type-only, side-effect, re-export, dynamic, require. */
-function importSpecifiers(source: string): string[] {
+/**
+ * Import specifiers of a TypeScript source: static, type-only, side-effect, re-export, dynamic,
+ * require. With `loadedAtOnce`, only those loaded with the module itself: no dynamic `import()`,
+ * no type-only import (erased from the JavaScript).
+ */
+function importSpecifiers(source: string, loadedAtOnce = false): string[] {
   const patterns = [
-    /^\s*(?:import|export)\s[^;]*?\bfrom\s*['"]([^'"]+)['"]/gm,
+    /^\s*(?:import|export)\s(?!type\s)[^;]*?\bfrom\s*['"]([^'"]+)['"]/gm,
     /^\s*import\s*['"]([^'"]+)['"]/gm,
-    /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
     /\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+    ...(loadedAtOnce ? [] : [/^\s*(?:import|export)\s+type\s[^;]*?\bfrom\s*['"]([^'"]+)['"]/gm, /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g]),
   ];
   return patterns.flatMap((pattern) => [...source.matchAll(pattern)].map((match) => match[1]!));
 }
@@ -146,6 +153,64 @@ function readPackages(root: string): PackageFacts[] {
     });
 }
 
+/**
+ * Every module a source file loads, transitively, following relative imports and `@shoal/*`
+ * imports (resolved to their sources through each package's `exports`, "shoal-source" condition);
+ * other packages are leaves. Each reached module maps to the chain of imports that reached it,
+ * from `entry`. `loadedAtOnce` follows only what loads with the module (see importSpecifiers).
+ */
+function importGraph(root: string, entry: string, loadedAtOnce = false): Map<string, readonly string[]> {
+  const manifests = new Map<string, { dir: string; exports: Record<string, unknown> }>();
+  for (const dir of readdirSync(join(root, 'packages'))) {
+    const file = join(root, 'packages', dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const manifest = JSON.parse(readFileSync(file, 'utf8')) as { name: string; exports?: Record<string, unknown> };
+    manifests.set(manifest.name, { dir: join('packages', dir), exports: manifest.exports ?? {} });
+  }
+  /** A specifier as a repo-relative source path, or as itself for a package outside Shoal. */
+  const resolve = (from: string, specifier: string): string => {
+    if (specifier.startsWith('.')) return join(dirname(from), specifier).replace(/\.js$/, '.ts');
+    const name = packageNameOf(specifier)!;
+    const manifest = manifests.get(name);
+    if (manifest === undefined) return specifier;
+    const source = conditionalTarget(manifest.exports[`.${specifier.slice(name.length)}`]);
+    if (source === undefined || !source.endsWith('.ts')) throw new Error(`${from}: ${specifier} is not exported with a "shoal-source" condition`);
+    return join(manifest.dir, source);
+  };
+  const reached = new Map<string, readonly string[]>([[entry, [entry]]]);
+  const pending = [entry];
+  while (pending.length > 0) {
+    const file = pending.pop()!;
+    if (!file.endsWith('.ts')) continue;
+    for (const specifier of importSpecifiers(readFileSync(join(root, file), 'utf8'), loadedAtOnce)) {
+      const target = resolve(file, specifier);
+      if (reached.has(target)) continue;
+      reached.set(target, [...reached.get(file)!, target]);
+      pending.push(target);
+    }
+  }
+  return reached;
+}
+
+/** Node's resolution of an `exports` target under the CLI's conditions: the first key, in order, that is one of them. */
+function conditionalTarget(target: unknown): string | undefined {
+  if (typeof target === 'string' || target === undefined || target === null) return target ?? undefined;
+  const conditions = ['shoal-source', 'node', 'import', 'default'];
+  const key = Object.keys(target).find((condition) => conditions.includes(condition));
+  return key === undefined ? undefined : conditionalTarget((target as Record<string, unknown>)[key]);
+}
+
+/** The modules of `forbidden` (repo paths of packages, or package names) that `entry` reaches, each with the chain that reaches it. */
+function forbiddenImports(graph: Map<string, readonly string[]>, forbidden: readonly string[], why: string): string[] {
+  return [...graph]
+    .filter(([module]) => forbidden.some((prefix) => module === prefix || module.startsWith(`${prefix}/`)))
+    .map(([, chain]) => `${chain.join(' → ')}: ${why}`);
+}
+
+/** `shoal serve` must not load the simulator, nor tfjs (the issue #9 rule): an operator's coordinator needs neither. */
+const SERVE_MODULE = 'packages/cli/src/serve.ts';
+const SIMULATOR = ['packages/sim', '@tensorflow'];
+
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 describe('architecture (DESIGN.md §2)', () => {
@@ -165,6 +230,8 @@ describe('the checker itself', () => {
     { name: COORDINATOR, runtimeDependencies: [PROTOCOL, STRATEGY, 'ws'], devDependencies: [], sourceImports: [{ file: 'c/a.ts', specifier: 'node:http' }, { file: 'c/b.ts', specifier: 'ws' }] },
     { name: CLIENT, runtimeDependencies: [PROTOCOL, '@tensorflow/tfjs'], devDependencies: [], sourceImports: [{ file: 'cl/a.ts', specifier: '@tensorflow/tfjs' }] },
     { name: CLI, runtimeDependencies: [SIM, COORDINATOR], devDependencies: [], sourceImports: [{ file: 'cli/a.ts', specifier: '@shoal/sim/report' }] },
+    { name: DATASETS, runtimeDependencies: [], devDependencies: [], sourceImports: [{ file: 'ds/a.ts', specifier: 'node:url' }] },
+    { name: SIM, runtimeDependencies: [DATASETS, CLIENT], devDependencies: [], sourceImports: [{ file: 'sim/a.ts', specifier: DATASETS }] },
   ];
 
   it('accepts a graph that follows the design', () => {
@@ -182,7 +249,7 @@ describe('the checker itself', () => {
       { name: DP, runtimeDependencies: [PROTOCOL], devDependencies: [], sourceImports: [{ file: 'd/a.ts', specifier: 'ws' }] },
       { name: COORDINATOR, runtimeDependencies: [PROTOCOL, CLIENT], devDependencies: [], sourceImports: [{ file: 'c/a.ts', specifier: '@tensorflow/tfjs-node' }] },
       { name: TESTKIT, runtimeDependencies: [PROTOCOL, STRATEGY], devDependencies: [], sourceImports: [] },
-      { name: CLIENT, runtimeDependencies: [PROTOCOL, CLI], devDependencies: [], sourceImports: [] },
+      { name: CLIENT, runtimeDependencies: [PROTOCOL, CLI, DATASETS], devDependencies: [], sourceImports: [] },
       { name: '@shoal/extra', runtimeDependencies: [], devDependencies: [], sourceImports: [] },
     ];
     expect(architectureViolations(bad)).toEqual([
@@ -196,7 +263,8 @@ describe('the checker itself', () => {
       '@shoal/coordinator → @shoal/client: not allowed (it may depend on @shoal/protocol, @shoal/dp, @shoal/secagg, @shoal/strategy)',
       'c/a.ts imports @tensorflow/tfjs-node: @shoal/coordinator must never import tfjs',
       '@shoal/testkit → @shoal/strategy: not allowed (it may depend on @shoal/protocol)',
-      '@shoal/client → shoal: not allowed (it may depend on @shoal/protocol, @shoal/dp, @shoal/secagg)',
+      '@shoal/client → @shoal/cli: not allowed (it may depend on @shoal/protocol, @shoal/dp, @shoal/secagg)',
+      '@shoal/client → @shoal/datasets: not allowed (it may depend on @shoal/protocol, @shoal/dp, @shoal/secagg)',
       '@shoal/extra: not in the layering table; place it in DESIGN.md §2 and in test/architecture.test.ts',
     ]);
   });
@@ -244,5 +312,48 @@ describe('the checker itself', () => {
     expect(packageNameOf('@shoal/secagg/sub')).toBe('@shoal/secagg');
     expect(packageNameOf('node:fs/promises')).toBe('node:fs');
     expect(packageNameOf('./local.js')).toBeUndefined();
+  });
+});
+
+describe('shoal serve does not load the simulator (issue #9)', () => {
+  it('the serve module reaches no module of @shoal/sim and no tfjs, through any chain of imports', () => {
+    const graph = importGraph(repoRoot, SERVE_MODULE);
+    // Guard against a vacuous pass: the walk went through the CLI into the coordinator's sources.
+    expect([...graph.keys()]).toEqual(expect.arrayContaining(['packages/cli/src/config-file.ts', 'packages/coordinator/src/index.ts', 'packages/coordinator/src/config.ts']));
+    expect(forbiddenImports(graph, SIMULATOR, 'serve must not load the simulator or tfjs')).toEqual([]);
+  });
+
+  it('the CLI entry loads no command with itself: each command module is imported when it runs', () => {
+    const graph = importGraph(repoRoot, 'packages/cli/src/main.ts', true);
+    expect(graph.has('packages/cli/src/usage.ts')).toBe(true);
+    expect(forbiddenImports(graph, [...SIMULATOR, 'packages/coordinator', SERVE_MODULE, 'packages/cli/src/simulate.ts'], 'main.ts must load commands lazily')).toEqual([]);
+  });
+
+  it('the walk follows relative, re-exported and subpath imports, and dynamic ones unless asked not to', () => {
+    const root = mkdtempSync(join(tmpdir(), 'shoal-arch-graph-'));
+    try {
+      const write = (path: string, text: string) => {
+        mkdirSync(dirname(join(root, path)), { recursive: true });
+        writeFileSync(join(root, path), text);
+      };
+      const exportsOf = (subpaths: Record<string, string>) => Object.fromEntries(Object.entries(subpaths).map(([key, source]) => [key, { 'shoal-source': source, default: 'dist/x.js' }]));
+      write('packages/cli/package.json', JSON.stringify({ name: CLI, exports: exportsOf({ '.': './src/index.ts' }) }));
+      write('packages/sim/package.json', JSON.stringify({ name: SIM, exports: exportsOf({ '.': './src/index.ts', './config': './src/config.ts' }) }));
+      write('packages/cli/src/serve.ts', "import { a } from './helpers/a.js';\nimport type { T } from '@shoal/sim';\n");
+      write('packages/cli/src/helpers/a.ts', "export * from '../b.js';\n");
+      write('packages/cli/src/b.ts', "export const load = () => import('@shoal/sim/config');\nimport 'ws';\n");
+      write('packages/sim/src/config.ts', "import * as tf from '@tensorflow/tfjs';\n");
+      write('packages/sim/src/index.ts', '');
+      expect(forbiddenImports(importGraph(root, 'packages/cli/src/serve.ts'), SIMULATOR, 'no')).toEqual([
+        'packages/cli/src/serve.ts → packages/sim/src/index.ts: no',
+        'packages/cli/src/serve.ts → packages/cli/src/helpers/a.ts → packages/cli/src/b.ts → packages/sim/src/config.ts: no',
+        'packages/cli/src/serve.ts → packages/cli/src/helpers/a.ts → packages/cli/src/b.ts → packages/sim/src/config.ts → @tensorflow/tfjs: no',
+      ]);
+      // Loaded with the module: neither the type-only import nor the dynamic one.
+      const atOnce = importGraph(root, 'packages/cli/src/serve.ts', true);
+      expect([...atOnce.keys()].sort()).toEqual(['packages/cli/src/b.ts', 'packages/cli/src/helpers/a.ts', 'packages/cli/src/serve.ts', 'ws']);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

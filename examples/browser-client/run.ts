@@ -1,7 +1,7 @@
 // Runs the browser example on one machine: a coordinator on 127.0.0.1 training a digits model, and
 // a web server for the page. Open the printed URLs in two tabs (or more) and click "Join training".
 //
-//   npm run example:browser        (= node --import tsx examples/browser-client/run.ts)
+//   npm run example:browser        (= node --conditions=shoal-source --import tsx examples/browser-client/run.ts)
 //
 // SHOAL_TABS (default 2) is how many tabs must join before a round starts.
 import { randomBytes } from 'node:crypto';

@@ -2,8 +2,8 @@
 // this process: the coordinator sends the global model, the app trains on its data and sends back
 // only the change to the weights.
 //
-//   SHOAL_URL=ws://127.0.0.1:8080 SHOAL_TOKEN=secret node --import tsx examples/node-client/app.ts
-//   node --import tsx examples/node-client/app.ts --url ws://127.0.0.1:8080 --token secret --seed 2
+//   SHOAL_URL=ws://127.0.0.1:8080 SHOAL_TOKEN=secret node --conditions=shoal-source --import tsx examples/node-client/app.ts
+//   node --conditions=shoal-source --import tsx examples/node-client/app.ts --url ws://127.0.0.1:8080 --token secret --seed 2
 import { parseArgs } from 'node:util';
 import { ShoalClient } from '@shoal/client';
 import { CLASSES, syntheticDataset } from './data.js';

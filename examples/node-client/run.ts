@@ -1,7 +1,7 @@
 // Runs the whole example on one machine: a coordinator on 127.0.0.1 and three copies of app.ts, each
 // a separate Node process with its own data, training one model together over real WebSockets.
 //
-//   npm run example:node        (= node --import tsx examples/node-client/run.ts)
+//   npm run example:node        (= node --conditions=shoal-source --import tsx examples/node-client/run.ts)
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -78,7 +78,7 @@ if (failure !== undefined || summary.stoppedBy !== 'completed') {
 /** Starts one app as its own Node process; its output goes straight to ours. */
 function launchApp(index: number) {
   const name = `app-${index}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', APP], {
+  const child = spawn(process.execPath, ['--conditions=shoal-source', '--import', 'tsx', APP], {
     cwd: REPO_ROOT,
     env: { ...process.env, SHOAL_URL: coordinator.url, SHOAL_TOKEN: token, SHOAL_CLIENT_NAME: name, SHOAL_DATA_SEED: String(index), SHOAL_EXAMPLES: String(100 + 50 * index) },
     stdio: ['ignore', 'inherit', 'inherit'],

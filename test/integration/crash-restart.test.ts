@@ -271,7 +271,8 @@ describe('shoal serve crash and restart', () => {
     expect(corruptExit.code, corrupt.stderr()).toBe(2);
     expect(corrupt.stderr()).toContain(`shoal: checkpoint ${join(corruptDir, 'round-000002.ckpt')} is not readable`);
     expect(mismatchedExit.code, mismatched.stderr()).toBe(2);
-    expect(mismatched.stderr()).toContain(`shoal: checkpoint of round 1 in ${mismatchedDir} has 12 weights; the configured model has 15`);
+    // A checkpoint of another model is a config mistake (INVALID_CONFIG); a corrupt file is not.
+    expect(mismatched.stderr()).toContain(`shoal: config: checkpoint of round 1 in ${mismatchedDir} has 12 weights; the configured model has 15`);
     // Neither started listening, and neither touched the folder it refused.
     expect([...corrupt.lines, ...mismatched.lines]).toEqual([]);
     expect((await readdir(corruptDir)).sort()).toEqual(['round-000001.ckpt', 'round-000002.ckpt']);

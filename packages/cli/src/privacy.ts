@@ -3,9 +3,7 @@
 import { parseArgs } from 'node:util';
 import { noiseMultiplierFor, RdpAccountant } from '@shoal/dp';
 import { ShoalError } from '@shoal/protocol';
-
-export const PRIVACY_USAGE =
-  'shoal privacy --sample-rate Q --rounds T --delta D (--noise-multiplier Z | --target-epsilon E) [--json]';
+import { PRIVACY_SYNOPSIS } from './usage.js';
 
 /** The answer `shoal privacy` prints. */
 export interface PrivacyAnswer {
@@ -15,7 +13,7 @@ export interface PrivacyAnswer {
 }
 
 function usageError(message: string): ShoalError {
-  return new ShoalError('INVALID_CONFIG', `${message}\nusage: ${PRIVACY_USAGE}`);
+  return new ShoalError('INVALID_CONFIG', `${message}\nusage: ${PRIVACY_SYNOPSIS}`);
 }
 
 /** A flag's value as a number passing `ok`; a missing or malformed flag is a usage error naming it. */

@@ -1,38 +1,16 @@
 // Runs the real CLI (`node packages/cli/bin/shoal.js ...`) as a child process from the repo root,
 // the way users run it: exit codes, stderr messages and the files a simulation writes.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runToCompletion, type ProcessResult } from '@shoal/testkit';
+import { BIN, REPO_ROOT, childEnv, run, shoal, tempFolder } from './run-cli.js';
 
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const BIN = join('packages', 'cli', 'bin', 'shoal.js');
-const TMP = mkdtempSync(join(tmpdir(), 'shoal-cli-test-'));
-afterAll(() => rmSync(TMP, { recursive: true, force: true }));
-
-/** The environment of a child: ours without SHOAL_TOKENS, so a developer's shell cannot change results. */
-function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const { SHOAL_TOKENS: _ignored, ...env } = process.env;
-  return { ...env, ...extra };
-}
-
-/** Runs a command to completion from the repo root, killing it after `timeoutMs`. */
-function run(command: string, args: readonly string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<ProcessResult> {
-  return runToCompletion(command, args, { cwd: REPO_ROOT, env: childEnv(options.env), ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) });
-}
-
-const shoal = (args: readonly string[], options?: { env?: Record<string, string>; timeoutMs?: number }) => run(process.execPath, [BIN, ...args], options);
-
-/** Writes a config file into the test's temp folder and returns its path. */
-function writeConfig(name: string, config: unknown): string {
-  const path = join(TMP, `${name}.json`);
-  writeFileSync(path, JSON.stringify(config));
-  return path;
-}
+const tmp = tempFolder('shoal-cli-test-');
+const TMP = tmp.path;
+afterAll(() => tmp.remove());
+const writeConfig = tmp.writeConfig;
 
 /** A few-second simulation: digits, logistic regression, 4 clients, 2 per round. `rounds` is 5 so the test's --set rounds=2 shows. */
 const TINY = {

@@ -1,5 +1,6 @@
 export * from './connection.js';
 export * from './options.js';
+export * from './config.js';
 export * from './ports.js';
 export * from './round.js';
 export * from './round-log.js';

@@ -1,5 +1,8 @@
-import { ShoalError, type TrainConfig } from '@shoal/protocol';
+import { checkDpCohort, DP_DEFAULTS } from '@shoal/dp';
+import { integerAt, type TrainConfig } from '@shoal/protocol';
+import { SECAGG_DEFAULTS } from '@shoal/secagg';
 import type { Strategy } from '@shoal/strategy';
+import { COORDINATOR_DEFAULTS, checkCohort, checkDistributedDp, checkFraction, checkLimit, checkMaxUpdateNorm } from './config.js';
 import type { InitialModel } from './model-init.js';
 import type { RoundMetrics } from './round.js';
 import type { DpOptions } from './privacy.js';
@@ -110,21 +113,13 @@ export interface ConnectionLimits {
   readonly badTokenWindowMs?: number;
 }
 
-export const DEFAULT_CONNECTION_LIMITS: Required<ConnectionLimits> = {
-  helloTimeoutMs: 10_000,
-  maxConnections: 10_000,
-  maxPendingHello: 1_000,
-  maxIdlePartialBytes: 65_536,
-  resumeTokenTtlMs: 600_000,
-  maxResumeTokens: 100_000,
-  upgradeTimeoutMs: 10_000,
-  badTokenLimit: 20,
-  badTokenWindowMs: 60_000,
-};
+/** The defaults of `limits` (the config's `server.limits`). */
+export const DEFAULT_CONNECTION_LIMITS: Required<ConnectionLimits> = COORDINATOR_DEFAULTS.limits;
 
 export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound' | 'secagg' | 'dp' | 'limits'>> {
   readonly limits: Required<ConnectionLimits>;
-  readonly secagg?: SecAggOptions;
+  /** With every default filled in (SECAGG_DEFAULTS); threshold and degree stay derived per round unless given. */
+  readonly secagg?: SecAggOptions & Required<Pick<SecAggOptions, 'maxDropout' | 'stageTimeoutMs' | 'clipRange' | 'maxWeight'>>;
   readonly dp?: DpOptions;
   readonly clientsPerRound?: number;
   readonly fraction?: number;
@@ -133,43 +128,42 @@ export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'clie
   readonly onRound?: CoordinatorOptions['onRound'];
 }
 
+/**
+ * Fills in the defaults (`COORDINATOR_DEFAULTS`, and `SECAGG_DEFAULTS` and `DP_DEFAULTS` in
+ * `secagg` and `dp`) and applies the config's rules to options built in code: the same checks
+ * (config.ts, @shoal/dp), so the same ShoalError INVALID_CONFIG naming the key.
+ */
 export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
-  const minClients = options.minClients ?? 2;
+  const minClients = integerAt(options.minClients ?? COORDINATOR_DEFAULTS.minClients, 'minClients', 1);
   if (options.tokens.length === 0) throw new RangeError('coordinator: give at least one token in `tokens`');
-  if (!Number.isInteger(options.rounds) || options.rounds < 1) throw new RangeError(`coordinator: rounds must be a positive integer, got ${options.rounds}`);
-  if (!Number.isInteger(minClients) || minClients < 1) throw new RangeError(`coordinator: minClients must be a positive integer, got ${minClients}`);
-  if (options.clientsPerRound !== undefined && options.clientsPerRound < minClients) {
-    throw new RangeError(`coordinator: clientsPerRound (${options.clientsPerRound}) is below minClients (${minClients}); no round could commit`);
-  }
-  if (options.fraction !== undefined && !(options.fraction > 0 && options.fraction <= 1)) {
-    throw new RangeError(`coordinator: fraction must be in (0, 1], got ${options.fraction}`);
-  }
-  if (options.dp !== undefined && options.clientsPerRound === undefined) {
-    throw new ShoalError('INVALID_CONFIG', 'dp needs clientsPerRound: the expected cohort size is the fixed denominator of DP-FedAvg and sets the sampling rate');
-  }
-  if (options.dp?.mode === 'distributed' && options.secagg === undefined) {
-    throw new ShoalError('INVALID_CONFIG', 'dp.mode distributed needs secure aggregation (secagg.mode secagg or secagg+): without it the coordinator sees each noised update');
-  }
-  const maxUpdateNorm = options.maxUpdateNorm ?? 'auto';
-  if (maxUpdateNorm !== 'auto' && !(Number.isFinite(maxUpdateNorm) && maxUpdateNorm > 0)) {
-    throw new ShoalError('INVALID_CONFIG', `maxUpdateNorm must be 'auto' or a finite number > 0, got ${String(maxUpdateNorm)}`);
-  }
+  integerAt(options.rounds, 'rounds', 1);
+  checkCohort({ clientsPerRound: options.clientsPerRound, minClients });
+  if (options.fraction !== undefined) checkFraction(options.fraction);
+  if (options.dp !== undefined) checkDpCohort(options.dp, options.clientsPerRound);
+  checkDistributedDp(options.dp?.mode ?? 'off', options.secagg !== undefined);
+  const maxUpdateNorm = checkMaxUpdateNorm(options.maxUpdateNorm ?? COORDINATOR_DEFAULTS.maxUpdateNorm);
   const limits = { ...DEFAULT_CONNECTION_LIMITS };
-  for (const key of Object.keys(limits) as (keyof ConnectionLimits)[]) {
-    const value = options.limits?.[key] ?? limits[key];
-    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`coordinator: limits.${key} must be a positive integer, got ${value}`);
-    limits[key] = value;
-  }
+  for (const key of Object.keys(limits) as (keyof ConnectionLimits)[]) limits[key] = checkLimit(options.limits?.[key] ?? limits[key], `limits.${key}`);
+  const { secagg: givenSecagg, ...rest } = options;
+  const secagg = givenSecagg && {
+    ...givenSecagg,
+    maxDropout: givenSecagg.maxDropout ?? SECAGG_DEFAULTS.maxDropout,
+    stageTimeoutMs: givenSecagg.stageTimeoutMs ?? SECAGG_DEFAULTS.stageTimeoutMs,
+    clipRange: givenSecagg.clipRange ?? SECAGG_DEFAULTS.clipRange,
+    maxWeight: givenSecagg.maxWeight ?? SECAGG_DEFAULTS.maxWeight,
+  };
   return {
-    ...options,
+    ...rest,
     limits,
-    sampling: options.sampling ?? 'fixed',
+    ...(secagg ? { secagg } : {}),
+    ...(options.dp ? { dp: { delta: DP_DEFAULTS.delta, ...options.dp } } : {}),
+    sampling: options.sampling ?? COORDINATOR_DEFAULTS.sampling,
     maxUpdateNorm,
     minClients,
     minAvailable: options.minAvailable ?? Math.max(minClients, options.clientsPerRound ?? 0),
-    roundTimeoutMs: options.roundTimeoutMs ?? 60_000,
-    seed: options.seed ?? 0,
-    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 5_000,
+    roundTimeoutMs: options.roundTimeoutMs ?? COORDINATOR_DEFAULTS.roundTimeoutMs,
+    seed: options.seed ?? COORDINATOR_DEFAULTS.seed,
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? COORDINATOR_DEFAULTS.heartbeatIntervalMs,
     log: options.log ?? (() => {}),
   };
 }

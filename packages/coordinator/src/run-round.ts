@@ -276,8 +276,8 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
   const secagg = privacy ? { ...options.secagg!, clipRange: privacy.valueBound(state.privacy!) } : options.secagg!;
   const extraValues = privacy?.sendsMaskedBit ? 1 : 0;
   // The strategy decides the weights (example counts, or 1 under DP); SecAgg needs a finite cap.
-  const maxWeight = Math.max(1, Math.min(strategy.clientWeight(Number.MAX_SAFE_INTEGER), secagg.maxWeight ?? 1_000));
-  const stageTimeoutMs = secagg.stageTimeoutMs ?? 30_000;
+  const maxWeight = Math.max(1, Math.min(strategy.clientWeight(Number.MAX_SAFE_INTEGER), secagg.maxWeight));
+  const stageTimeoutMs = secagg.stageTimeoutMs;
   const indexOf = new Map(members.map((member, i) => [member, i + 1]));
   const memberAt = new Map(members.map((member, i) => [i + 1, member]));
   const stageMs: Record<SecAggStage, number> = { advertise: 0, share: 0, masked: 0, unmask: 0 };
@@ -316,10 +316,10 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
       mode: secagg.mode,
       cohortSize: members.length,
       numParams: numParams + extraValues,
-      maxDropout: secagg.maxDropout ?? 0.3,
+      maxDropout: secagg.maxDropout,
       ...(secagg.threshold !== undefined ? { threshold: secagg.threshold } : {}),
       ...(secagg.degree !== undefined ? { degree: secagg.degree } : {}),
-      bound: (secagg.clipRange ?? 1) * maxWeight,
+      bound: secagg.clipRange * maxWeight,
       maxWeight,
     });
   } catch (error) {

@@ -221,7 +221,7 @@ describe('crash safety with a real writer process', () => {
   it('readers never see a torn checkpoint while a writer runs, nor after it is SIGKILLed mid-write', async () => {
     for (const killAfterMs of [0, 150, 400]) {
       const at = join(dir, `kill-after-${killAfterMs}`);
-      const child = spawn(process.execPath, ['--import', 'tsx', writerScript, at, String(numParams)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--conditions=shoal-source', '--import', 'tsx', writerScript, at, String(numParams)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
       const exited = once(child, 'exit');
       let lastReported = 0;
       let stderr = '';

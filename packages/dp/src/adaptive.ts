@@ -4,18 +4,19 @@
 // γ-quantile of the clients' update norms, estimated privately from one bit per client.
 import { ShoalError } from '@shoal/protocol';
 import { checkClipNorm, checkCount, checkNoiseMultiplier, checkPositive, requireNumber } from './checks.js';
+import { ADAPTIVE_CLIP_DEFAULTS, checkTargetQuantile, countNoiseTooSmall, defaultCountNoiseStd } from './config.js';
 import type { NoiseSource } from './random.js';
 
 export interface AdaptiveClippingOptions {
   /** m: the expected number of reporting clients per round; the count is divided by it. Required. */
   readonly expectedClients: number;
-  /** γ: the quantile of update norms C should track. Default 0.5 (the median). */
+  /** γ: the quantile of update norms C should track. Default 0.5, the median (`ADAPTIVE_CLIP_DEFAULTS`). */
   readonly targetQuantile?: number;
-  /** η. Default 0.2. */
+  /** η. Default 0.2 (`ADAPTIVE_CLIP_DEFAULTS`). */
   readonly learningRate?: number;
   /** 'geometric' (C ← C·exp(−η(b̄ − γ)), for norms spanning orders of magnitude) or 'arithmetic' (C ← C − η(b̄ − γ)). Default 'geometric'. */
   readonly update?: 'geometric' | 'arithmetic';
-  /** σ_b: std of the Gaussian noise on the count of unclipped clients. Default m/20 (Andrew et al.). 0 means no noise. */
+  /** σ_b: std of the Gaussian noise on the count of unclipped clients. Default m/20 (`defaultCountNoiseStd`, Andrew et al.). 0 means no noise. */
   readonly countNoiseStd?: number;
 }
 
@@ -37,10 +38,10 @@ export function adaptiveClipping(options: AdaptiveClippingOptions): AdaptiveClip
   }
   return {
     expectedClients,
-    targetQuantile: requireNumber('adaptiveClipping.targetQuantile', options.targetQuantile ?? 0.5, 'in [0, 1]', (v) => v >= 0 && v <= 1),
-    learningRate: checkPositive(options.learningRate ?? 0.2, 'adaptiveClipping.learningRate'),
+    targetQuantile: checkTargetQuantile(options.targetQuantile ?? ADAPTIVE_CLIP_DEFAULTS.targetQuantile, 'adaptiveClipping.targetQuantile'),
+    learningRate: checkPositive(options.learningRate ?? ADAPTIVE_CLIP_DEFAULTS.learningRate, 'adaptiveClipping.learningRate'),
     update,
-    countNoiseStd: checkNoiseMultiplier(options.countNoiseStd ?? expectedClients / 20, 'adaptiveClipping.countNoiseStd'),
+    countNoiseStd: checkNoiseMultiplier(options.countNoiseStd ?? defaultCountNoiseStd(expectedClients), 'adaptiveClipping.countNoiseStd'),
   };
 }
 
@@ -109,7 +110,7 @@ export function splitNoiseMultiplier(noiseMultiplier: number, countNoiseStd: num
   const z = checkNoiseMultiplier(noiseMultiplier);
   const countStd = checkNoiseMultiplier(countNoiseStd, 'countNoiseStd');
   if (z === 0) return 0;
-  if (z >= 2 * countStd) {
+  if (countNoiseTooSmall(z, countStd)) {
     throw new ShoalError(
       'INVALID_CONFIG',
       `noiseMultiplier ${z} needs countNoiseStd > ${z / 2} (it is ${countStd}): raise countNoiseStd or expectedClients, or lower noiseMultiplier`,

@@ -5,4 +5,5 @@ export * from './adaptive.js';
 export * from './rdp.js';
 export * from './accountant.js';
 export * from './steps.js';
+export * from './config.js';
 export { checkNoiseMultiplier, checkClipNorm, checkSampleRate, checkDelta } from './checks.js';

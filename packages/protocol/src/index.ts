@@ -6,3 +6,4 @@ export * from './codec.js';
 export * from './random.js';
 export * from './clock.js';
 export * from './validate.js';
+export * from './config.js';

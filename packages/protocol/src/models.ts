@@ -42,13 +42,30 @@ export function layerName(index: number, layer: LayerSpec): string {
   return `l${index}_${layer.type.toLowerCase()}`;
 }
 
+/** The smallest image side `cnn` takes: it max-pools by 2 twice, so a side below 4 would pool away. */
+const CNN_MIN_SIDE = 4;
+
+/**
+ * Why built-in model `name` cannot take examples of `inputShape`, as the end of a sentence about
+ * the model ("needs …"), or undefined when it can. Every model but `cnn` flattens its input.
+ */
+export function builtinModelProblem(name: BuiltinModelName, inputShape: readonly number[]): string | undefined {
+  if (name !== 'cnn') return undefined;
+  const [height = 0, width = 0] = inputShape;
+  if (inputShape.length !== 3 || height < CNN_MIN_SIDE || width < CNN_MIN_SIDE) {
+    return `needs an image input shape [height, width, channels] of at least ${CNN_MIN_SIDE}×${CNN_MIN_SIDE} (it max-pools by 2 twice)`;
+  }
+  return undefined;
+}
+
 /**
  * A built-in model for inputs of `inputShape` and `numClasses` classes.
  * - `logreg`: one softmax layer.
  * - `mlp`: one hidden layer of 128 ReLU units.
  * - `2nn`: McMahan et al. 2017's 2NN, two hidden layers of 200 ReLU units (199,210 params on MNIST).
  * - `cnn`: McMahan et al. 2017's CNN, conv5×5×32, pool, conv5×5×64, pool, dense 512 (1,663,370 on MNIST);
- *   it needs an image input shape [height, width, channels].
+ *   it needs an image input shape [height, width, channels] of at least 4×4 (`builtinModelProblem`).
+ * Throws RangeError for an input shape the model cannot take.
  */
 export function builtinTopology(
   name: BuiltinModelName,
@@ -66,9 +83,8 @@ export function builtinTopology(
     case '2nn':
       return { format: 'shoal-sequential', inputShape, layers: [...flatInput, hidden(200), hidden(200), softmax] };
     case 'cnn': {
-      if (inputShape.length !== 3) {
-        throw new RangeError(`the cnn model needs an image input shape [height, width, channels], got [${inputShape.join(', ')}]`);
-      }
+      const problem = builtinModelProblem(name, inputShape);
+      if (problem !== undefined) throw new RangeError(`the cnn model ${problem}, got [${inputShape.join(', ')}]`);
       const conv = (filters: number) =>
         ({ type: 'conv2d', filters, kernelSize: 5, activation: 'relu', padding: 'same' }) as const;
       const pool = { type: 'maxPool2d', poolSize: 2 } as const;

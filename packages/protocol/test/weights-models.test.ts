@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   BUILTIN_MODELS,
+  builtinModelProblem,
   builtinTopology,
   joinWeights,
   layerName,
@@ -85,6 +86,17 @@ describe('built-in models', () => {
 
   it('cnn needs an image input shape', () => {
     expect(() => builtinTopology('cnn', [784], 10)).toThrow(/\[height, width, channels\]/);
+  });
+
+  it('cnn needs at least 4×4 pixels: its two 2×2 max-pools would leave nothing of a smaller image', () => {
+    for (const shape of [[3, 8, 1], [8, 3, 1], [2, 2, 1]]) {
+      expect(builtinModelProblem('cnn', shape), JSON.stringify(shape)).toContain('at least 4×4');
+      expect(() => builtinTopology('cnn', shape, 10)).toThrow(/at least 4×4/);
+    }
+    expect(builtinModelProblem('cnn', [4, 4, 1])).toBeUndefined();
+    const manifest = sequential(builtinTopology('cnn', [4, 4, 1], 3));
+    for (const weight of manifest) expect(weight.shape.every((d) => d > 0), weight.name).toBe(true);
+    for (const name of BUILTIN_MODELS.filter((n) => n !== 'cnn')) expect(builtinModelProblem(name, [1])).toBeUndefined();
   });
 
   it('every built-in model builds a manifest on an image-shaped input', () => {

@@ -88,14 +88,18 @@ function checkCommon(bound: number, maxClients: number, maxWeight: number, headr
   if (!(Number.isFinite(bound) && bound > 0)) throw new ShoalError('INVALID_CONFIG', `secagg bound must be a finite number > 0, got ${bound}`);
   if (!Number.isSafeInteger(maxClients) || maxClients < 1) throw new ShoalError('INVALID_CONFIG', `secagg maxClients must be an integer ≥ 1, got ${maxClients}`);
   if (!Number.isSafeInteger(maxWeight) || maxWeight < 1) throw new ShoalError('INVALID_CONFIG', `secagg maxWeight must be an integer ≥ 1, got ${maxWeight}`);
-  const limit = 2 ** (32 - headroomBits);
-  if (maxClients * maxWeight >= limit) {
+  if (maxWeight > maxWeightFor(maxClients, headroomBits)) {
     throw new ShoalError(
       'INVALID_CONFIG',
       `secagg maxWeight ${maxWeight} × ${maxClients} clients = ${maxClients * maxWeight} ≥ 2^${32 - headroomBits}: the summed weight would wrap; ` +
-        `lower maxWeight to at most ${Math.floor((limit - 1) / maxClients)}`,
+        `lower maxWeight to at most ${maxWeightFor(maxClients, headroomBits)}`,
     );
   }
+}
+
+/** The largest weight `maxClients` clients can each send without their summed weight wrapping: maxClients·maxWeight < 2^(32 − headroomBits). */
+export function maxWeightFor(maxClients: number, headroomBits = 0): number {
+  return Math.floor((2 ** (32 - headroomBits) - 1) / maxClients);
 }
 
 /** The largest word one client's value can encode to: ceil(2·bound·scale). */

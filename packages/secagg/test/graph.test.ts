@@ -102,16 +102,16 @@ describe('deriveSecAggParams', () => {
   });
 
   it.each<[string, Record<string, unknown>, RegExp]>([
-    ['a threshold of half the degree', { mode: 'secagg+', cohortSize: 100, degree: 21, threshold: 10 }, /threshold 10 must exceed half the degree 21/],
-    ['a threshold above what maxDropout tolerates', { mode: 'secagg+', cohortSize: 100, degree: 21, threshold: 15 }, /threshold 15 cannot tolerate maxDropout 0.3 of a neighbourhood of 21 \(at most 14\)/],
-    ['a threshold above the degree', { mode: 'secagg+', cohortSize: 100, degree: 21, threshold: 22 }, /threshold must be an integer in 2..21/],
-    ['a threshold of 1', { mode: 'secagg', cohortSize: 3, threshold: 1 }, /threshold must be an integer in 2..3/],
+    ['a threshold of half the degree', { mode: 'secagg+', cohortSize: 100, degree: 21, threshold: 10 }, /secagg\.threshold \(10\) must exceed half of secagg\.degree \(21\)/],
+    ['a threshold above what maxDropout tolerates', { mode: 'secagg+', cohortSize: 100, degree: 21, threshold: 15 }, /secagg\.threshold \(15\) cannot tolerate secagg\.maxDropout 0\.3 of secagg\.degree \(21\) \(it allows at most 14\)/],
+    ['a threshold above the degree', { mode: 'secagg+', cohortSize: 100, degree: 21, threshold: 22 }, /secagg\.threshold \(22\) exceeds secagg\.degree \(21\)/],
+    ['a threshold of 1', { mode: 'secagg', cohortSize: 3, threshold: 1 }, /secagg\.threshold must be an integer ≥ 2, got 1/],
     ['an even SecAgg+ degree', { mode: 'secagg+', cohortSize: 100, degree: 20 }, /must be odd/],
-    ['a degree above n', { mode: 'secagg+', cohortSize: 100, degree: 101 }, /degree must be an integer in 2..100/],
-    ['a full-SecAgg degree below n', { mode: 'secagg', cohortSize: 100, degree: 21 }, /degree must be the cohort size 100/],
-    ['a cohort too small for any threshold', { mode: 'secagg', cohortSize: 4 }, /threshold 2 must exceed half the degree 4,.*maxDropout 0.3 leaves no such threshold/],
-    ['a cohort of 2', { mode: 'secagg', cohortSize: 2 }, /cohortSize must be an integer in 3..100000/],
-    ['maxDropout of one half', { mode: 'secagg', cohortSize: 10, maxDropout: 0.5 }, /maxDropout must be in \[0, 0.5\)/],
+    ['a degree above n', { mode: 'secagg+', cohortSize: 100, degree: 101 }, /secagg\.degree \(101\) exceeds the cohort \(100\)/],
+    ['a full-SecAgg degree below n', { mode: 'secagg', cohortSize: 100, degree: 21 }, /secagg\.degree must be the cohort \(100\), got 21/],
+    ['a cohort too small for any threshold', { mode: 'secagg', cohortSize: 4 }, /secagg\.maxDropout 0\.3 leaves no valid threshold for the cohort \(4\).*⌊\(1 − 0\.3\)·4⌋ = 2, must be at least 2 and exceed half of 4/],
+    ['a cohort of 2', { mode: 'secagg', cohortSize: 2 }, /secagg\.mode secagg needs 3 to 100000 clients per round, but the cohort is 2/],
+    ['maxDropout of one half', { mode: 'secagg', cohortSize: 10, maxDropout: 0.5 }, /secagg\.maxDropout must be a number in \[0, 0\.5\), got 0\.5: the threshold must exceed half/],
     ['an unknown mode', { mode: 'secagg++', cohortSize: 10 }, /mode must be 'secagg' or 'secagg\+'/],
     ['a fractional numParams', { mode: 'secagg', cohortSize: 10, numParams: 1.5 }, /numParams must be an integer ≥ 1/],
     ['weights that could wrap', { mode: 'secagg', cohortSize: 10_000, maxWeight: 1_000_000 }, /summed weight would wrap/],
@@ -124,6 +124,6 @@ describe('deriveSecAggParams', () => {
   it('checkSecAggParams catches a scale that could wrap in params built by hand', () => {
     const params = deriveSecAggParams({ mode: 'secagg', cohortSize: 10, ...base });
     expect(() => checkSecAggParams({ ...params, scale: params.scale * 2 })).toThrow(/lower the scale/);
-    expect(() => checkSecAggParams({ ...params, threshold: 5 })).toThrow(/exceed half the degree/);
+    expect(() => checkSecAggParams({ ...params, threshold: 5 })).toThrow(/must exceed half of secagg\.degree/);
   });
 });

@@ -6,8 +6,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { datasetsDir, type DatasetName } from '@shoal/datasets';
 import { ShoalError, createSeededRandom, shuffled } from '@shoal/protocol';
 import type { SeededRandom } from '@shoal/protocol';
 
@@ -26,10 +26,11 @@ export interface TrainTest {
   readonly test: Dataset;
 }
 
-export type DatasetName = 'mnist' | 'digits' | 'iris';
+/** The bundled datasets' names, from @shoal/datasets, which also knows their shapes. */
+export type { DatasetName };
 
 export interface LoadDatasetOptions {
-  /** Folder holding `mnist/` and `sklearn/`. Default: the repository's `data/` folder. */
+  /** Folder holding `mnist/` and `sklearn/`. Default: the `data/` folder of the `@shoal/datasets` package. */
   dataDir?: string;
   /** Seed of the train/test split of digits and iris. Default 0. MNIST keeps its own split. */
   seed?: number;
@@ -37,7 +38,6 @@ export interface LoadDatasetOptions {
   testFraction?: number;
 }
 
-const DEFAULT_DATA_DIR = fileURLToPath(new URL('../../../data/', import.meta.url));
 const IDX_IMAGES_MAGIC = 2051;
 const IDX_LABELS_MAGIC = 2049;
 const DIGITS_FEATURES = 64;
@@ -46,8 +46,8 @@ const DIGITS_CLASSES = 10;
 const MNIST_CLASSES = 10;
 
 /**
- * Loads a bundled dataset from `dataDir` (default: the repo's data/ folder, located relative to
- * this file via import.meta.url). Caches nothing globally: every call reads the files again.
+ * Loads a bundled dataset from `dataDir` (default: `datasetsDir` of `@shoal/datasets`, the package
+ * that ships the files). Caches nothing globally: every call reads the files again.
  *
  * - `mnist`: its own 60,000 / 10,000 split, pixels scaled to [0, 1], featureShape [28, 28, 1].
  * - `digits`: 1,797 examples, values scaled by 1/16, featureShape [64], seeded stratified split.
@@ -58,7 +58,7 @@ const MNIST_CLASSES = 10;
  *   INVALID_CONFIG for an unknown name or a `testFraction` outside (0, 1).
  */
 export function loadDataset(name: DatasetName, options: LoadDatasetOptions = {}): TrainTest {
-  const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
+  const dataDir = options.dataDir ?? datasetsDir;
   const seed = options.seed ?? 0;
   const testFraction = options.testFraction ?? 0.2;
   if (!(testFraction > 0 && testFraction < 1)) {
@@ -67,7 +67,7 @@ export function loadDataset(name: DatasetName, options: LoadDatasetOptions = {})
   if (!existsSync(dataDir)) {
     throw new ShoalError(
       'INVALID_DATA',
-      `dataset folder ${dataDir} does not exist; pass dataDir pointing at a folder with mnist/ and sklearn/ (see data/README.md)`,
+      `dataset folder ${dataDir} does not exist; pass dataDir pointing at a folder with mnist/ and sklearn/ (see the README of @shoal/datasets)`,
     );
   }
   switch (name) {

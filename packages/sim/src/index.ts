@@ -3,6 +3,5 @@ export * from './partition.js';
 export * from './config.js';
 export * from './memory-transport.js';
 export * from './runner.js';
-export * from './shapes.js';
 export * from './faults.js';
 export * from './evaluate.js';

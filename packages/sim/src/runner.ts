@@ -4,6 +4,7 @@ import { setMaxListeners } from 'node:events';
 import {
   Coordinator,
   builtinInitialModel,
+  coordinatorOptions,
   loadSavedModel,
   serveCoordinator,
   type InitialModel,
@@ -12,7 +13,7 @@ import {
 } from '@shoal/coordinator';
 import { ShoalClient, initBackend, wsTransport, type ClientTransport } from '@shoal/client';
 import { createSeededRandom } from '@shoal/protocol';
-import { coordinatorOptions, type ShoalConfig } from './config.js';
+import type { ShoalConfig } from './config.js';
 import { loadDataset, subset, take, type Dataset } from './datasets.js';
 import { withFaults } from './faults.js';
 import { centralEvaluator } from './evaluate.js';

@@ -1,4 +1,4 @@
-// Shared by config.test.ts and config-docs.test.ts: the configs, key levels and helpers both use.
+// Shared by config.test.ts and the CLI's config-docs.test.ts: the configs, key levels and helpers both use.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,20 +76,20 @@ export const DEFAULTS: ShoalConfig = {
 /** The defaults of `dp.adaptiveClip` once it is present (its absence means fixed clipping). */
 export const ADAPTIVE_CLIP_DEFAULTS = { targetQuantile: 0.5, learningRate: 0.2 };
 
-/** Every key set, none to its default. `fraction` and `model.path` exclude other keys, so they get variants. */
+/** Every key set, none to its default. `fraction`, `model.path` and each strategy's own keys exclude others, so they get variants. */
 export const FULL = {
   $schema: './schema.json',
   description: 'every key',
   name: 'full',
   seed: 7,
   rounds: 3,
-  model: { builtin: 'logreg', inputShape: [8, 8, 1], numClasses: 4 },
+  model: { builtin: 'logreg', inputShape: [64], numClasses: 12 }, // simulate takes the dataset's shape, and at least its classes
   clientsPerRound: 5,
   minClients: 3,
   minAvailable: 6,
   roundTimeoutMs: 1_234,
   train: { epochs: 2, batchSize: 16, learningRate: 0.3, optimizer: 'adam' },
-  strategy: { name: 'fedavgm', serverLearningRate: 0.5, maxWeight: 100, momentum: 0.25, proximalMu: 0.125 },
+  strategy: { name: 'fedavgm', serverLearningRate: 0.5, maxWeight: 100, momentum: 0.25 },
   server: {
     host: '0.0.0.0',
     port: 9001,
@@ -119,6 +119,7 @@ export const { clientsPerRound: _omitted, ...FULL_WITHOUT_COHORT } = FULL;
 // DP needs clientsPerRound (its expected cohort), so the fraction variant turns it off; its other keys stay valid.
 export const FULL_WITH_FRACTION = { ...FULL_WITHOUT_COHORT, fraction: 0.25, dp: { ...FULL.dp, mode: 'off' } };
 export const FULL_WITH_SAVED_MODEL = { ...FULL, model: { path: 'models/model.json' } };
+export const FULL_WITH_FEDPROX = { ...FULL, strategy: { name: 'fedprox', serverLearningRate: 0.5, maxWeight: 100, proximalMu: 0.125 } };
 
 /** Every dotted key path of a config object (sections and leaves; arrays are leaves). */
 export function keyPaths(value: unknown, prefix = ''): string[] {
@@ -134,7 +135,10 @@ export function allowedKeys(raw: Record<string, unknown>, prefix: string): strin
   return match![1]!.split(', ').map((key) => `${prefix}${key}`);
 }
 
-/** One example of each cross-key rule: every value is valid alone, together they are rejected. The doc quotes each message. */
+/**
+ * One example of each cross-key rule: every value is valid alone, together they are rejected. The
+ * doc quotes each message as the CLI prints it, `shoal: config: <message>`.
+ */
 export const CROSS_KEY_EXAMPLES: readonly (readonly [Record<string, unknown>, string])[] = [
   [{ clientsPerRound: 1 }, 'clientsPerRound (1) must be at least minClients (2)'], // the default minClients counts too
   [{ clientsPerRound: 4, fraction: 0.5 }, 'give clientsPerRound or fraction, not both'],
@@ -150,6 +154,30 @@ export const CROSS_KEY_EXAMPLES: readonly (readonly [Record<string, unknown>, st
     { clientsPerRound: 10, dp: { mode: 'central', adaptiveClip: {} } },
     'dp.noiseMultiplier 1 needs dp.adaptiveClip.countNoiseStd > 0.5 (it is 0.5, clientsPerRound / 20): raise it or clientsPerRound, or lower dp.noiseMultiplier',
   ],
+  // Each rule below is the one the package applies when it runs (secagg: every round; strategy: at start).
+  [{ secagg: { mode: 'secagg+', degree: 5, threshold: 2 } }, 'secagg.threshold (2) must exceed half of secagg.degree (5), or a coordinator that lies about who dropped out could collect both secrets of a client'],
+  [{ secagg: { mode: 'secagg+', degree: 5, threshold: 5 } }, 'secagg.threshold (5) cannot tolerate secagg.maxDropout 0.3 of secagg.degree (5) (it allows at most 3); lower secagg.threshold or secagg.maxDropout'],
+  [{ clientsPerRound: 2, secagg: { mode: 'secagg' } }, 'secagg.mode secagg needs 3 to 100000 clients per round, but clientsPerRound is 2'],
+  [{ clientsPerRound: 5, secagg: { mode: 'secagg+', degree: 7 } }, 'secagg.degree (7) exceeds clientsPerRound (5): every round would abort'],
+  [
+    { clientsPerRound: 3, secagg: { mode: 'secagg', maxDropout: 0.4 } },
+    'secagg.maxDropout 0.4 leaves no valid threshold for clientsPerRound (3), the neighbourhood of full secagg: the threshold tolerating it, ⌊(1 − 0.4)·3⌋ = 1, must be at least 2 and exceed half of 3; lower secagg.maxDropout or use more clients per round',
+  ],
+  [
+    { clientsPerRound: 10, secagg: { mode: 'secagg', maxWeight: 500_000_000 } },
+    'secagg.maxWeight (500000000) × clientsPerRound (10) reaches 2^32, so the summed weight would wrap: lower secagg.maxWeight to at most 429496729',
+  ],
+  [at('strategy.momentum', 0.5), 'strategy.momentum is not an option of fedavg (it takes serverLearningRate, maxWeight)'], // the default strategy is fedavg
+  [at('strategy.name', 'fedprox'), 'strategy.proximalMu is required for fedprox'],
+  [
+    { model: 'cnn', simulation: { dataset: 'digits' } },
+    'model cnn needs an image input shape [height, width, channels] of at least 4×4 (it max-pools by 2 twice), but simulation.dataset digits has examples of shape [64]: choose another model or dataset',
+  ],
+  [
+    { model: { builtin: 'mlp', inputShape: [8, 8, 1] }, simulation: { dataset: 'digits' } },
+    'model.inputShape [8, 8, 1] does not match simulation.dataset digits, whose examples have shape [64]: simulate feeds them to the model as they are',
+  ],
+  [{ model: { builtin: 'mlp', numClasses: 2 }, simulation: { dataset: 'iris' } }, 'model.numClasses 2 is fewer than the 3 classes of simulation.dataset iris'],
 ];
 
 export const FAULT_STAGES = ['advertise', 'share', 'masked', 'unmask', 'train'] as const;

@@ -2,14 +2,15 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { datasetsDir } from '@shoal/datasets';
 import { createSeededRandom } from '@shoal/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectShoalError } from '@shoal/testkit';
 import { loadDataset, stratifiedSplit, subset, take } from '../src/index.js';
 import type { Dataset, TrainTest } from '../src/index.js';
 
-const REPO_DATA_DIR = fileURLToPath(new URL('../../../data/', import.meta.url));
+/** The files @shoal/datasets ships (packages/datasets/data/). */
+const REPO_DATA_DIR = datasetsDir;
 
 
 function classCounts(ds: Dataset): number[] {

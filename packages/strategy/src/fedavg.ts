@@ -1,4 +1,5 @@
 import { meanDelta } from './aggregate.js';
+import { STRATEGY_DEFAULTS } from './config.js';
 import { checkMaxWeight, checkServerLearningRate } from './options.js';
 import type { Strategy } from './strategy.js';
 
@@ -14,7 +15,7 @@ export interface FedAvgOptions {
 }
 
 /** The default cap on a client's weight (its example count): the same as SecAgg's default `maxWeight`. */
-export const DEFAULT_MAX_WEIGHT = 1_000;
+export const DEFAULT_MAX_WEIGHT = STRATEGY_DEFAULTS.maxWeight;
 
 /**
  * `global + learningRate · direction`, computed in Float64 and rounded once to Float32.
@@ -35,7 +36,7 @@ export function applyUpdate(global: Float32Array, direction: ArrayLike<number>, 
  * Stateless: its state is `{}`.
  */
 export function fedAvg(options: FedAvgOptions = {}): Strategy {
-  const serverLearningRate = checkServerLearningRate(options.serverLearningRate ?? 1);
+  const serverLearningRate = checkServerLearningRate(options.serverLearningRate ?? STRATEGY_DEFAULTS.serverLearningRate);
   const maxWeight = checkMaxWeight(options.maxWeight ?? DEFAULT_MAX_WEIGHT);
   return Object.freeze({
     name: 'fedavg',

@@ -1,4 +1,5 @@
 import { meanDelta } from './aggregate.js';
+import { STRATEGY_DEFAULTS } from './config.js';
 import { wrapStrategy } from './decorator.js';
 import { applyUpdate, fedAvg, type FedAvgOptions } from './fedavg.js';
 import { checkMomentum, checkServerLearningRate } from './options.js';
@@ -24,8 +25,8 @@ function velocityOf(state: StrategyState, numParams: number): Float64Array {
  * Client weighting and train config are FedAvg's.
  */
 export function fedAvgM(options: FedAvgMOptions = {}): Strategy {
-  const momentum = checkMomentum(options.momentum ?? 0.9);
-  const serverLearningRate = checkServerLearningRate(options.serverLearningRate ?? 1);
+  const momentum = checkMomentum(options.momentum ?? STRATEGY_DEFAULTS.momentum);
+  const serverLearningRate = checkServerLearningRate(options.serverLearningRate ?? STRATEGY_DEFAULTS.serverLearningRate);
   return wrapStrategy(fedAvg(options), {
     name: 'fedavgm',
     initialState: (numParams) => ({ velocity: new Float64Array(numParams) }),

@@ -5,4 +5,5 @@ export * from './fedavg.js';
 export * from './fedavgm.js';
 export * from './fedprox.js';
 export * from './create.js';
+export * from './config.js';
 export * from './central-dp.js';

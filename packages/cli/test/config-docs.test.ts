@@ -1,23 +1,29 @@
+// docs/configuration.md against the two readings of the config file: `simulate`'s (parseConfig of
+// @shoal/sim) and `serve`'s (parseServeConfig), both `composeConfig` of @shoal/coordinator with
+// their own sections. Here, in the CLI's tests, because both commands are visible only here.
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { PrivacyPolicy } from '@shoal/coordinator';
+import { PrivacyPolicy, privacyOptions, type CoordinatorConfig } from '@shoal/coordinator';
+// The config schema only, not the package index: the index pulls in tfjs, which this file does not need.
+import { parseConfig } from '@shoal/sim/config';
 import { createStrategy } from '@shoal/strategy';
 import { describe, expect, it } from 'vitest';
-// config.js directly, not the package index: the index pulls in tfjs, which this file does not need.
-import { parseConfig, privacyOptions } from '../src/config.js';
+import { parseServeConfig } from '../src/serve.js';
+// The whole-config fixtures live with the simulate reading's tests.
 import {
   ADAPTIVE_CLIP_DEFAULTS,
   CROSS_KEY_EXAMPLES,
   DEFAULTS,
   DOC,
   FULL,
+  FULL_WITH_FEDPROX,
   FULL_WITH_FRACTION,
   FULL_WITH_SAVED_MODEL,
   REPO_ROOT,
   SECTIONS,
   acceptedKeyPaths,
   keyPaths,
-} from './config-fixtures.js';
+} from '../../sim/test/config-fixtures.js';
 
 describe('docs/configuration.md stays in step with parseConfig', () => {
   const accepted = acceptedKeyPaths();
@@ -40,7 +46,7 @@ describe('docs/configuration.md stays in step with parseConfig', () => {
   }
 
   it('the fully specified test configs cover exactly the accepted keys', () => {
-    const covered = new Set([...keyPaths(FULL), ...keyPaths(FULL_WITH_FRACTION), ...keyPaths(FULL_WITH_SAVED_MODEL)]);
+    const covered = new Set([FULL, FULL_WITH_FRACTION, FULL_WITH_SAVED_MODEL, FULL_WITH_FEDPROX].flatMap((config) => keyPaths(config)));
     expect([...covered].sort()).toEqual([...accepted].sort());
   });
 
@@ -79,18 +85,18 @@ describe('docs/configuration.md stays in step with parseConfig', () => {
     for (const name of SECTIONS) expect(rows.some((row) => row.includes(`\`${name}.`)), name).toBe(true);
   });
 
-  it('quotes an example of each cross-key rule as parseConfig words it', () => {
-    const unquoted = CROSS_KEY_EXAMPLES.map(([, message]) => `\`config: ${message}\``).filter((quote) => !DOC.includes(quote));
+  it('quotes an example of each cross-key rule as the CLI prints it', () => {
+    const unquoted = CROSS_KEY_EXAMPLES.map(([, message]) => `\`shoal: config: ${message}\``).filter((quote) => !DOC.includes(quote));
     expect(unquoted).toEqual([]);
   });
 
   /**
-   * Parses a config as `serve` and `simulate` start from it: parseConfig, then createStrategy, then,
-   * with dp on, the coordinator's own privacy checks (e.g. adaptive clipping needs
-   * countNoiseStd > noiseMultiplier / 2). Returns whether dp is on.
+   * Parses a config as `serve` or `simulate` starts from it: its reading of the file, then
+   * createStrategy, then, with dp on, the coordinator's own privacy checks (e.g. adaptive clipping
+   * needs countNoiseStd > noiseMultiplier / 2). Returns whether dp is on.
    */
-  function expectRunnable(raw: unknown, label: string, defaultName?: string): boolean {
-    const config = parseConfig(raw, defaultName);
+  function expectRunnable(command: 'serve' | 'simulate', raw: unknown, label: string, defaultName?: string): boolean {
+    const config: CoordinatorConfig = command === 'serve' ? parseServeConfig(raw, defaultName) : parseConfig(raw, defaultName);
     expect(() => createStrategy(config.strategy), label).not.toThrow();
     const { dp } = privacyOptions(config);
     if (dp === undefined) return false;
@@ -98,10 +104,11 @@ describe('docs/configuration.md stays in step with parseConfig', () => {
     return true;
   }
 
-  it('every JSON example in the doc is a valid config with a valid strategy and, with dp on, privacy settings the coordinator takes', () => {
-    const examples = [...DOC.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!) as unknown);
-    expect(examples.length).toBeGreaterThanOrEqual(2);
-    const withDp = examples.filter((raw, index) => expectRunnable(raw, `JSON example ${index + 1}`));
+  it('every JSON example in the doc is a valid config for the command its heading names, with a valid strategy and, with dp on, privacy settings the coordinator takes', () => {
+    const examples = [...DOC.matchAll(/\n## Example: `(serve|simulate)`[^\n]*\n[\s\S]*?```json\n([\s\S]*?)```/g)].map((m) => [m[1] as 'serve' | 'simulate', JSON.parse(m[2]!) as unknown] as const);
+    expect(examples.length, 'examples under "## Example: `serve`" or "`simulate`" headings').toBe([...DOC.matchAll(/```json\n/g)].length);
+    expect(new Set(examples.map(([command]) => command))).toEqual(new Set(['serve', 'simulate']));
+    const withDp = examples.filter(([command, raw], index) => expectRunnable(command, raw, `JSON example ${index + 1} (${command})`));
     expect(withDp.length, 'a JSON example with dp on').toBeGreaterThan(0);
   });
 
@@ -115,8 +122,7 @@ describe('docs/configuration.md stays in step with parseConfig', () => {
     expect(files).toContain('quickstart.json');
     for (const file of files) {
       const raw = JSON.parse(readFileSync(join(REPO_ROOT, 'simulations', file), 'utf8')) as unknown;
-      expectRunnable(raw, `simulations/${file}`, basename(file, '.json'));
+      for (const command of ['serve', 'simulate'] as const) expectRunnable(command, raw, `simulations/${file} (${command})`, basename(file, '.json'));
     }
   });
 });
-
