@@ -15,8 +15,9 @@ export type DeltaStep = <U extends DeltaUpdate>(update: U) => U;
 
 /**
  * Clips each update's delta to L2 ≤ clipNorm (see {@link clipToNorm}): the first step of a private
- * client pipeline (clip → noise → encode → mask). For adaptive clipping, build a new step each
- * round with that round's C; the client reports `unclippedBit(l2Norm(delta), C)` itself.
+ * client pipeline (clip, then noise; under secure aggregation the client then encodes and masks the
+ * result). For adaptive clipping, build a new step each round with that round's C; the client
+ * reports `unclippedBit(l2Norm(delta), C)` itself.
  */
 export function clipStep(clipNorm: number): DeltaStep {
   checkClipNorm(clipNorm);

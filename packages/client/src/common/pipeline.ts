@@ -18,8 +18,10 @@ export interface RoundContext {
 }
 
 /**
- * One stage of the client's update pipeline (clip → noise → encode → mask, as privacy features
- * arrive). Steps are pure with respect to their input: they return a new update, never mutate one.
+ * One step of the client's update pipeline: the app's own `updateSteps`, then the round's DP steps
+ * (clip, then noise). Encoding and masking are not steps: under secure aggregation the round
+ * (`playRound`) encodes and masks what the pipeline returns. Steps are pure with respect to their
+ * input: they return a new update, never mutate one.
  */
 export type UpdateStep = (update: LocalUpdate, context: RoundContext) => LocalUpdate | Promise<LocalUpdate>;
 
