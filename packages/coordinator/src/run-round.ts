@@ -97,21 +97,19 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
       ? await nextModel(ports, options, strategy, state, collected.aggregate, round)
       : { failure: collected.abortReason };
 
-  // Charge: only a committed round releases anything about the clients' data.
+  // Charge: a sum computed under DP has been released, whatever happens next (a stop() or a
+  // failing step after it cannot take it back), so it is charged, committed or not.
   let after: CoordinatorState = { ...state, round, ...(collected.normBound?.medianUpdateNorm !== undefined ? { previousMedianNorm: collected.normBound.medianUpdateNorm } : {}) };
   let privacyMetrics: Partial<PrivacyMetrics> = privacy ? privacy.spent(state.privacy!) : {};
   let charge: RoundRecord['charge'];
-  if ('step' in next) {
-    after = { ...after, weights: next.step.weights, strategyState: next.step.state, lastCommittedRound: round };
-    if (privacy) {
-      const charged = privacy.charge(state.privacy!, rate, collected.unclipped);
-      after = { ...after, privacy: charged.state };
-      privacyMetrics = charged.metrics;
-      charge = { sampleRate: rate, noiseMultiplier: options.dp!.noiseMultiplier, clipNorm: state.privacy!.clipNorm };
-    }
-  } else {
-    ports.say(`round ${round} aborted: ${next.failure}`);
+  if (privacy && 'aggregate' in collected) {
+    const charged = privacy.charge(state.privacy!, rate, collected.unclipped);
+    after = { ...after, privacy: charged.state };
+    privacyMetrics = charged.metrics;
+    charge = { sampleRate: rate, noiseMultiplier: options.dp!.noiseMultiplier, clipNorm: state.privacy!.clipNorm };
   }
+  if ('step' in next) after = { ...after, weights: next.step.weights, strategyState: next.step.state, lastCommittedRound: round };
+  else ports.say(`round ${round} aborted: ${next.failure}`);
 
   // Tell the cohort, then append: the one commit.
   const status = 'step' in next ? 'committed' : 'aborted';

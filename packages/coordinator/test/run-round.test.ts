@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock, settle } from '@shoal/testkit';
 import type { AnswerKind, RoundMessage } from '../src/ports.js';
 import { RoundLog, type RoundRecord } from '../src/round-log.js';
+import { PrivacyPolicy } from '../src/privacy.js';
 import { runRound } from '../src/run-round.js';
 import { D, MEMBERS, ScriptedCohort, fedAvgOf, harness, initialState, setup, type Behaviour } from './scripted-cohort.js';
 
@@ -153,5 +154,41 @@ describe('RoundLog', () => {
     await log.append({ ...record, round: 2 });
     await expect(log.append(record)).rejects.toThrow('round 1 appended after round 2');
     expect(seen).toEqual(['a1', 'b1', 'a2', 'b2']);
+  });
+});
+
+describe('runRound, differential privacy', () => {
+  const dp = { mode: 'central', noiseMultiplier: 1, clipNorm: 1 } as const;
+
+  it('charges a round whose sum was computed even when stop() lands right after it', async () => {
+    const clock = new FakeClock();
+    const stop = new AbortController();
+    let answered = 0;
+    // The last update to arrive triggers the stop: the sum is complete, the model step never runs.
+    const cohort = new ScriptedCohort(MEMBERS, clock, undefined, undefined, (_member, answer) => {
+      if (++answered === MEMBERS.length) stop.abort();
+      return answer;
+    });
+    const { ports } = harness(cohort, clock);
+    const policy = new PrivacyPolicy(dp, MEMBERS.length, 3, false);
+    const run = { ...setup({ dp }), privacy: policy };
+    const before = { ...initialState(), privacy: policy.initialState() };
+    const { state, record } = await runRound(ports, run, before, stop.signal);
+    expect(record).toMatchObject({ status: 'aborted', reason: 'coordinator stopped' });
+    expect(record.charge).toMatchObject({ noiseMultiplier: 1, clipNorm: 1 });
+    expect(policy.spent(state.privacy!).epsilon).toBeGreaterThan(0);
+    expect(state.weights).toBe(before.weights); // the model is unchanged all the same
+  });
+
+  it('does not charge a round that aborted before its sum existed', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock, (_kind, member) => (['c1', 'c2', 'c3'].includes(member) ? 'leave' : 'answer'));
+    const { ports } = harness(cohort, clock);
+    const policy = new PrivacyPolicy(dp, MEMBERS.length, 3, false);
+    const before = { ...initialState(), privacy: policy.initialState() };
+    const { state, record } = await runRound(ports, { ...setup({ dp }), privacy: policy }, before, new AbortController().signal);
+    expect(record.status).toBe('aborted');
+    expect(record.charge).toBeUndefined();
+    expect(state.privacy).toEqual(before.privacy);
   });
 });
