@@ -23,6 +23,8 @@ import { gzipSync } from 'node:zlib';
 import { build, type BuildOptions, type BuildResult } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// The testkit's source itself: this suite runs without the "shoal-source" condition, and the testkit is not built.
+import { runToCompletion, type ProcessResult } from '../../packages/testkit/src/process.js';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FIXTURE_APP = join(REPO_ROOT, 'test', 'consumer', 'app');
@@ -46,12 +48,6 @@ interface PageReport {
   readonly error?: string;
 }
 
-interface RunResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /**
  * The environment of the app's processes: ours without npm's per-script variables (`npm_*`, which
  * would point a nested npm at this repository) and NODE_OPTIONS, like a shell in a fresh app.
@@ -61,28 +57,13 @@ function appEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-/** Runs a command to completion; after `timeoutMs` its whole process group is killed. */
-function run(command: string, args: readonly string[], options: { cwd: string; timeoutMs?: number; env?: Record<string, string> }): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: appEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** Runs a command in the app's environment; after `timeoutMs` (default 60 s) its whole process group is killed. */
+function run(command: string, args: readonly string[], options: { cwd: string; timeoutMs?: number; env?: Record<string, string> }): Promise<ProcessResult> {
+  return runToCompletion(command, args, { cwd: options.cwd, env: appEnv(options.env), timeoutMs: options.timeoutMs ?? 60_000 });
 }
 
 /** Like `run`, but a non-zero exit fails with the command's output. */
-async function mustRun(command: string, args: readonly string[], options: { cwd: string; timeoutMs?: number; env?: Record<string, string> }): Promise<RunResult> {
+async function mustRun(command: string, args: readonly string[], options: { cwd: string; timeoutMs?: number; env?: Record<string, string> }): Promise<ProcessResult> {
   const result = await run(command, args, options);
   if (result.code !== 0) {
     throw new Error(`${command} ${args.join(' ')} exited with ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`);
