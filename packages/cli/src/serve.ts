@@ -59,6 +59,7 @@ export async function serve(args: readonly string[]): Promise<number> {
   const tokens = process.env['SHOAL_TOKENS']?.split(',').filter(Boolean) ?? config.server.tokens;
   if (tokens.length === 0) throw configError('server.tokens is empty: give at least one token (or set SHOAL_TOKENS)');
   const port = values.port === undefined ? config.server.port : integerFlag('port', values.port, 0, 65_535);
+  checkPrivacyIsDurable(config);
 
   const coordinator = await startCoordinator(
     {
@@ -78,6 +79,18 @@ export async function serve(args: readonly string[]): Promise<number> {
   await coordinator.close();
   process.stdout.write(`${JSON.stringify({ event: 'finished', stoppedBy: summary.stoppedBy, modelVersion: summary.modelVersion })}\n`);
   return 0;
+}
+
+/**
+ * A served coordinator with DP keeps its spent ε only in its checkpoints: without a checkpoint
+ * folder a restart would start counting from 0 again, so `serve` refuses unless told otherwise.
+ * (`simulate` runs are ephemeral; their ε is reported for the run alone.)
+ */
+export function checkPrivacyIsDurable(config: Pick<ServeConfig, 'dp' | 'server'>): void {
+  if (config.dp.mode === 'off' || config.server.checkpointDir !== undefined || config.dp.allowNoCheckpoint) return;
+  throw configError(
+    `dp.mode ${config.dp.mode} needs server.checkpointDir: the spent ε lives in the checkpoints, so without them a restart would reset it to 0; set server.checkpointDir (or dp.allowNoCheckpoint true to accept that)`,
+  );
 }
 
 /** The initial model: a saved tfjs model, or a built-in one shaped for the configured dataset unless given its shape. */

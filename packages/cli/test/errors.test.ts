@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startServe } from '@shoal/testkit';
 import { shoal, tempFolder } from './run-cli.js';
 
 const tmp = tempFolder('shoal-cli-errors-');
@@ -34,6 +35,7 @@ describe('configuration errors reach the user as `shoal: config: …`, exit 2', 
     ['a threshold no cohort of clientsPerRound can reach', { ...BASE, secagg: { mode: 'secagg', maxDropout: 0.4 } }, 'serve', ['secagg.maxDropout 0.4 leaves no valid threshold', 'clientsPerRound (3)']],
     ['a strategy key of another strategy', { ...BASE, strategy: { name: 'fedavg', momentum: 0.5 } }, 'serve', ['strategy.momentum is not an option of fedavg']],
     ['an unknown key', { ...BASE, train: { learnRate: 0.1 } }, 'simulate', ['unknown key train.learnRate']],
+    ['dp without a checkpoint folder', { ...BASE, dp: { mode: 'central' } }, 'serve', ['dp.mode central needs server.checkpointDir', 'reset it to 0', 'dp.allowNoCheckpoint']],
   ];
 
   it.each(cases)('%s (%s)', async (_label, config, command, fragments) => {
@@ -60,6 +62,16 @@ describe('configuration errors reach the user as `shoal: config: …`, exit 2', 
 
   it('a bad --port', async () => {
     expectConfigError(await shoal(['serve', '--config', tmp.writeConfig('port', BASE), '--port', 'eighty'], { env: { SHOAL_TOKENS: 't' } }), ['--port must be an integer in [0, 65535], got "eighty"']);
+  });
+
+  it('serve with dp and no checkpoint folder starts when dp.allowNoCheckpoint is set', async () => {
+    const path = tmp.writeConfig('dp-no-checkpoint', { ...BASE, dp: { mode: 'central', allowNoCheckpoint: true }, server: { tokens: ['t'] } });
+    const server = startServe(path);
+    try {
+      expect(await server.url).toMatch(/^ws:\/\//);
+    } finally {
+      await server.kill();
+    }
   });
 
   it.each([

@@ -9,9 +9,17 @@ import { FULL, FULL_WITH_FEDPROX, FULL_WITH_FRACTION, FULL_WITH_SAVED_MODEL, con
 describe('parseServeConfig', () => {
   it('reads the coordinator part exactly as simulate does, and of the simulator only simulation.dataset', () => {
     for (const raw of [{}, FULL, FULL_WITH_FRACTION, FULL_WITH_SAVED_MODEL, FULL_WITH_FEDPROX]) {
-      const { simulation, faults: _faults, ...coordinatorPart } = parseConfig(raw);
-      expect(parseServeConfig(raw), JSON.stringify(raw)).toEqual({ ...coordinatorPart, simulation: { dataset: simulation.dataset } });
+      const { simulation, faults: _faults, seed, ...coordinatorPart } = parseConfig(raw);
+      // The one difference: without a seed serve leaves it unset (a CSPRNG draws its cohorts), simulate uses 0.
+      const served = 'seed' in raw ? { seed } : {};
+      expect(parseServeConfig(raw), JSON.stringify(raw)).toEqual({ ...coordinatorPart, ...served, simulation: { dataset: simulation.dataset } });
     }
+  });
+
+  it('leaves seed unset unless given, where simulate defaults it to 0', () => {
+    expect(parseServeConfig({}).seed).toBeUndefined();
+    expect(parseConfig({}).seed).toBe(0);
+    expect(parseServeConfig({ seed: 0 }).seed).toBe(0);
   });
 
   it('takes any model for its clients, not only one shaped like a bundled dataset', () => {

@@ -6,7 +6,6 @@ export interface ConnectedClient {
   readonly connection: PeerConnection;
   state: 'awaiting-hello' | 'ready' | 'closed';
   clientId?: string;
-  numExamples: number;
   /** From hello: optional features the client supports ('secagg', 'dp', ...). */
   capabilities: readonly string[];
   /** Every round this client was selected for, so a late update can be told from a forged one. */

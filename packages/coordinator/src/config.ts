@@ -31,7 +31,8 @@ export type ModelConfig =
 /** The coordinator's part of a config, with the strategy, secagg and dp sections it composes. */
 export interface CoordinatorConfig {
   readonly name: string;
-  readonly seed: number;
+  /** Unset (`serve`'s default): cohorts are drawn from a CSPRNG. `simulate` defaults it to 0. */
+  readonly seed?: number;
   readonly rounds: number;
   readonly model: ModelConfig;
   readonly clientsPerRound?: number;
@@ -65,7 +66,6 @@ export interface CoordinatorConfig {
 /** The defaults of the coordinator's keys, in the config and in `CoordinatorOptions` alike. */
 export const COORDINATOR_DEFAULTS = {
   name: 'shoal',
-  seed: 0,
   rounds: 10,
   model: 'mlp',
   minClients: 2,
@@ -136,7 +136,7 @@ export function composeConfig<T>(raw: unknown, sections: ConfigSections<T>, defa
   const server = root.section('server', ['host', 'port', 'tokens', 'heartbeatIntervalMs', 'checkpointDir', 'limits']);
   const base: CoordinatorConfig = {
     name: root.string('name', defaultName),
-    seed: root.integer('seed', COORDINATOR_DEFAULTS.seed, 0),
+    ...root.optional('seed', (value, path) => integerAt(value, path, 0)),
     rounds: root.integer('rounds', COORDINATOR_DEFAULTS.rounds, 1),
     model: parseModel(root.value('model') ?? COORDINATOR_DEFAULTS.model),
     ...cohort,
@@ -255,7 +255,7 @@ export function secaggOptions(config: Pick<CoordinatorConfig, 'secagg'>): { seca
 
 /** The coordinator's `dp` and `sampling` options for a config (dp absent when it is off). */
 export function privacyOptions(config: Pick<CoordinatorConfig, 'dp' | 'sampling'>): { dp?: DpOptions; sampling: 'fixed' | 'poisson' } {
-  const { mode, ...rest } = config.dp;
+  const { mode, allowNoCheckpoint: _checkedByServe, ...rest } = config.dp;
   return mode === 'off' ? { sampling: config.sampling } : { sampling: config.sampling, dp: { mode, ...rest } };
 }
 
@@ -273,7 +273,7 @@ export function coordinatorOptions(config: CoordinatorConfig): Omit<CoordinatorO
     roundTimeoutMs: config.roundTimeoutMs,
     train: { ...config.train, proximalMu: 0 },
     strategy: createStrategy(config.strategy),
-    seed: config.seed,
+    ...(config.seed !== undefined ? { seed: config.seed } : {}),
     heartbeatIntervalMs: config.server.heartbeatIntervalMs,
     maxUpdateNorm: config.maxUpdateNorm,
     limits: config.server.limits,

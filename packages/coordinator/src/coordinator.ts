@@ -4,7 +4,6 @@ import {
   ShoalError,
   closeCodeOf,
   closeReason,
-  createSeededRandom,
   decodeClientMessage,
   encodeFrame,
   maxClientPayloadBytes,
@@ -21,6 +20,7 @@ import type { PeerConnection, PeerHandlers } from './connection.js';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
 import { systemClock } from './ports.js';
 import { PrivacyPolicy } from './privacy.js';
+import { roundRandom } from './random.js';
 import { RoundLog, checkpointSink } from './round-log.js';
 import type { RoundMetrics } from './round.js';
 import { modelVersion, runRound, sampleRate, type CoordinatorState, type RoundPorts, type RunSetup } from './run-round.js';
@@ -58,7 +58,8 @@ export class Coordinator {
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   private readonly setup: RunSetup;
   private readonly cohort: LocalCohort;
-  private readonly ports: RoundPorts;
+  /** The round ports but `random`, which each round gets fresh (`roundRandom`). */
+  private readonly ports: Omit<RoundPorts, 'random'>;
   /** Between rounds: the model, strategy and privacy state, replaced by each round's result. */
   private state: CoordinatorState;
 
@@ -96,7 +97,7 @@ export class Coordinator {
         this.options.onRound?.(record.metrics);
       },
     ];
-    this.ports = { cohort: this.cohort, clock: systemClock, random: createSeededRandom(this.options.seed), log: new RoundLog(sinks), say: this.options.log };
+    this.ports = { cohort: this.cohort, clock: systemClock, log: new RoundLog(sinks), say: this.options.log };
     this.state = {
       runId: randomBytes(6).toString('hex'),
       round: 0,
@@ -167,7 +168,7 @@ export class Coordinator {
   /** Admits a new connection; the transport reports its events to the returned handlers. */
   accept(connection: PeerConnection): PeerHandlers {
     const { helloTimeoutMs, maxIdlePartialBytes } = this.options.limits;
-    const client: ConnectedClient = { connection, state: 'awaiting-hello', numExamples: 0, capabilities: [], assignedRounds: new Set(), lastSeenMs: Date.now() };
+    const client: ConnectedClient = { connection, state: 'awaiting-hello', capabilities: [], assignedRounds: new Set(), lastSeenMs: Date.now() };
     this.clients.add(client);
     this.awaitingHello++;
     // A peer that answers pings but never says hello would otherwise hold its slot forever.
@@ -200,7 +201,8 @@ export class Coordinator {
           this.options.log(`training stops before round ${this.state.round + 1}: ${budgetReason}`);
           break;
         }
-        const { state } = await runRound(this.ports, this.setup, this.state, signal);
+        const random = roundRandom(this.options.seed, this.state.round + 1);
+        const { state } = await runRound({ ...this.ports, random }, this.setup, this.state, signal);
         this.state = state;
       }
     } finally {
@@ -265,7 +267,6 @@ export class Coordinator {
   private onHello(client: ConnectedClient, hello: HelloMessage): void {
     clearTimeout(client.helloTimer);
     this.awaitingHello--;
-    client.numExamples = hello.numExamples;
     client.capabilities = hello.capabilities;
     const { clientId, resumeToken } = this.registry.admit(client, hello.resumeToken);
     if (hello.modelVersion !== undefined) this.cohort.announced(clientId, hello.modelVersion);
@@ -278,11 +279,12 @@ export class Coordinator {
       model: this.options.model.descriptor,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
     });
-    this.options.log(`client ${clientId} joined with ${hello.numExamples} examples`);
+    this.options.log(`client ${clientId} joined`);
   }
 
   private onClosed(client: ConnectedClient, code: number, reason: string): void {
-    if (client.state !== 'closed') this.options.log(`client ${client.clientId ?? '(before hello)'} disconnected (${code} ${reason})`);
+    // The close reason is the peer's text: quoted, so it cannot forge log lines.
+    if (client.state !== 'closed') this.options.log(`client ${client.clientId ?? '(before hello)'} disconnected (${code} ${JSON.stringify(reason)})`);
     this.forget(client);
   }
 
@@ -303,7 +305,8 @@ export class Coordinator {
   /** Closes one connection with Shoal's close code; the coordinator and the round go on. */
   private closeConnection(client: ConnectedClient, code: ErrorCode, reason: string): void {
     if (client.state === 'closed') return;
-    this.options.log(`closing ${client.clientId ?? 'connection'}: ${code} ${reason}`);
+    // Quoted: reasons can carry peer text (a field name, a model version).
+    this.options.log(`closing ${client.clientId ?? 'connection'}: ${code} ${JSON.stringify(reason)}`);
     client.connection.close(closeCodeOf(code), closeReason(reason));
     this.forget(client);
   }

@@ -22,6 +22,12 @@ export interface SecAggOptions {
   readonly clipRange?: number;
   /** Cap on the weight (example count) a client may carry. Default 1,000. */
   readonly maxWeight?: number;
+  /**
+   * Whether clients send their training loss and accuracy in the clear beside the masked input
+   * (they never do under distributed DP). Each client's metrics leak something of its data that
+   * the sum hides. Default false.
+   */
+  readonly shareMetrics?: boolean;
 }
 
 export interface EvaluationResult {
@@ -49,7 +55,11 @@ export interface CoordinatorOptions {
   readonly roundTimeoutMs?: number;
   readonly train: TrainConfig;
   readonly strategy: Strategy;
-  /** Seeds cohort sampling. Default 0. */
+  /**
+   * Seeds cohort sampling and the SecAgg+ ring (each round's draws derive from the seed and the
+   * round number, so a resumed run continues rather than repeats them): for simulations and
+   * reproducible tests. Default: unset, draws from node:crypto's CSPRNG, unpredictable to clients.
+   */
   readonly seed?: number;
   /** Ping interval; a client silent for two intervals is dropped. Default 5,000 ms. */
   readonly heartbeatIntervalMs?: number;
@@ -116,11 +126,12 @@ export interface ConnectionLimits {
 /** The defaults of `limits` (the config's `server.limits`). */
 export const DEFAULT_CONNECTION_LIMITS: Required<ConnectionLimits> = COORDINATOR_DEFAULTS.limits;
 
-export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound' | 'secagg' | 'dp' | 'limits'>> {
+export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'seed' | 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound' | 'secagg' | 'dp' | 'limits'>> {
   readonly limits: Required<ConnectionLimits>;
   /** With every default filled in (SECAGG_DEFAULTS); threshold and degree stay derived per round unless given. */
-  readonly secagg?: SecAggOptions & Required<Pick<SecAggOptions, 'maxDropout' | 'stageTimeoutMs' | 'clipRange' | 'maxWeight'>>;
+  readonly secagg?: SecAggOptions & Required<Pick<SecAggOptions, 'maxDropout' | 'stageTimeoutMs' | 'clipRange' | 'maxWeight' | 'shareMetrics'>>;
   readonly dp?: DpOptions;
+  readonly seed?: number;
   readonly clientsPerRound?: number;
   readonly fraction?: number;
   readonly checkpointDir?: string;
@@ -151,6 +162,7 @@ export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
     stageTimeoutMs: givenSecagg.stageTimeoutMs ?? SECAGG_DEFAULTS.stageTimeoutMs,
     clipRange: givenSecagg.clipRange ?? SECAGG_DEFAULTS.clipRange,
     maxWeight: givenSecagg.maxWeight ?? SECAGG_DEFAULTS.maxWeight,
+    shareMetrics: givenSecagg.shareMetrics ?? SECAGG_DEFAULTS.shareMetrics,
   };
   return {
     ...rest,
@@ -162,7 +174,6 @@ export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
     minClients,
     minAvailable: options.minAvailable ?? Math.max(minClients, options.clientsPerRound ?? 0),
     roundTimeoutMs: options.roundTimeoutMs ?? COORDINATOR_DEFAULTS.roundTimeoutMs,
-    seed: options.seed ?? COORDINATOR_DEFAULTS.seed,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? COORDINATOR_DEFAULTS.heartbeatIntervalMs,
     log: options.log ?? (() => {}),
   };

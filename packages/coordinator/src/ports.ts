@@ -1,4 +1,4 @@
-import type { ClientMessage, ErrorCode, SeededRandom } from '@shoal/protocol';
+import type { ClientMessage, ErrorCode, UniformRandom } from '@shoal/protocol';
 
 /**
  * The ports a round runs over (DESIGN.md §3). `runRound` touches the world only through these, so
@@ -9,8 +9,11 @@ import type { ClientMessage, ErrorCode, SeededRandom } from '@shoal/protocol';
 /** Time, injected (`Clock` from @shoal/protocol): `now` for durations and deadlines, `after` for the one timer a wait needs. */
 export { systemClock, type Clock } from '@shoal/protocol';
 
-/** Uniform draws, injected: cohort sampling and the SecAgg+ ring use them (seeded in simulations). */
-export type Random = SeededRandom;
+/**
+ * Uniform draws, injected: cohort sampling and the SecAgg+ ring use them. A CSPRNG in production
+ * (`cryptoRandom`), seeded per round in simulations and tests (`seededRoundRandom`).
+ */
+export type Random = UniformRandom;
 
 /** A round message from a cohort member. */
 export type RoundMessage = Exclude<ClientMessage, { type: 'hello' }>;

@@ -337,7 +337,7 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
   try {
     // Stage 0: the train message carries each client's index and the round's SecAgg parameters.
     const { mode, threshold, degree, bound, scale } = roundParams;
-    bytesDown += sendTrain(ports.cohort, train, members, (member) => ({ mode, index: indexOf.get(member)!, threshold, degree, bound, scale, maxWeight: roundParams.maxWeight, sessionId: run.sessionId }));
+    bytesDown += sendTrain(ports.cohort, train, members, (member) => ({ mode, index: indexOf.get(member)!, threshold, degree, bound, scale, maxWeight: roundParams.maxWeight, sessionId: run.sessionId, ...(secagg.shareMetrics ? { shareMetrics: true } : {}) }));
     // The masked input is due deadlineMs after train, as for a plain update (clients count from its arrival).
     const maskedDue = ports.clock.now() + train.deadlineMs;
     const stageDue = () => ports.clock.now() + stageTimeoutMs;
@@ -348,7 +348,8 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
     const masked = await stage('masked', 'masked', shared, maskedDue, quorum, (index, input) => {
       if (input.modelVersion !== train.modelVersion) throw new Refusal('ROUND_MISMATCH', `masked input for round ${train.round} was computed on ${input.modelVersion}`);
       server.receiveMasked(index, input.masked);
-      if (input.metrics) losses.push(input.metrics.loss);
+      // Metrics only when the round asked for them: an older client's unasked metrics are ignored.
+      if (input.metrics && secagg.shareMetrics) losses.push(input.metrics.loss);
     });
     // Each survivor hears only its own neighbourhood's part of U3 and U2∖U3.
     for (const [index, request] of server.closeMasked().requests) send(index, { type: 'unmask', round: train.round, survivors: request.survivors, dropped: request.dropped });

@@ -64,7 +64,7 @@ export async function serveCoordinator(coordinator: Coordinator, options: { host
       if (refusal !== undefined) return refuse(socket, refusal);
       wss.handleUpgrade(request, socket, head, (ws) => attach(ws, socket));
     } catch (error) {
-      log(`upgrade from ${remoteAddress(socket)} failed: ${(error as Error).message}`);
+      log(`upgrade from ${remoteAddress(socket)} failed: ${JSON.stringify((error as Error).message)}`); // may quote the peer's request
       socket.destroy();
     }
   });

@@ -13,7 +13,6 @@ function client(): ConnectedClient {
   return {
     connection: { send() {}, close() {}, ping() {} },
     state: 'ready',
-    numExamples: 1,
     capabilities: [],
     assignedRounds: new Set(),
     lastSeenMs: 0,

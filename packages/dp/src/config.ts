@@ -24,10 +24,15 @@ export interface DpConfig {
   readonly delta: number;
   /** Absent: no privacy budget. */
   readonly targetEpsilon?: number;
+  /**
+   * `serve` only: start with DP on but no `server.checkpointDir`, accepting that a restart resets
+   * the spent ε to 0. Default false: such a `serve` refuses to start.
+   */
+  readonly allowNoCheckpoint: boolean;
 }
 
 /** The defaults of `dp` (adaptive clipping's are `ADAPTIVE_CLIP_DEFAULTS`). */
-export const DP_DEFAULTS = { mode: 'off', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 } as const satisfies Omit<DpConfig, 'adaptiveClip' | 'targetEpsilon'>;
+export const DP_DEFAULTS = { mode: 'off', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, allowNoCheckpoint: false } as const satisfies Omit<DpConfig, 'adaptiveClip' | 'targetEpsilon'>;
 
 /** γ = 0.5 (the median) and η = 0.2: Andrew et al.'s defaults, as in tensorflow/privacy. */
 export const ADAPTIVE_CLIP_DEFAULTS = { targetQuantile: 0.5, learningRate: 0.2 } as const satisfies Omit<AdaptiveClipConfig, 'countNoiseStd'>;
@@ -57,7 +62,7 @@ export function countNoiseTooSmall(noiseMultiplier: number, countNoiseStd: numbe
  * cohort `clientsPerRound` (the top-level key; `checkDpCohort`). Throws INVALID_CONFIG naming the keys.
  */
 export function parseDpConfig(raw: unknown, clientsPerRound: number | undefined): DpConfig {
-  const dp = new ConfigSection(raw, 'dp', ['mode', 'noiseMultiplier', 'clipNorm', 'adaptiveClip', 'delta', 'targetEpsilon']);
+  const dp = new ConfigSection(raw, 'dp', ['mode', 'noiseMultiplier', 'clipNorm', 'adaptiveClip', 'delta', 'targetEpsilon', 'allowNoCheckpoint']);
   const config: DpConfig = {
     mode: dp.read('mode', DP_DEFAULTS.mode, (value, path) => oneOfAt(value, path, DP_MODES)),
     noiseMultiplier: dp.read('noiseMultiplier', DP_DEFAULTS.noiseMultiplier, checkNoiseMultiplier),
@@ -65,6 +70,7 @@ export function parseDpConfig(raw: unknown, clientsPerRound: number | undefined)
     ...(dp.has('adaptiveClip') ? { adaptiveClip: parseAdaptiveClip(dp.section('adaptiveClip', ['targetQuantile', 'learningRate', 'countNoiseStd'])) } : {}),
     delta: dp.read('delta', DP_DEFAULTS.delta, checkDelta),
     ...dp.optional('targetEpsilon', checkPositive),
+    allowNoCheckpoint: dp.boolean('allowNoCheckpoint', DP_DEFAULTS.allowNoCheckpoint),
   };
   checkDpCohort(config, clientsPerRound);
   return config;

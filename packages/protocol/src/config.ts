@@ -99,6 +99,10 @@ export class ConfigSection {
   string(key: string, fallback: string): string {
     return this.read(key, fallback, stringAt);
   }
+
+  boolean(key: string, fallback: boolean): boolean {
+    return this.read(key, fallback, booleanAt);
+  }
 }
 
 /** An integer in [min, max] (max default: unbounded). */
@@ -118,6 +122,11 @@ export function numberAt(value: unknown, path: string, rule: NumberRule): number
 export function oneOfAt<T extends string>(value: unknown, path: string, options: readonly T[]): T {
   if (typeof value !== 'string' || !options.includes(value as T)) throw configError(`${path} must be one of ${options.join(', ')}, got ${shown(value)}`);
   return value as T;
+}
+
+export function booleanAt(value: unknown, path: string): boolean {
+  if (typeof value !== 'boolean') throw configError(`${path} must be true or false, got ${shown(value)}`);
+  return value;
 }
 
 export function stringAt(value: unknown, path: string): string {

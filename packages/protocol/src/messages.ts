@@ -35,7 +35,11 @@ export interface TrainMetrics {
 export interface HelloMessage {
   readonly type: 'hello';
   readonly protocolVersion: number;
-  readonly numExamples: number;
+  /**
+   * Deprecated, accepted from older clients and ignored: the example count is the weight secure
+   * aggregation masks, so the SDK no longer announces it.
+   */
+  readonly numExamples?: number;
   readonly capabilities: readonly string[];
   /** From an earlier `welcome`: lets a reconnecting client keep its id. */
   readonly resumeToken?: string;
@@ -83,6 +87,8 @@ export interface SecAggRoundConfig {
   readonly maxWeight: number;
   /** Random per coordinator run; binds keys and ciphertexts to this run. */
   readonly sessionId: string;
+  /** Whether the client sends its training metrics in the clear with its masked input. Absent: false. */
+  readonly shareMetrics?: boolean;
 }
 
 /** Stage 1 (advertise): the client's two X25519 public keys for this round. */

@@ -1,13 +1,20 @@
 /**
- * A seeded, reproducible generator for *non-secret* choices: cohort sampling, data partitioning,
- * weight initialisation, simulated faults. Never use it for keys, masks or DP noise, which need a
- * CSPRNG.
+ * Uniform draws, whatever their source: a `SeededRandom` in simulations and tests, a CSPRNG in a
+ * production coordinator (so cohorts and the SecAgg+ ring cannot be predicted).
  */
-export interface SeededRandom {
+export interface UniformRandom {
   /** Uniform in [0, 1). */
   next(): number;
   /** Uniform integer in [0, bound). */
   nextInt(bound: number): number;
+}
+
+/**
+ * A seeded, reproducible generator for *non-secret* choices: cohort sampling in simulations, data
+ * partitioning, weight initialisation, simulated faults. Never use it for keys, masks or DP noise,
+ * which need a CSPRNG.
+ */
+export interface SeededRandom extends UniformRandom {
   /** Standard normal (Box–Muller). */
   nextGaussian(): number;
   /** A new independent generator derived from this one, so sub-tasks do not share a stream. */
@@ -61,7 +68,7 @@ function rotl(x: number, k: number): number {
 }
 
 /** Fisher–Yates shuffle of a copy of `items`. */
-export function shuffled<T>(items: readonly T[], random: SeededRandom): T[] {
+export function shuffled<T>(items: readonly T[], random: UniformRandom): T[] {
   const copy = [...items];
   for (let i = copy.length - 1; i > 0; i--) {
     const j = random.nextInt(i + 1);

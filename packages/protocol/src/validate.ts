@@ -159,11 +159,11 @@ function decodeWith<T>(bytes: Uint8Array, validate: (type: string, raw: RawMessa
 function hello(raw: RawMessage): HelloMessage {
   // The version goes first: a newer client must learn "unsupported version", not "unknown field".
   const protocolVersion = version('hello', raw.protocolVersion);
-  fields('hello', raw, ['type', 'protocolVersion', 'numExamples', 'capabilities'], ['resumeToken', 'modelVersion']);
+  fields('hello', raw, ['type', 'protocolVersion', 'capabilities'], ['numExamples', 'resumeToken', 'modelVersion']);
   return {
     type: 'hello',
     protocolVersion,
-    numExamples: integer('hello.numExamples', raw.numExamples, 0),
+    ...optional(raw, 'numExamples', (count) => integer('hello.numExamples', count, 0)),
     capabilities: array('hello.capabilities', raw.capabilities, MAX_CAPABILITIES, (entry, path) => string(path, entry, MAX_CAPABILITY_LENGTH)),
     ...optional(raw, 'resumeToken', (value) => string('hello.resumeToken', value, MAX_ID_LENGTH)),
     ...optional(raw, 'modelVersion', (value) => string('hello.modelVersion', value, MAX_ID_LENGTH)),
@@ -322,7 +322,7 @@ function unmask(raw: RawMessage): UnmaskMessage {
 }
 
 function secaggConfig(path: string, value: unknown): SecAggRoundConfig {
-  const raw = object(path, value, ['mode', 'index', 'threshold', 'degree', 'bound', 'scale', 'maxWeight', 'sessionId'], []);
+  const raw = object(path, value, ['mode', 'index', 'threshold', 'degree', 'bound', 'scale', 'maxWeight', 'sessionId'], ['shareMetrics']);
   const config: SecAggRoundConfig = {
     mode: oneOf(`${path}.mode`, raw.mode, ['secagg', 'secagg+'] as const),
     index: index(`${path}.index`, raw.index),
@@ -332,6 +332,7 @@ function secaggConfig(path: string, value: unknown): SecAggRoundConfig {
     scale: positive(`${path}.scale`, raw.scale),
     maxWeight: integer(`${path}.maxWeight`, raw.maxWeight, 1),
     sessionId: string(`${path}.sessionId`, raw.sessionId, MAX_ID_LENGTH),
+    ...optional(raw, 'shareMetrics', (flag) => boolean(`${path}.shareMetrics`, flag)),
   };
   if (config.degree > SECAGG_LIMITS.maxIndex) reject('INVALID_MESSAGE', `${path}.degree is ${config.degree}; the limit is ${SECAGG_LIMITS.maxIndex}`);
   if (config.threshold > config.degree) reject('INVALID_MESSAGE', `${path}.threshold ${config.threshold} exceeds degree ${config.degree}`);

@@ -18,6 +18,7 @@ describe('SecAgg round trips', () => {
 
   it.each([
     ['train with secagg', valid.trainSecAgg],
+    ['train with secagg asking for metrics', { ...valid.trainSecAgg, secagg: { ...valid.trainSecAgg.secagg, shareMetrics: true } }],
     ['keys', valid.keys],
     ['inbox', valid.inbox],
     ['unmask', valid.unmask],
@@ -110,6 +111,7 @@ describe('SecAgg rejections', () => {
     ['fractional maxWeight', valid.trainSecAgg, 'secagg.maxWeight', 1.5, 'train.secagg.maxWeight'],
     ['maxWeight of 2^32', valid.trainSecAgg, 'secagg.maxWeight', 2 ** 32, 'train.secagg.maxWeight is 4294967296; it must be < 2^32'],
     ['empty session id', valid.trainSecAgg, 'secagg.sessionId', '', 'train.secagg.sessionId is empty'],
+    ['shareMetrics that is not a boolean', valid.trainSecAgg, 'secagg.shareMetrics', 1, 'train.secagg.shareMetrics'],
     ['unknown secagg field', valid.trainSecAgg, 'secagg.clipNorm', 1, 'train.secagg has an unknown field "clipNorm"'],
     ['secagg that is not a map', valid.trainSecAgg, 'secagg', [], 'train.secagg is not an object'],
   ])('coordinator: %s', (_name, message, path, value, reason) => {

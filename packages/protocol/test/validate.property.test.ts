@@ -81,7 +81,7 @@ const CLIENT_FIELDS = {
 
 const helloArbitrary: fc.Arbitrary<ClientMessage> = fc.record(
   { type: fc.constant('hello' as const), ...CLIENT_FIELDS.hello },
-  { requiredKeys: ['type', 'protocolVersion', 'numExamples', 'capabilities'] },
+  { requiredKeys: ['type', 'protocolVersion', 'capabilities'] },
 );
 const updateArbitrary: fc.Arbitrary<ClientMessage> = fc.record({ type: fc.constant('update' as const), ...CLIENT_FIELDS.update });
 const declineArbitrary: fc.Arbitrary<ClientMessage> = fc.record({ type: fc.constant('decline' as const), ...CLIENT_FIELDS.decline });
@@ -197,7 +197,7 @@ describe('arbitrary bytes', () => {
 });
 
 const CLIENT_SCHEMA = {
-  hello: { required: ['type', 'protocolVersion', 'numExamples', 'capabilities'], optional: ['resumeToken', 'modelVersion'] },
+  hello: { required: ['type', 'protocolVersion', 'capabilities'], optional: ['numExamples', 'resumeToken', 'modelVersion'] },
   update: { required: ['type', 'round', 'modelVersion', 'numExamples', 'delta', 'metrics'], optional: ['unclipped'] },
   decline: { required: ['type', 'round', 'reason'], optional: [] },
   advertise: { required: ['type', 'round', 'encryptionKey', 'maskKey'], optional: [] },

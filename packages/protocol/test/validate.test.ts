@@ -14,6 +14,7 @@ describe('round trips', () => {
   it.each([
     ['hello', valid.hello],
     ['hello with resume token and model version', valid.helloResuming],
+    ['hello without numExamples (the SDK no longer sends it)', (({ numExamples: _omitted, ...hello }) => hello)(valid.hello)],
     ['update', valid.update],
     ['decline', valid.decline],
   ])('a valid %s from a client decodes to an equal message', (_name, message) => {

@@ -19,6 +19,8 @@ export interface SecAggConfig {
   readonly stageTimeoutMs: number;
   readonly clipRange: number;
   readonly maxWeight: number;
+  /** Whether clients send their training metrics in the clear beside the masked input. */
+  readonly shareMetrics: boolean;
 }
 
 /** The defaults of `secagg`, and of a round's SecAgg options. */
@@ -32,6 +34,8 @@ export const SECAGG_DEFAULTS = {
   clipRange: 1,
   /** Cap on the weight (example count) a client may carry. */
   maxWeight: 1_000,
+  /** Metrics stay on the clients: beside the sum, the coordinator learns nothing per client. */
+  shareMetrics: false,
 } as const satisfies Omit<SecAggConfig, 'threshold' | 'degree'>;
 
 /** The smallest SecAgg+ degree a config may give: the client and one neighbour on each side. */
@@ -44,7 +48,7 @@ const MIN_DEGREE = 3;
  * `poisson` the cohort only averages clientsPerRound; it is checked at that size.
  */
 export function parseSecAggConfig(raw: unknown, clientsPerRound: number | undefined): SecAggConfig {
-  const secagg = new ConfigSection(raw, 'secagg', ['mode', 'threshold', 'degree', 'maxDropout', 'stageTimeoutMs', 'clipRange', 'maxWeight']);
+  const secagg = new ConfigSection(raw, 'secagg', ['mode', 'threshold', 'degree', 'maxDropout', 'stageTimeoutMs', 'clipRange', 'maxWeight', 'shareMetrics']);
   const config: SecAggConfig = {
     mode: secagg.oneOf('mode', SECAGG_DEFAULTS.mode, SECAGG_MODES),
     ...secagg.optional('threshold', (value, path) => integerAt(value, path, MIN_THRESHOLD)),
@@ -53,6 +57,7 @@ export function parseSecAggConfig(raw: unknown, clientsPerRound: number | undefi
     stageTimeoutMs: secagg.integer('stageTimeoutMs', SECAGG_DEFAULTS.stageTimeoutMs, 1),
     clipRange: secagg.number('clipRange', SECAGG_DEFAULTS.clipRange, POSITIVE),
     maxWeight: secagg.integer('maxWeight', SECAGG_DEFAULTS.maxWeight, 1),
+    shareMetrics: secagg.boolean('shareMetrics', SECAGG_DEFAULTS.shareMetrics),
   };
   const { mode, threshold, degree, maxWeight } = config;
   if (mode === 'off') {

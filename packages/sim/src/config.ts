@@ -9,8 +9,10 @@ import { ConfigSection, configError, integerAt, interval, oneOfAt, type NumberRu
 export type FaultStage = 'advertise' | 'share' | 'masked' | 'unmask' | 'train';
 const FAULT_STAGES: readonly FaultStage[] = ['advertise', 'share', 'masked', 'unmask', 'train'];
 
-/** The `simulation` and `faults` sections. */
+/** The `simulation` and `faults` sections, and the top-level `seed` a simulation always has. */
 export interface SimulationSections {
+  /** Seeds everything a run draws, so runs are reproducible; default 0 (`serve` leaves it unset). */
+  readonly seed: number;
   readonly faults: {
     readonly dropout: number;
     readonly stage?: FaultStage;
@@ -34,9 +36,10 @@ export type ShoalConfig = CoordinatorConfig & SimulationSections;
 
 /** The defaults of `simulation` and `faults`. */
 export const SIMULATION_DEFAULTS = {
+  seed: 0,
   simulation: { dataset: DEFAULT_DATASET, numClients: 20, partition: 'iid', transport: 'memory' },
   faults: { dropout: 0 },
-} as const satisfies { readonly simulation: Omit<SimulationSections['simulation'], 'examplesPerClient' | 'testExamples'>; readonly faults: SimulationSections['faults'] };
+} as const satisfies { readonly seed: number; readonly simulation: Omit<SimulationSections['simulation'], 'examplesPerClient' | 'testExamples'>; readonly faults: SimulationSections['faults'] };
 
 const PROBABILITY: NumberRule = interval('[0, 1]');
 
@@ -48,6 +51,7 @@ export const SIMULATION_SECTIONS: ConfigSections<SimulationSections> = {
     const faults = new ConfigSection(raw['faults'], 'faults', ['dropout', 'stage']);
     const defaults = SIMULATION_DEFAULTS;
     const sections: SimulationSections = {
+      seed: base.seed ?? defaults.seed,
       faults: {
         dropout: faults.number('dropout', defaults.faults.dropout, PROBABILITY),
         ...faults.optional('stage', (value, path) => oneOfAt(value, path, FAULT_STAGES)),

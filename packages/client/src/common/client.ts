@@ -250,7 +250,7 @@ export class ShoalClient extends Emitter<ClientEvents> {
     this.send(connection, {
       type: 'hello',
       protocolVersion: PROTOCOL_VERSION,
-      numExamples: this.options.data.y.length,
+      // No numExamples: the example count is the weight secure aggregation masks.
       capabilities: CAPABILITIES,
       ...(this.resumeToken !== undefined ? { resumeToken: this.resumeToken } : {}),
       ...(this.global !== undefined ? { modelVersion: this.global.version } : {}),

@@ -37,8 +37,9 @@ export interface RoundPlan {
   readonly secureAggregation: boolean;
   readonly secaggMode?: 'secagg' | 'secagg+';
   /**
-   * Whether training loss, accuracy and duration travel in the clear with the update (not under
-   * secure aggregation with distributed DP, where no noise would cover them).
+   * Whether training loss, accuracy and duration travel in the clear with the update: always in a
+   * plain round; under secure aggregation only when the round asks (`train.secagg.shareMetrics`)
+   * and never with distributed DP, where no noise would cover them.
    */
   readonly sendsMetrics: boolean;
 }
@@ -65,7 +66,7 @@ export function planRound(message: TrainMessage, numParams: number): RoundPlan {
     ...(noiseStd !== undefined ? { noiseStd } : {}),
     secureAggregation: secagg !== undefined,
     ...(secagg !== undefined ? { secaggMode: secagg.mode } : {}),
-    sendsMetrics: secagg === undefined || noiseStd === undefined,
+    sendsMetrics: secagg === undefined || (secagg.shareMetrics === true && noiseStd === undefined),
   };
 }
 
