@@ -16,19 +16,12 @@
 //    the same shape with only 16 levels, for contrast (30 levels do not finish).
 import { Packr, Unpackr } from 'msgpackr';
 import { ShoalError, decodeFrame, encodeFrame, type UpdateMessage } from '@shoal/protocol';
-import { compare, report } from './lib.js';
+import { compare, report, updateMessage } from './lib.js';
 
 const d = 1_000_000;
 const delta = new Float32Array(d);
 for (let i = 0; i < d; i++) delta[i] = Math.sin(i * 0.37) * 0.05;
-const update: UpdateMessage = {
-  type: 'update',
-  round: 123,
-  modelVersion: '3f9a1c07be42:122',
-  numExamples: 600,
-  delta,
-  metrics: { loss: 0.3141592653589793, accuracy: 0.9183333333333333, trainMs: 1234.5678 },
-};
+const update = updateMessage(delta);
 // encodeFrame returns a Node Buffer viewing msgpackr's reused memory: copy it into a plain
 // Uint8Array (Buffer's own slice() would make a view, not a copy, and spoil the memcpy baseline).
 const updateFrame = new Uint8Array(encodeFrame(update));

@@ -2,6 +2,8 @@
  * Tiny benchmark harness. Machines here are noisy, so every figure is reported as a ratio against a
  * baseline measured in the same run, interleaved with the candidate, never as an absolute time.
  */
+import type { UpdateMessage } from '@shoal/protocol';
+
 export interface Timing {
   /** Median milliseconds per call. */
   readonly medianMs: number;
@@ -48,4 +50,16 @@ export function report(name: string, ratio: number, detail: string, target?: { o
     verdict = ` (target ${target.op} ${target.value}×) ${ok ? 'ok' : 'MISS'}`;
   }
   console.log(`${name}: ${ratio.toFixed(3)}×${verdict}  [${detail}]`);
+}
+
+/** A realistic `update` message around `delta` (a coordinator model version is `<12 hex run id>:<round>`). */
+export function updateMessage(delta: Float32Array): UpdateMessage {
+  return {
+    type: 'update',
+    round: 123,
+    modelVersion: '3f9a1c07be42:122',
+    numExamples: 600,
+    delta,
+    metrics: { loss: 0.3141592653589793, accuracy: 0.9183333333333333, trainMs: 1234.5678 },
+  };
 }

@@ -6,8 +6,8 @@
 // 2. Speed (informative, no target): encode + validated decode of an `update` (what a client and the
 //    coordinator do per update) against a bare `Float32Array.slice()` copy of the same vector, the
 //    least work any transfer of d floats must do. Reported as copy time / (encode + decode) time.
-import { decodeClientMessage, encodeFrame, type TrainMessage, type UpdateMessage } from '@shoal/protocol';
-import { compare, report } from './lib.js';
+import { decodeClientMessage, encodeFrame, type TrainMessage } from '@shoal/protocol';
+import { compare, report, updateMessage } from './lib.js';
 
 const sizes: readonly { d: number; label: string }[] = [
   { d: 1_000, label: '1,000' },
@@ -21,18 +21,6 @@ function vectorOf(d: number, seed: number): Float32Array {
   const v = new Float32Array(d);
   for (let i = 0; i < d; i++) v[i] = Math.sin(i * 0.37 + seed) * 0.05;
   return v;
-}
-
-function updateMessage(delta: Float32Array): UpdateMessage {
-  return {
-    type: 'update',
-    round: 123,
-    // A coordinator model version is `<12 hex run id>:<round>`.
-    modelVersion: '3f9a1c07be42:122',
-    numExamples: 600,
-    delta,
-    metrics: { loss: 0.3141592653589793, accuracy: 0.9183333333333333, trainMs: 1234.5678 },
-  };
 }
 
 function trainMessage(weights: Float32Array): TrainMessage {

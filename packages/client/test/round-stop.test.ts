@@ -21,6 +21,7 @@ import {
 } from '@shoal/protocol';
 import { ShoalClient, initBackend, wsTransport, type ClientDataset, type ClientTransport, type Clock } from '../src/index.js';
 import { startScriptedCoordinator, type ScriptedConnection, type ScriptedCoordinator } from './scripted-coordinator.js';
+import { FakeClock } from '@shoal/testkit';
 
 const topology = builtinTopology('logreg', [4], 3);
 if (topology.format !== 'shoal-sequential') throw new Error('unreachable');
@@ -36,28 +37,6 @@ const STOP_AT = 5;
 function dataset(): ClientDataset {
   const random = createSeededRandom(7);
   return { x: Float32Array.from({ length: 12 * 4 }, () => random.next()), y: Int32Array.from({ length: 12 }, (_, i) => i % 3), featureShape: [4] };
-}
-
-/** A clock that moves only when the test says, so a deadline passes at an exact batch. */
-function manualClock(): Clock & { advance(ms: number): void } {
-  let now = 0;
-  const timers = new Set<{ at: number; fn: () => void }>();
-  return {
-    now: () => now,
-    after(ms, fn) {
-      const timer = { at: now + ms, fn };
-      timers.add(timer);
-      return () => timers.delete(timer);
-    },
-    advance(ms) {
-      now += ms;
-      for (const timer of [...timers].sort((a, b) => a.at - b.at)) {
-        if (timer.at > now) break;
-        timers.delete(timer);
-        timer.fn();
-      }
-    },
-  };
 }
 
 function train(round: number, modelVersion: string, config: TrainConfig, extra: Partial<TrainMessage> = {}): TrainMessage {
@@ -203,13 +182,13 @@ describe('ShoalClient stops a round it can no longer finish', () => {
     ['the fit loop (FedAvg)', 0],
     ['the proximal loop (FedProx)', 0.1],
   ])('abandons training within one batch when train.deadlineMs passes, in %s', async (_, proximalMu) => {
-    const clock = manualClock();
+    const clock = new FakeClock();
     const s = await scene(clock);
     await s.warmUp();
     const tensors = tf.memory().numTensors;
 
     s.connection.send(train(2, 'run:1', { ...ENDLESS, proximalMu }, { weights: WEIGHTS, deadlineMs: 10_000 }));
-    await s.atBatch(2, STOP_AT, () => clock.advance(10_000));
+    await s.atBatch(2, STOP_AT, () => clock.tick(10_000));
     // The coordinator's deadline passed too: it aborts the round and starts the next one.
     const stopped = Promise.race([new Promise<void>((resolve) => setTimeout(resolve, 300)), s.failIfTrainingGoesOn(2, () => STOP_AT)]);
     await stopped;
@@ -240,7 +219,7 @@ describe('ShoalClient stops a round it can no longer finish', () => {
   });
 
   it('sends no further SecAgg message once the deadline passed, even when the next stage arrives', async () => {
-    const clock = manualClock();
+    const clock = new FakeClock();
     const s = await scene(clock);
     await s.warmUp();
     const tensors = tf.memory().numTensors;
@@ -248,7 +227,7 @@ describe('ShoalClient stops a round it can no longer finish', () => {
 
     s.connection.send(train(2, 'run:1', ENDLESS, { weights: WEIGHTS, deadlineMs: 10_000, secagg }));
     expect(await s.connection.next('advertise')).toMatchObject({ round: 2 });
-    await s.atBatch(2, STOP_AT, () => clock.advance(10_000));
+    await s.atBatch(2, STOP_AT, () => clock.tick(10_000));
     const key = (seed: number) => Uint8Array.from({ length: 32 }, (_, i) => (seed * 31 + i) % 251);
     const neighbours = [2, 3].map((index) => ({ index, encryptionKey: key(index), maskKey: key(index + 10) }));
     s.connection.send({ type: 'keys', round: 2, neighbours });
