@@ -5,7 +5,7 @@ import { ShoalError } from '@shoal/protocol';
 import { parseConfig } from '@shoal/sim/config';
 import { describe, expect, it } from 'vitest';
 import { applyOverrides } from '../src/config-file.js';
-import { configError } from '../../sim/test/config-fixtures.js';
+import { CONFIG_LEAF, configError } from '../../sim/test/config-fixtures.js';
 
 describe('applyOverrides (--set key.path=value)', () => {
   it('creates missing objects along the path', () => {
@@ -73,13 +73,6 @@ describe('applyOverrides (--set key.path=value)', () => {
 });
 
 describe('applyOverrides on arbitrary input (property)', () => {
-  const leaf = fc.oneof(
-    fc.jsonValue({ maxDepth: 1 }),
-    fc.integer({ min: -1, max: 70_000 }),
-    fc.double(),
-    fc.constantFrom('mlp', 'cnn', 'sgd', 'adam', 'fedavg', 'fedprox', 'mnist', 'iris', 'iid', 'memory', 'ws', 'off', 'secagg+', 'share', 'train', 'central', 'distributed', 'poisson'),
-    fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 3 }),
-  );
 
   /** Parses, or checks that the only failure is INVALID_CONFIG. */
   function parsesOrRejects(raw: unknown): void {
@@ -98,7 +91,7 @@ describe('applyOverrides on arbitrary input (property)', () => {
       fc.string(),
     );
     fc.assert(
-      fc.property(fc.dictionary(fc.constantFrom('rounds', 'train', 'model', 'server'), leaf), fc.array(assignment, { maxLength: 4 }), (raw, assignments) => {
+      fc.property(fc.dictionary(fc.constantFrom('rounds', 'train', 'model', 'server'), CONFIG_LEAF), fc.array(assignment, { maxLength: 4 }), (raw, assignments) => {
         let applied: unknown;
         try {
           applied = applyOverrides(raw, assignments);

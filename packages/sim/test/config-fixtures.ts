@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { ShoalError } from '@shoal/protocol';
 import { expect } from 'vitest';
 // config.js directly, not the package index: the index pulls in tfjs, which these tests do not need.
@@ -200,3 +201,12 @@ export function acceptedKeyPaths(): Set<string> {
   return paths;
 }
 
+
+/** Any value a config key might be given, valid or not: the leaves of the property tests' random configs. */
+export const CONFIG_LEAF: fc.Arbitrary<unknown> = fc.oneof(
+  fc.jsonValue({ maxDepth: 1 }),
+  fc.integer({ min: -1, max: 70_000 }),
+  fc.double(),
+  fc.constantFrom('mlp', 'cnn', 'sgd', 'adam', 'fedavg', 'fedprox', 'mnist', 'iris', 'iid', 'memory', 'ws', 'off', 'secagg+', 'share', 'train', 'central', 'distributed', 'poisson'),
+  fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 3 }),
+);

@@ -8,6 +8,7 @@ import { DATASET_SHAPES } from '@shoal/datasets';
 import { deriveSecAggParams } from '@shoal/secagg';
 import { createStrategy } from '@shoal/strategy';
 import {
+  CONFIG_LEAF,
   ADAPTIVE_CLIP_DEFAULTS,
   CROSS_KEY_EXAMPLES,
   DEFAULTS,
@@ -353,15 +354,8 @@ describe('privacyOptions (the coordinator\'s dp and sampling options)', () => {
 });
 
 describe('parseConfig on arbitrary input (property)', () => {
-  const leaf = fc.oneof(
-    fc.jsonValue({ maxDepth: 1 }),
-    fc.integer({ min: -1, max: 70_000 }),
-    fc.double(),
-    fc.constantFrom('mlp', 'cnn', 'sgd', 'adam', 'fedavg', 'fedprox', 'mnist', 'iris', 'iid', 'memory', 'ws', 'off', 'secagg+', 'share', 'train', 'central', 'distributed', 'poisson'),
-    fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 3 }),
-  );
   /** Mostly a value the key accepts, sometimes anything: so some configs parse and the rest fail at varied checks. */
-  const mostly = (valid: fc.Arbitrary<unknown>) => fc.oneof({ weight: 12, arbitrary: valid }, { weight: 1, arbitrary: leaf });
+  const mostly = (valid: fc.Arbitrary<unknown>) => fc.oneof({ weight: 12, arbitrary: valid }, { weight: 1, arbitrary: CONFIG_LEAF });
   const int = (min: number, max = 1_000) => fc.integer({ min, max });
   const positive = fc.double({ min: 1e-6, max: 10, noNaN: true });
   const text = fc.string({ minLength: 1, maxLength: 8 });
@@ -371,7 +365,7 @@ describe('parseConfig on arbitrary input (property)', () => {
       .record(shape, { requiredKeys: [] })
       .chain((raw) =>
         fc
-          .oneof({ weight: 19, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.tuple(fc.string(), leaf) })
+          .oneof({ weight: 19, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.tuple(fc.string(), CONFIG_LEAF) })
           .map((extra) => (extra ? { ...raw, [extra[0]]: extra[1] } : raw)),
       );
   const sectionOf = (shape: Record<string, fc.Arbitrary<unknown>>) => mostly(objectOf(shape));
