@@ -139,7 +139,9 @@ export function monitorHealth(host: string, port: number, intervalMs = 25): { st
   results.catch(() => {}); // stop() reports it
   return {
     async stop() {
-      if (child.connected) child.send('stop');
+      // A failed send (the channel closed under us: EPIPE) must not become an uncaught error; a
+      // child that is gone has already settled `results` one way or the other.
+      if (child.connected) child.send('stop', () => {});
       const probes = await results;
       const latenciesMs = probes.map(([, latency]) => latency);
       return {
