@@ -177,8 +177,9 @@ describe.skipIf(!haveChromium)('browser clients under SecAgg+ in Chromium', () =
     await start({
       clientsPerRound: 5,
       minClients: 4,
-      // Threshold 3 of a 5-client cohort: the round survives losing one client (minClients 4 too).
-      secagg: { mode: 'secagg+', threshold: 3, stageTimeoutMs: 20_000 },
+      // Threshold 4 of a 5-client cohort (the lowest above (5 + 1)/2, with maxDropout 0.2 to allow
+      // it): the round survives losing one client (minClients 4 too).
+      secagg: { mode: 'secagg+', threshold: 4, maxDropout: 0.2, stageTimeoutMs: 20_000 },
     });
     const stop = new AbortController();
     const nodeRuns = startNodeClients([2, 3, 4], stop.signal, new Map());
@@ -207,7 +208,7 @@ describe.skipIf(!haveChromium)('browser clients under SecAgg+ in Chromium', () =
       const summary = await finished('the round without the closed page');
       const [round] = summary.rounds;
       expect(round).toMatchObject({ status: 'committed', selected: 5, participants: 4, dropouts: 1 });
-      expect(round!.secagg).toMatchObject({ mode: 'secagg+', threshold: 3, dropouts: { advertise: 0, share: 0, masked: 1, unmask: 0 } });
+      expect(round!.secagg).toMatchObject({ mode: 'secagg+', threshold: 4, dropouts: { advertise: 0, share: 0, masked: 1, unmask: 0 } });
       expect(pageErrors).toEqual([]);
     } finally {
       stop.abort();

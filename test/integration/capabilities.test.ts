@@ -24,7 +24,7 @@ describe('capabilities', () => {
       minClients: 2,
       train: { epochs: 1, batchSize: 8, learningRate: 0.1, optimizer: 'sgd', proximalMu: 0 },
       strategy: fedAvg(),
-      secagg: { mode: 'secagg', threshold: 2 },
+      secagg: { mode: 'secagg', threshold: 3, maxDropout: 0 }, // a cohort of 3 needs t = 3 (2t ≥ k + 2)
     });
     const plain = await Promise.all([1, 2, 3].map(() => WsPeer.connect(coordinator!.url, { token: 't' })));
     peers.push(...plain);
@@ -35,6 +35,6 @@ describe('capabilities', () => {
     const able = await Promise.all([1, 2, 3].map(() => WsPeer.connect(coordinator!.url, { token: 't' })));
     peers.push(...able);
     for (const peer of able) await peer.hello({ capabilities: ['fedavg', 'secagg'] });
-    for (const peer of able) expect((await peer.next('train')).secagg).toMatchObject({ mode: 'secagg', threshold: 2 });
+    for (const peer of able) expect((await peer.next('train')).secagg).toMatchObject({ mode: 'secagg', threshold: 3 });
   });
 });

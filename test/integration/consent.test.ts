@@ -204,7 +204,8 @@ describe('client consent, round plans and leave()', () => {
         clientsPerRound: 3,
         minClients: 3,
         minAvailable: 3,
-        secagg: { mode: 'secagg', threshold: 2, stageTimeoutMs: 20_000 },
+        // t = 3 of 3 (2t ≥ k + 2), so no dropout can be tolerated: maxDropout 0.
+        secagg: { mode: 'secagg', threshold: 3, maxDropout: 0, stageTimeoutMs: 20_000 },
         dp: { mode: 'distributed', noiseMultiplier: 0.5, clipNorm: 1, adaptiveClip: { countNoiseStd: 0.5 } },
       });
       const recordings = [newRecording(), newRecording(), newRecording()];

@@ -132,7 +132,8 @@ describe('rounds that cannot produce a usable model', () => {
       heartbeatIntervalMs: 60_000,
       train: { epochs: 1, batchSize: 16, learningRate: 0.1, optimizer: 'sgd', proximalMu: 0 },
       strategy: fedAvg(),
-      secagg: { mode: 'secagg', stageTimeoutMs: 10_000, maxWeight: 1_000 },
+      // maxDropout 0.2: t = 4 of 5 (the default 0.3 leaves no threshold above (5 + 1)/2); no client drops here.
+      secagg: { mode: 'secagg', maxDropout: 0.2, stageTimeoutMs: 10_000, maxWeight: 1_000 },
     });
     // Client 0 runs the honest SecAgg client, then edits the weight word (the last) of its masked
     // input before it leaves: masks are added mod 2^32, so the unmasked total moves by the same amount.

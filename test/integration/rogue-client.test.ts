@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { builtinInitialModel, startCoordinator, type CoordinatorHandle } from '@shoal/coordinator';
-import { closeCodeOf, encodeFrame, maxClientPayloadBytes, numParams, type ErrorCode } from '@shoal/protocol';
+import { PROTOCOL_VERSION, closeCodeOf, encodeFrame, maxClientPayloadBytes, numParams, type ErrorCode } from '@shoal/protocol';
 import { fedAvg } from '@shoal/strategy';
 import { WsPeer, gate, healthz, startScriptedPeer, validHello, type CloseInfo, type ScriptedPeer } from '@shoal/testkit';
 
@@ -43,12 +43,16 @@ const validMetrics = fc.record({
   accuracy: fc.double({ min: 0, max: 1, noNaN: true }),
   trainMs: fc.double({ min: 0, max: 1e9, noNaN: true }),
 });
-const validHelloArb = fc.record({
-  type: fc.constant('hello'),
-  protocolVersion: fc.constant(1),
-  numExamples: fc.nat(),
-  capabilities: fc.array(fc.string({ minLength: 1, maxLength: 10 }), { maxLength: 4 }),
-});
+const validHelloArb = fc.record(
+  {
+    type: fc.constant('hello'),
+    protocolVersion: fc.constant(PROTOCOL_VERSION),
+    numExamples: fc.nat(),
+    capabilities: fc.array(fc.string({ minLength: 1, maxLength: 10 }), { maxLength: 4 }),
+    identityKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  },
+  { requiredKeys: ['type', 'protocolVersion', 'numExamples', 'capabilities'] },
+);
 const validUpdate = fc.record({
   type: fc.constant('update'),
   round: fc.nat(),
@@ -152,7 +156,7 @@ function rogueCases(activeRound: number, activeVersion: string): fc.Arbitrary<Ro
       helloFirst,
       frame: fc.record({
         message: fc
-          .tuple(validHelloArb, fc.integer({ min: 0, max: 2 ** 31 }).filter((v) => v !== 1), fc.boolean())
+          .tuple(validHelloArb, fc.integer({ min: 0, max: 2 ** 31 }).filter((v) => v !== PROTOCOL_VERSION), fc.boolean())
           // A newer client may also send fields this version does not know: the version is checked first.
           .map(([hello, protocolVersion, futureField]) => ({ ...hello, protocolVersion, ...(futureField ? { futureField: true } : {}) })),
       }),

@@ -67,8 +67,10 @@ describe('SecAgg+ with 20 Node clients over WebSockets', () => {
       heartbeatIntervalMs: 60_000,
       train: { epochs: 1, batchSize: 16, learningRate: 0.1, optimizer: 'sgd', proximalMu: 0 },
       strategy: fedAvg(),
-      // Degree 13 with threshold 7 survives any 6 losses inside one neighbourhood.
-      secagg: { mode: 'secagg+', degree: 13, threshold: 7, stageTimeoutMs: 10_000, clipRange: 2, maxWeight: 1_000 },
+      // Degree 15 with threshold 9 survives any 6 losses inside one neighbourhood (15 − 6 = 9), and
+      // 9 is the smallest threshold degree 15 allows (2t ≥ k + 2); degree 13 would need t = 8 and
+      // survive only 5.
+      secagg: { mode: 'secagg+', degree: 15, threshold: 9, stageTimeoutMs: 10_000, clipRange: 2, maxWeight: 1_000 },
       onRound: (metrics) => rounds.push(metrics),
     });
 
@@ -97,7 +99,7 @@ describe('SecAgg+ with 20 Node clients over WebSockets', () => {
 
     const [round] = rounds;
     expect(round).toMatchObject({ status: 'committed', selected: 20 });
-    expect(round!.secagg).toMatchObject({ mode: 'secagg+', threshold: 7, degree: 13, dropouts: { masked: 3, unmask: 3 } });
+    expect(round!.secagg).toMatchObject({ mode: 'secagg+', threshold: 9, degree: 15, dropouts: { masked: 3, unmask: 3 } });
     // The survivors are the clients whose masked input arrived: the unmask-stage dead are in the sum.
     expect([...maskedSent].sort((a, b) => a - b)).toEqual([...Array(NUM_CLIENTS).keys()].filter((i) => !KILL_BEFORE_MASKED.has(i)));
     expect(round!.participants).toBe(17);

@@ -21,6 +21,7 @@ import {
 } from '@shoal/protocol';
 import { ShoalClient, initBackend, wsTransport, type ClientDataset, type ClientTransport, type Clock } from '../src/index.js';
 import { startScriptedCoordinator, type ScriptedConnection, type ScriptedCoordinator } from './scripted-coordinator.js';
+import { ScriptedPeers } from './secagg-peers.js';
 import { FakeClock } from '@shoal/testkit';
 
 const topology = builtinTopology('logreg', [4], 3);
@@ -223,13 +224,13 @@ describe('ShoalClient stops a round it can no longer finish', () => {
     const s = await scene(clock);
     await s.warmUp();
     const tensors = tf.memory().numTensors;
-    const secagg: SecAggRoundConfig = { mode: 'secagg', index: 1, threshold: 2, degree: 3, bound: 1_000, scale: 1_000, maxWeight: 1_000, sessionId: 'session' };
+    const secagg: SecAggRoundConfig = { mode: 'secagg', index: 1, threshold: 3, degree: 3, bound: 1_000, scale: 1_000, maxWeight: 1_000, sessionId: 'session' };
 
     s.connection.send(train(2, 'run:1', ENDLESS, { weights: WEIGHTS, deadlineMs: 10_000, secagg }));
     expect(await s.connection.next('advertise')).toMatchObject({ round: 2 });
     await s.atBatch(2, STOP_AT, () => clock.tick(10_000));
-    const key = (seed: number) => Uint8Array.from({ length: 32 }, (_, i) => (seed * 31 + i) % 251);
-    const neighbours = [2, 3].map((index) => ({ index, encryptionKey: key(index), maskKey: key(index + 10) }));
+    // Real, signed advertisements of the two other members, which the client would accept.
+    const neighbours = new ScriptedPeers(secagg, 2, D, [2, 3]).advertise();
     s.connection.send({ type: 'keys', round: 2, neighbours });
     s.connection.send({ type: 'result', round: 2, status: 'aborted', modelVersion: 'run:1', reason: 'deadline' });
     s.connection.send(train(3, 'run:1', SHORT));

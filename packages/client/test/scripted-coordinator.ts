@@ -12,7 +12,7 @@ export class ScriptedConnection {
   /** Every message the client sent on this connection, in order. */
   readonly log: ClientMessage[] = [];
   private readonly unread: ClientMessage[] = [];
-  private waiting: (() => void) | undefined;
+  private readonly waiting = new Set<() => void>();
   readonly closed: Promise<number>;
 
   constructor(
@@ -24,17 +24,20 @@ export class ScriptedConnection {
       if (!decoded.ok) throw new Error(`client sent an invalid frame: ${decoded.reason}`);
       this.log.push(decoded.message);
       this.unread.push(decoded.message);
-      this.waiting?.();
+      for (const wake of [...this.waiting]) wake();
     });
     this.closed = once(ws, 'close').then(([code]) => code as number);
   }
 
-  /** The first unread message of `type` (earlier unread messages of other types stay unread). */
-  async next<T extends ClientMessage['type']>(type: T): Promise<Extract<ClientMessage, { type: T }>> {
+  /** The first unread message of `type`, or of any of `types` (earlier unread messages of other types stay unread). */
+  async next<T extends ClientMessage['type']>(...types: [T, ...T[]]): Promise<Extract<ClientMessage, { type: T }>> {
     for (;;) {
-      const index = this.unread.findIndex((message) => message.type === type);
+      const index = this.unread.findIndex((message) => (types as readonly string[]).includes(message.type));
       if (index >= 0) return this.unread.splice(index, 1)[0] as Extract<ClientMessage, { type: T }>;
-      await new Promise<void>((resolve) => (this.waiting = resolve));
+      await new Promise<void>((resolve) => {
+        const wake = () => (this.waiting.delete(wake), resolve());
+        this.waiting.add(wake);
+      });
     }
   }
 

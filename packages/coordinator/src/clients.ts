@@ -8,6 +8,8 @@ export interface ConnectedClient {
   clientId?: string;
   /** From hello: optional features the client supports ('secagg', 'dp', ...). */
   capabilities: readonly string[];
+  /** From hello: the pinned Ed25519 identity key it signs SecAgg rounds with, if it enrolled with one. */
+  identityKey?: Uint8Array;
   /** Every round this client was selected for, so a late update can be told from a forged one. */
   readonly assignedRounds: Set<number>;
   lastSeenMs: number;
@@ -38,7 +40,7 @@ export class ClientRegistry {
   private readonly liveTokens = new Map<string, string>();
   private readonly tokenOfId = new Map<string, string>();
   /** Tokens of disconnected clients in the order they were released, so the stalest comes first. */
-  private readonly releasedTokens = new Map<string, { readonly clientId: string; readonly expiresAtMs: number }>();
+  private readonly releasedTokens = new Map<string, { readonly clientId: string; readonly identity: string | undefined; readonly expiresAtMs: number }>();
   private nextNumber = 1;
   private waiters = new Set<() => void>();
 
@@ -47,12 +49,15 @@ export class ClientRegistry {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Admits a client: reuses the id behind a valid resume token unless that id is still connected. */
+  /**
+   * Admits a client: reuses the id behind a valid resume token unless that id is still connected,
+   * or the client now presents another identity key than it enrolled with (then it is a new client).
+   */
   admit(client: ConnectedClient, resumeToken: string | undefined): { clientId: string; resumeToken: string } {
     this.dropStaleTokens();
     const released = resumeToken === undefined ? undefined : this.releasedTokens.get(resumeToken);
     let clientId: string;
-    if (released !== undefined && !this.byId.has(released.clientId)) {
+    if (released !== undefined && !this.byId.has(released.clientId) && released.identity === identityText(client)) {
       this.releasedTokens.delete(resumeToken!); // one use only
       clientId = released.clientId;
     } else {
@@ -75,7 +80,7 @@ export class ClientRegistry {
     if (token !== undefined) {
       this.tokenOfId.delete(clientId);
       this.liveTokens.delete(token);
-      this.releasedTokens.set(token, { clientId, expiresAtMs: this.now() + this.policy.ttlMs });
+      this.releasedTokens.set(token, { clientId, identity: identityText(client), expiresAtMs: this.now() + this.policy.ttlMs });
     }
     this.dropStaleTokens();
     this.notify();
@@ -121,4 +126,8 @@ export class ClientRegistry {
   private notify(): void {
     for (const wake of [...this.waiters]) wake();
   }
+}
+
+function identityText(client: ConnectedClient): string | undefined {
+  return client.identityKey === undefined ? undefined : Buffer.from(client.identityKey).toString('hex');
 }

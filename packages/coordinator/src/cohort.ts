@@ -64,6 +64,10 @@ export class LocalCohort implements Cohort {
     return frame.byteLength;
   }
 
+  identityOf(member: string): Uint8Array | undefined {
+    return this.deps.registry.get(member)?.identityKey;
+  }
+
   connected(member: string): boolean {
     return this.deps.registry.get(member)?.state === 'ready';
   }

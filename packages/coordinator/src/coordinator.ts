@@ -13,7 +13,7 @@ import {
   type ErrorCode,
   type HelloMessage,
 } from '@shoal/protocol';
-import { nodeKeyAgreement, nodeMaskPrg } from '@shoal/secagg/node';
+import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
 import { readLatestCheckpoint } from './checkpoint.js';
 import { LocalCohort } from './cohort.js';
 import type { PeerConnection, PeerHandlers } from './connection.js';
@@ -80,7 +80,7 @@ export class Coordinator {
       numParams: this.numParams,
       sessionId: randomBytes(8).toString('hex'),
       ...(dp ? { privacy: new PrivacyPolicy(dp, clientsPerRound!, minClients, secagg !== undefined) } : {}),
-      secaggCrypto: { prg: nodeMaskPrg, agreement: nodeKeyAgreement },
+      secaggCrypto: { prg: nodeMaskPrg, agreement: nodeKeyAgreement, signing: nodeSigning },
     };
     this.cohort = new LocalCohort({
       registry: this.registry,
@@ -268,6 +268,7 @@ export class Coordinator {
     clearTimeout(client.helloTimer);
     this.awaitingHello--;
     client.capabilities = hello.capabilities;
+    if (hello.identityKey !== undefined) client.identityKey = hello.identityKey;
     const { clientId, resumeToken } = this.registry.admit(client, hello.resumeToken);
     if (hello.modelVersion !== undefined) this.cohort.announced(clientId, hello.modelVersion);
     client.state = 'ready';

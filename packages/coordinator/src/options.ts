@@ -16,7 +16,7 @@ export interface SecAggOptions {
   readonly degree?: number;
   /** Dropout fraction the derived threshold tolerates. Default 0.3. */
   readonly maxDropout?: number;
-  /** Deadline of the advertise, share and unmask stages. Default 30,000 ms. */
+  /** Deadline of the advertise, share, confirm and unmask stages. Default 30,000 ms. */
   readonly stageTimeoutMs?: number;
   /** Every weighted coordinate is clamped to ±clipRange·weight before encoding. Default 1. */
   readonly clipRange?: number;

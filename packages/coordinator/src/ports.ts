@@ -75,6 +75,8 @@ export interface Cohort {
   send(member: string, frame: Uint8Array, holding?: string): number;
   /** Waits for one stage's answers (see GatherRequest). Messages that arrived before the call are not lost. */
   gather<K extends AnswerKind>(request: GatherRequest<K>): Promise<Gathered>;
+  /** The Ed25519 identity key `member` enrolled with (hello), if any: its SecAgg advertisements must be signed with it. */
+  identityOf(member: string): Uint8Array | undefined;
   /** Whether `member` is still connected (a dropout may still be told the round's result). */
   connected(member: string): boolean;
   /** The round is over: its members become idle, and their late messages for it are dropped. */

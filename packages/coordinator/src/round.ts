@@ -11,7 +11,7 @@ export interface SecAggMetrics {
   readonly dropouts: Readonly<Record<SecAggStage, number>>;
 }
 
-export type SecAggStage = 'advertise' | 'share' | 'masked' | 'unmask';
+export type SecAggStage = 'advertise' | 'share' | 'masked' | 'confirm' | 'unmask';
 
 /** What happened in one round, as recorded in metrics and reported to `onRound`. */
 export interface RoundMetrics {

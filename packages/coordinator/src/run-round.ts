@@ -1,6 +1,6 @@
 import { encodeFrame, shuffled, type CoordinatorMessage, type SecAggRoundConfig, type TrainConfig } from '@shoal/protocol';
 import { enforceClip } from '@shoal/dp';
-import { SecAggAbort, SecAggServer, deriveSecAggParams, type KeyAgreement, type MaskPrg, type SecAggParams } from '@shoal/secagg';
+import { SecAggAbort, SecAggServer, deriveSecAggParams, type KeyAgreement, type MaskPrg, type SecAggParams, type Signing } from '@shoal/secagg';
 import { WeightedSum, type Aggregate, type StepResult, type Strategy, type StrategyState } from '@shoal/strategy';
 import type { EvaluationResult, ResolvedOptions } from './options.js';
 import { maxUpdateNormFor } from './norm-bound.js';
@@ -40,7 +40,7 @@ export interface RunSetup {
   /** Fresh per process: SecAgg keys of a round re-run after a crash can never repeat. */
   readonly sessionId: string;
   readonly privacy?: PrivacyPolicy;
-  readonly secaggCrypto: { readonly prg: MaskPrg; readonly agreement: KeyAgreement };
+  readonly secaggCrypto: { readonly prg: MaskPrg; readonly agreement: KeyAgreement; readonly signing: Signing };
 }
 
 /** The id of the global model committed in `round` of run `runId`. */
@@ -278,8 +278,8 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
   const stageTimeoutMs = secagg.stageTimeoutMs;
   const indexOf = new Map(members.map((member, i) => [member, i + 1]));
   const memberAt = new Map(members.map((member, i) => [i + 1, member]));
-  const stageMs: Record<SecAggStage, number> = { advertise: 0, share: 0, masked: 0, unmask: 0 };
-  const stageDropouts: Record<SecAggStage, number> = { advertise: 0, share: 0, masked: 0, unmask: 0 };
+  const stageMs: Record<SecAggStage, number> = { advertise: 0, share: 0, masked: 0, confirm: 0, unmask: 0 };
+  const stageDropouts: Record<SecAggStage, number> = { advertise: 0, share: 0, masked: 0, confirm: 0, unmask: 0 };
   const losses: number[] = [];
   let bytesUp = 0;
   let bytesDown = 0;
@@ -332,6 +332,8 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
     indices: [...memberAt.keys()],
     prg: run.secaggCrypto.prg,
     agreement: run.secaggCrypto.agreement,
+    signing: run.secaggCrypto.signing,
+    identityOf: (index) => ports.cohort.identityOf(memberAt.get(index)!),
     shuffle: (items) => shuffled(items, ports.random),
   });
   try {
@@ -341,7 +343,7 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
     // The masked input is due deadlineMs after train, as for a plain update (clients count from its arrival).
     const maskedDue = ports.clock.now() + train.deadlineMs;
     const stageDue = () => ports.clock.now() + stageTimeoutMs;
-    const advertised = await stage('advertise', 'advertise', members, stageDue(), quorum, (index, keys) => server.receiveAdvertise(index, { encryptionKey: keys.encryptionKey, maskKey: keys.maskKey }));
+    const advertised = await stage('advertise', 'advertise', members, stageDue(), quorum, (index, { encryptionKey, maskKey, signingKey, signature }) => server.receiveAdvertise(index, { encryptionKey, maskKey, signingKey, signature }));
     for (const [index, neighbours] of server.closeAdvertise()) send(index, { type: 'keys', round: train.round, neighbours });
     const shared = await stage('share', 'shares', advertised, stageDue(), quorum, (index, shares) => server.receiveShares(index, shares.ciphertexts));
     for (const [index, ciphertexts] of server.closeShares()) send(index, { type: 'inbox', round: train.round, ciphertexts });
@@ -351,9 +353,14 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
       // Metrics only when the round asked for them: an older client's unasked metrics are ignored.
       if (input.metrics && secagg.shareMetrics) losses.push(input.metrics.loss);
     });
-    // Each survivor hears only its own neighbourhood's part of U3 and U2∖U3.
-    for (const [index, request] of server.closeMasked().requests) send(index, { type: 'unmask', round: train.round, survivors: request.survivors, dropped: request.dropped });
-    await stage('unmask', 'reveal', masked, stageDue(), roundParams.threshold, (index, reveal) => server.receiveReveal(index, { selfMaskShares: reveal.selfMaskShares, maskKeyShares: reveal.maskKeyShares }));
+    // The consistency check: every survivor signs the one survivor set U3, and sees its neighbours' signatures of it.
+    const { survivors } = server.closeMasked();
+    for (const index of survivors) send(index, { type: 'survivors', round: train.round, survivors });
+    await stage('confirm', 'confirm', masked, stageDue(), roundParams.threshold, (index, confirmation) => server.receiveConfirm(index, confirmation.signature));
+    const forwarded = server.closeConfirm();
+    for (const [index, signatures] of forwarded) send(index, { type: 'unmask', round: train.round, signatures });
+    const asked = [...forwarded.keys()].map((index) => memberAt.get(index)!);
+    await stage('unmask', 'reveal', asked, stageDue(), roundParams.threshold, (index, reveal) => server.receiveReveal(index, { selfMaskShares: reveal.selfMaskShares, maskKeyShares: reveal.maskKeyShares }));
 
     const result = await server.finish();
     if (result.count < options.minClients) {

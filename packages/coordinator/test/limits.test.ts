@@ -9,13 +9,14 @@ function fakeClock(): { now: () => number; advance(ms: number): void } {
   return { now: () => time, advance: (ms) => (time += ms) };
 }
 
-function client(): ConnectedClient {
+function client(identityKey?: Uint8Array): ConnectedClient {
   return {
     connection: { send() {}, close() {}, ping() {} },
     state: 'ready',
     capabilities: [],
     assignedRounds: new Set(),
     lastSeenMs: 0,
+    ...(identityKey && { identityKey }),
   };
 }
 
@@ -70,6 +71,29 @@ describe('ClientRegistry resume tokens', () => {
     // The newest five still resume; the oldest do not.
     expect(registry.admit(client(), tokens[999]).clientId).toBe('c1000');
     expect(registry.admit(client(), tokens[0]).clientId).toBe('c1001');
+  });
+
+  it('resumes a client enrolled with an identity key only when it presents the same key again', () => {
+    const clock = fakeClock();
+    const registry = new ClientRegistry({ ttlMs: 1_000, maxTokens: 10 }, clock.now);
+    const key = new Uint8Array(32).fill(1);
+    const enrol = () => {
+      const enrolled = client(key);
+      const admitted = registry.admit(enrolled, undefined);
+      registry.remove(enrolled);
+      return admitted;
+    };
+    // Another key, or none, with a stolen token: a new client; the token is not spent on it.
+    const first = enrol();
+    expect(registry.admit(client(new Uint8Array(32).fill(2)), first.resumeToken).clientId).not.toBe(first.clientId);
+    expect(registry.admit(client(), first.resumeToken).clientId).not.toBe(first.clientId);
+    expect(registry.admit(client(key.slice()), first.resumeToken).clientId).toBe(first.clientId);
+    // A client that enrolled without a key does not gain its id back by presenting one.
+    const plain = client();
+    const unpinned = registry.admit(plain, undefined);
+    registry.remove(plain);
+    expect(registry.admit(client(key), unpinned.resumeToken).clientId).not.toBe(unpinned.clientId);
+    expect(registry.admit(client(), unpinned.resumeToken).clientId).toBe(unpinned.clientId);
   });
 
   it('changed(signal) resolves on a change or an abort and leaves no waiter behind', async () => {

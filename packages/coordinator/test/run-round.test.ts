@@ -86,7 +86,7 @@ describe('runRound, plain', () => {
 });
 
 describe('runRound, secure aggregation', () => {
-  const secagg = { mode: 'secagg', maxDropout: 0.4, stageTimeoutMs: 1_000 } as const;
+  const secagg = { mode: 'secagg', maxDropout: 0.2, stageTimeoutMs: 1_000 } as const;
 
   it('commits the survivors\' FedAvg within the quantization bound', async () => {
     const clock = new FakeClock();
@@ -102,6 +102,7 @@ describe('runRound, secure aggregation', () => {
     ['advertise', 'advertise'],
     ['share', 'shares'],
     ['masked', 'masked'],
+    ['confirm', 'confirm'],
     ['unmask', 'reveal'],
   ] as const)('a member lost in the %s stage is a dropout of that stage; the round commits the others', async (stage, kind) => {
     const clock = new FakeClock();
@@ -110,13 +111,13 @@ describe('runRound, secure aggregation', () => {
     const { state, record } = await runRound(ports, setup({ secagg }), initialState(), new AbortController().signal);
     expect(record.status, record.reason).toBe('committed');
     expect(record.metrics.secagg!.dropouts[stage]).toBe(1);
-    // Lost before its masked input was in, c5 is not in the sum; lost in unmask, it is.
-    const survivors = stage === 'unmask' ? MEMBERS : MEMBERS.slice(0, 4);
+    // Lost before its masked input was in, c5 is not in the sum; lost in confirm or unmask, it is.
+    const survivors = stage === 'confirm' || stage === 'unmask' ? MEMBERS : MEMBERS.slice(0, 4);
     const expected = fedAvgOf(survivors);
     for (let i = 0; i < D; i++) expect(state.weights[i]).toBeCloseTo(expected[i]!, 3);
   });
 
-  it.each(['advertise', 'shares', 'masked', 'reveal'] as const)('aborts when too many are lost at %s, model unchanged', async (kind) => {
+  it.each(['advertise', 'shares', 'masked', 'confirm', 'reveal'] as const)('aborts when too many are lost at %s, model unchanged', async (kind) => {
     const clock = new FakeClock();
     const cohort = new ScriptedCohort(MEMBERS, clock, (asked, member) => (asked === kind && ['c3', 'c4', 'c5'].includes(member) ? 'leave' : 'answer'));
     const { ports } = harness(cohort, clock);
@@ -142,6 +143,105 @@ describe('runRound, secure aggregation', () => {
     const { record } = await round;
     expect(record.metrics.secagg!.dropouts.share).toBe(1);
     expect(record.status).toBe('committed');
+  });
+});
+
+describe('runRound, the consistency round and pinned identities', () => {
+  const secagg = { mode: 'secagg', maxDropout: 0.2, stageTimeoutMs: 1_000 } as const;
+  const seed = (byte: number) => new Uint8Array(32).fill(byte);
+  /** The same answer with one bit of its signature flipped: a forgery. */
+  const forged = (answer: RoundMessage): RoundMessage => {
+    if (answer.type !== 'confirm' && answer.type !== 'advertise') return answer;
+    const signature = answer.signature.slice();
+    signature[0]! ^= 1;
+    return { ...answer, signature };
+  };
+  /** The SecAgg index the round gave `member` (the cohort is sampled in a random order). */
+  const indexOf = (cohort: ScriptedCohort, member: string) => cohort.last(member, 'train').secagg!.index;
+  const closeTo = (weights: Float32Array, members: readonly string[]) => {
+    const expected = fedAvgOf(members);
+    for (let i = 0; i < D; i++) expect(weights[i]).toBeCloseTo(expected[i]!, 3);
+  };
+
+  it('announces the whole U3, ascending, to every survivor, then forwards to each threshold − 1 of its neighbours\' signatures of it', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock);
+    const { ports } = harness(cohort, clock);
+    const { record } = await runRound(ports, setup({ secagg }), initialState(), new AbortController().signal);
+    expect(record.status, record.reason).toBe('committed');
+    const indices = MEMBERS.map((_, i) => i + 1);
+    for (const member of MEMBERS) {
+      expect(cohort.last(member, 'survivors')).toEqual({ type: 'survivors', round: 1, survivors: indices });
+      const { signatures } = cohort.last(member, 'unmask');
+      const signers = signatures.map((entry) => entry.index);
+      // With its own signature, exactly the threshold (4 of 5) the client checks: no more verifications than needed.
+      expect(signers).toHaveLength(3);
+      expect(new Set(signers).size).toBe(3);
+      for (const signer of signers) expect(indices.filter((index) => index !== indexOf(cohort, member))).toContain(signer);
+      for (const entry of signatures) expect(entry.signature).toHaveLength(64);
+    }
+    expect(record.metrics.secagg!.dropouts.confirm).toBe(0);
+  });
+
+  it('closes a survivor whose confirmation does not verify on U3 (SECAGG_VIOLATION); its input stays in the sum', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock, undefined, undefined, (member, answer) => (member === 'c5' && answer.type === 'confirm' ? forged(answer) : answer));
+    const { ports } = harness(cohort, clock);
+    const { state, record } = await runRound(ports, setup({ secagg }), initialState(), new AbortController().signal);
+    expect(cohort.refusals).toEqual([{ member: 'c5', code: 'SECAGG_VIOLATION', reason: expect.stringContaining('signed something other than the announced survivor set') }]);
+    expect(record.status, record.reason).toBe('committed');
+    expect(record.metrics.secagg!.dropouts.confirm).toBe(1);
+    // c5's masked input is in U3: its self mask is rebuilt from the others' shares; nobody was sent its signature.
+    closeTo(state.weights, MEMBERS);
+    for (const member of MEMBERS.slice(0, 4)) expect(cohort.last(member, 'unmask').signatures.map((entry) => entry.index)).not.toContain(indexOf(cohort, 'c5'));
+  });
+
+  it('closes a member whose advertisement signature does not verify (SECAGG_VIOLATION)', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock, undefined, undefined, (member, answer) => (member === 'c2' && answer.type === 'advertise' ? forged(answer) : answer));
+    const { ports } = harness(cohort, clock);
+    const { state, record } = await runRound(ports, setup({ secagg }), initialState(), new AbortController().signal);
+    expect(cohort.refusals).toEqual([{ member: 'c2', code: 'SECAGG_VIOLATION', reason: expect.stringContaining('advertise.signature does not verify') }]);
+    expect(record.status, record.reason).toBe('committed');
+    expect(record.metrics.secagg!.dropouts.advertise).toBe(1);
+    closeTo(state.weights, ['c1', 'c3', 'c4', 'c5']);
+  });
+
+  it('members enrolled with identity keys advertise them, and the round commits', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock);
+    for (const [i, member] of MEMBERS.entries()) cohort.identities.set(member, seed(i + 1));
+    const { ports } = harness(cohort, clock);
+    const { state, record } = await runRound(ports, setup({ secagg }), initialState(), new AbortController().signal);
+    expect(record.status, record.reason).toBe('committed');
+    expect(cohort.refusals).toEqual([]);
+    const memberAt = new Map(MEMBERS.map((member) => [indexOf(cohort, member), member]));
+    for (const neighbour of cohort.last('c1', 'keys').neighbours) {
+      expect(neighbour.signingKey).toEqual(cohort.identityOf(memberAt.get(neighbour.index)!));
+    }
+    closeTo(state.weights, MEMBERS);
+  });
+
+  it('closes a member enrolled with an identity that signs its advertisement with another key (SECAGG_VIOLATION)', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock);
+    for (const [i, member] of MEMBERS.entries()) cohort.identities.set(member, seed(i + 1));
+    cohort.signsWith.set('c3', seed(99)); // a valid signature, by a key that is not c3's enrolled identity
+    const { ports } = harness(cohort, clock);
+    const { state, record } = await runRound(ports, setup({ secagg }), initialState(), new AbortController().signal);
+    expect(cohort.refusals).toEqual([{ member: 'c3', code: 'SECAGG_VIOLATION', reason: expect.stringContaining('other than its enrolled identity key') }]);
+    expect(record.status, record.reason).toBe('committed');
+    closeTo(state.weights, ['c1', 'c2', 'c4', 'c5']);
+  });
+
+  it('a member without an enrolled identity may sign with any key, next to members with one', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock);
+    cohort.identities.set('c1', seed(1));
+    const { ports } = harness(cohort, clock);
+    const { record } = await runRound(ports, setup({ secagg }), initialState(), new AbortController().signal);
+    expect(record.status, record.reason).toBe('committed');
+    expect(cohort.refusals).toEqual([]);
   });
 });
 

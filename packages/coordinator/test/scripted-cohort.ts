@@ -2,7 +2,7 @@
 // (SecAgg through real SecAggClients), stay silent until a deadline, decline, or leave.
 import { createSeededRandom, decodeCoordinatorMessage, type CoordinatorMessage, type TrainMessage } from '@shoal/protocol';
 import { SecAggClient } from '@shoal/secagg';
-import { nodeKeyAgreement, nodeMaskPrg } from '@shoal/secagg/node';
+import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
 import { fedAvg } from '@shoal/strategy';
 import type { FakeClock } from '@shoal/testkit';
 import { builtinInitialModel } from '../src/model-init.js';
@@ -26,7 +26,16 @@ export class ScriptedCohort implements Cohort {
   readonly inbox = new Map<string, CoordinatorMessage[]>();
   readonly gone = new Set<string>();
   readonly refused: string[] = [];
+  /** Why each refused member was refused: the close code and reason its connection would get. */
+  readonly refusals: { member: string; code: string; reason: string }[] = [];
   readonly released: number[] = [];
+  /**
+   * Members enrolled with a pinned identity (as a `hello.identityKey` would): member → Ed25519 seed.
+   * `identityOf` answers with its public key; the member signs with `signsWith` (default: the same seed).
+   */
+  readonly identities = new Map<string, Uint8Array>();
+  /** The seed a member actually signs its SecAgg rounds with, when it differs from its enrolled identity. */
+  readonly signsWith = new Map<string, Uint8Array>();
   private readonly secagg = new Map<string, SecAggClient>();
 
   constructor(
@@ -55,6 +64,11 @@ export class ScriptedCohort implements Cohort {
     return frame.byteLength;
   }
 
+  identityOf(member: string): Uint8Array | undefined {
+    const seed = this.identities.get(member);
+    return seed === undefined ? undefined : nodeSigning.keyPair(seed).publicKey;
+  }
+
   connected(member: string): boolean {
     return !this.gone.has(member);
   }
@@ -81,6 +95,7 @@ export class ScriptedCohort implements Cohort {
       } catch (error) {
         if (!(error instanceof Refusal) && (error as { errorCode?: string }).errorCode === undefined) throw error;
         this.refused.push(member);
+        this.refusals.push({ member, code: error instanceof Refusal ? error.code : (error as { errorCode: string }).errorCode, reason: (error as Error).message });
         dropped.push(member);
       }
     }
@@ -108,7 +123,16 @@ export class ScriptedCohort implements Cohort {
       case 'update':
         return { type: 'update', round, modelVersion: train.modelVersion, numExamples: this.numExamples, delta: this.delta(member), metrics: { loss: 1, accuracy: 0.5, trainMs: 1 } };
       case 'advertise': {
-        const client = new SecAggClient({ config: train.secagg!, round, numParams: D, randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)), prg: nodeMaskPrg });
+        const identitySeed = this.signsWith.get(member) ?? this.identities.get(member);
+        const client = new SecAggClient({
+          config: train.secagg!,
+          round,
+          numParams: D,
+          randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)),
+          prg: nodeMaskPrg,
+          signing: nodeSigning,
+          ...(identitySeed && { identitySeed }),
+        });
         this.secagg.set(member, client);
         return { type: 'advertise', round, ...client.advertise() };
       }
@@ -121,8 +145,10 @@ export class ScriptedCohort implements Cohort {
         const weighted = this.delta(member).map((v) => v * weight);
         return { type: 'masked', round, modelVersion: train.modelVersion, masked: await client.mask(weighted, weight) };
       }
+      case 'confirm':
+        return { type: 'confirm', round, signature: this.secagg.get(member)!.confirm(this.last(member, 'survivors').survivors) };
       case 'reveal':
-        return { type: 'reveal', round, ...this.secagg.get(member)!.reveal(this.last(member, 'unmask')) };
+        return { type: 'reveal', round, ...this.secagg.get(member)!.reveal(this.last(member, 'unmask').signatures) };
     }
   }
 }
@@ -131,7 +157,7 @@ export const MEMBERS = ['c1', 'c2', 'c3', 'c4', 'c5'];
 
 export function setup(overrides: Partial<CoordinatorOptions> = {}): RunSetup {
   const options = resolveOptions({ model: MODEL, tokens: ['t'], rounds: 10, clientsPerRound: MEMBERS.length, minClients: 3, train: TRAIN, strategy: fedAvg(), maxUpdateNorm: 1e9, ...overrides });
-  return { options, numParams: D, sessionId: 'test-client', secaggCrypto: { prg: nodeMaskPrg, agreement: nodeKeyAgreement } };
+  return { options, numParams: D, sessionId: 'test-client', secaggCrypto: { prg: nodeMaskPrg, agreement: nodeKeyAgreement, signing: nodeSigning } };
 }
 
 export function initialState(): CoordinatorState {

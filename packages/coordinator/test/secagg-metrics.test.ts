@@ -15,7 +15,7 @@ async function secaggRound(shareMetrics: boolean | undefined) {
   const clock = new FakeClock();
   const cohort = new ScriptedCohort(MEMBERS, clock, undefined, undefined, withMetrics);
   const { ports } = harness(cohort, clock);
-  const secagg = { mode: 'secagg', maxDropout: 0.4, stageTimeoutMs: 1_000, ...(shareMetrics !== undefined ? { shareMetrics } : {}) } as const;
+  const secagg = { mode: 'secagg', maxDropout: 0.2, stageTimeoutMs: 1_000, ...(shareMetrics !== undefined ? { shareMetrics } : {}) } as const;
   const { record } = await runRound(ports, setup({ secagg }), initialState(), new AbortController().signal);
   const trains = MEMBERS.map((member) => cohort.inbox.get(member)!.find((message) => message.type === 'train'));
   return { record, trains };

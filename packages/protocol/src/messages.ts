@@ -1,7 +1,7 @@
 import type { ModelDescriptor } from './models.js';
 
 /** Bumped whenever a message changes incompatibly; `hello` carries it and the coordinator checks it. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Local training settings the coordinator sends with every round. */
 export interface TrainConfig {
@@ -45,6 +45,11 @@ export interface HelloMessage {
   readonly resumeToken?: string;
   /** The global model version the client already holds, so the coordinator can skip sending it. */
   readonly modelVersion?: string;
+  /**
+   * The client's pinned Ed25519 identity key (docs/secagg.md, "Pinned identities"): it then signs
+   * every SecAgg round with this key, and the coordinator holds it to that from enrolment on.
+   */
+  readonly identityKey?: Uint8Array;
 }
 
 /** A client's local result for `round`: `weights − global`, with its example count. */
@@ -91,7 +96,7 @@ export interface SecAggRoundConfig {
   readonly shareMetrics?: boolean;
 }
 
-/** Stage 1 (advertise): the client's two X25519 public keys for this round. */
+/** Stage 1 (advertise): the client's two X25519 public keys and its Ed25519 signing key for this round, signed. */
 export interface AdvertiseMessage {
   readonly type: 'advertise';
   readonly round: number;
@@ -99,12 +104,19 @@ export interface AdvertiseMessage {
   readonly encryptionKey: Uint8Array;
   /** s_u^PK: for pairwise masks. */
   readonly maskKey: Uint8Array;
+  /** d_u^PK: Ed25519, fresh per round, or the client's pinned identity key. */
+  readonly signingKey: Uint8Array;
+  /** Ed25519 signature by d_u of (session, round, index, the three keys). */
+  readonly signature: Uint8Array;
 }
 
+/** A neighbour's advertisement, forwarded as it was signed. */
 export interface NeighbourKeys {
   readonly index: number;
   readonly encryptionKey: Uint8Array;
   readonly maskKey: Uint8Array;
+  readonly signingKey: Uint8Array;
+  readonly signature: Uint8Array;
 }
 
 /** Coordinator → client after stage 1: the public keys of the client's neighbours that advertised. */
@@ -138,15 +150,28 @@ export interface MaskedMessage {
   readonly metrics?: TrainMetrics;
 }
 
-/** Coordinator → survivors after stage 3: who survived (U3) and who dropped after sharing (U2∖U3). */
+/** Coordinator → survivors after stage 3: the one survivor set U3 of the round (all of it, ascending), to sign. */
+export interface SurvivorsMessage {
+  readonly type: 'survivors';
+  readonly round: number;
+  readonly survivors: readonly number[];
+}
+
+/** Stage 4 (consistency check): the client's Ed25519 signature of (session, round, U3). */
+export interface ConfirmMessage {
+  readonly type: 'confirm';
+  readonly round: number;
+  readonly signature: Uint8Array;
+}
+
+/** Coordinator → survivors that confirmed: their neighbours' signatures of the same U3. */
 export interface UnmaskMessage {
   readonly type: 'unmask';
   readonly round: number;
-  readonly survivors: readonly number[];
-  readonly dropped: readonly number[];
+  readonly signatures: readonly { readonly index: number; readonly signature: Uint8Array }[];
 }
 
-/** Stage 4 (unmask): shares of b_v for survivors and of s_v^SK for dropped clients, never both for one v. */
+/** Stage 5 (unmask): shares of b_v for neighbours in U3 and of s_v^SK for neighbours that shared but are not in U3, never both for one v. */
 export interface RevealMessage {
   readonly type: 'reveal';
   readonly round: number;
@@ -154,7 +179,7 @@ export interface RevealMessage {
   readonly maskKeyShares: readonly { readonly of: number; readonly share: Uint8Array }[];
 }
 
-export type ClientMessage = HelloMessage | UpdateMessage | DeclineMessage | AdvertiseMessage | SharesMessage | MaskedMessage | RevealMessage;
+export type ClientMessage = HelloMessage | UpdateMessage | DeclineMessage | AdvertiseMessage | SharesMessage | MaskedMessage | ConfirmMessage | RevealMessage;
 
 // ---- coordinator → client ----
 
@@ -191,7 +216,7 @@ export interface RoundResultMessage {
   readonly reason?: string;
 }
 
-export type CoordinatorMessage = WelcomeMessage | TrainMessage | RoundResultMessage | KeysMessage | InboxMessage | UnmaskMessage;
+export type CoordinatorMessage = WelcomeMessage | TrainMessage | RoundResultMessage | KeysMessage | InboxMessage | SurvivorsMessage | UnmaskMessage;
 
 export type Message = ClientMessage | CoordinatorMessage;
 export type MessageType = Message['type'];

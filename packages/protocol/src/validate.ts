@@ -3,8 +3,8 @@ import type { ErrorCode } from './errors.js';
 import { PROTOCOL_VERSION } from './messages.js';
 import type { ClientMessage, CoordinatorMessage, DeclineMessage, HelloMessage, RoundResultMessage } from './messages.js';
 import type { TrainConfig, TrainMessage, TrainMetrics, UpdateMessage, WelcomeMessage } from './messages.js';
-import type { AdvertiseMessage, InboxMessage, KeysMessage, MaskedMessage, NeighbourKeys, RevealMessage } from './messages.js';
-import type { SecAggRoundConfig, SharesMessage, UnmaskMessage } from './messages.js';
+import type { AdvertiseMessage, ConfirmMessage, InboxMessage, KeysMessage, MaskedMessage, NeighbourKeys, RevealMessage } from './messages.js';
+import type { SecAggRoundConfig, SharesMessage, SurvivorsMessage, UnmaskMessage } from './messages.js';
 import type { LayerSpec, ModelDescriptor, ModelTopology } from './models.js';
 import type { WeightSpec } from './weights.js';
 
@@ -49,15 +49,17 @@ const MAX_SHAPE_RANK = 8;
  * the maxima below leave room for a format change without a protocol change.
  */
 export const SECAGG_LIMITS = {
-  /** X25519 public keys. */
+  /** X25519 and Ed25519 public keys. */
   keyBytes: 32,
+  /** Ed25519 signatures. */
+  signatureBytes: 64,
   /** Largest share box (nonce ‖ secretbox) accepted. */
   maxBoxBytes: 192,
   /** Largest serialised Shamir share accepted. */
   maxShareBytes: 64,
   /** Client indices (Shamir x-coordinates) are integers in [1, maxIndex]. */
   maxIndex: 100_000,
-  /** Entries in any SecAgg list (neighbours, ciphertexts, survivors, dropped, shares). */
+  /** Entries in any SecAgg list (neighbours, ciphertexts, survivors, signatures, shares). */
   maxEntries: 100_000,
 } as const;
 /**
@@ -99,6 +101,7 @@ export function decodeClientMessage(bytes: Uint8Array, limits: ClientMessageLimi
       case 'advertise': return advertise(raw);
       case 'shares': return shares(raw);
       case 'masked': return masked(raw, limits.numParams + (limits.extraMaskedValues ?? 0));
+      case 'confirm': return confirm(raw);
       case 'reveal': return reveal(raw);
       default: return undefined;
     }
@@ -114,6 +117,7 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, limits?: Partial<Cli
       case 'result': return result(raw);
       case 'keys': return keys(raw);
       case 'inbox': return inbox(raw);
+      case 'survivors': return survivors(raw);
       case 'unmask': return unmask(raw);
       default: return undefined;
     }
@@ -159,7 +163,7 @@ function decodeWith<T>(bytes: Uint8Array, validate: (type: string, raw: RawMessa
 function hello(raw: RawMessage): HelloMessage {
   // The version goes first: a newer client must learn "unsupported version", not "unknown field".
   const protocolVersion = version('hello', raw.protocolVersion);
-  fields('hello', raw, ['type', 'protocolVersion', 'capabilities'], ['numExamples', 'resumeToken', 'modelVersion']);
+  fields('hello', raw, ['type', 'protocolVersion', 'capabilities'], ['numExamples', 'resumeToken', 'modelVersion', 'identityKey']);
   return {
     type: 'hello',
     protocolVersion,
@@ -167,6 +171,7 @@ function hello(raw: RawMessage): HelloMessage {
     capabilities: array('hello.capabilities', raw.capabilities, MAX_CAPABILITIES, (entry, path) => string(path, entry, MAX_CAPABILITY_LENGTH)),
     ...optional(raw, 'resumeToken', (value) => string('hello.resumeToken', value, MAX_ID_LENGTH)),
     ...optional(raw, 'modelVersion', (value) => string('hello.modelVersion', value, MAX_ID_LENGTH)),
+    ...optional(raw, 'identityKey', (value) => bytes('hello.identityKey', value, SECAGG_LIMITS.keyBytes, SECAGG_LIMITS.keyBytes)),
   };
 }
 
@@ -232,12 +237,16 @@ function result(raw: RawMessage): RoundResultMessage {
 // ---- secure aggregation (docs/protocol.md, "Secure aggregation") ----
 
 function advertise(raw: RawMessage): AdvertiseMessage {
-  fields('advertise', raw, ['type', 'round', 'encryptionKey', 'maskKey'], []);
+  fields('advertise', raw, ['type', 'round', 'encryptionKey', 'maskKey', 'signingKey', 'signature'], []);
+  return { type: 'advertise', round: integer('advertise.round', raw.round, 0), ...advertisedKeys('advertise', raw) };
+}
+
+function advertisedKeys(path: string, raw: RawMessage): Omit<NeighbourKeys, 'index'> {
   return {
-    type: 'advertise',
-    round: integer('advertise.round', raw.round, 0),
-    encryptionKey: bytes('advertise.encryptionKey', raw.encryptionKey, SECAGG_LIMITS.keyBytes, SECAGG_LIMITS.keyBytes),
-    maskKey: bytes('advertise.maskKey', raw.maskKey, SECAGG_LIMITS.keyBytes, SECAGG_LIMITS.keyBytes),
+    encryptionKey: bytes(`${path}.encryptionKey`, raw.encryptionKey, SECAGG_LIMITS.keyBytes, SECAGG_LIMITS.keyBytes),
+    maskKey: bytes(`${path}.maskKey`, raw.maskKey, SECAGG_LIMITS.keyBytes, SECAGG_LIMITS.keyBytes),
+    signingKey: bytes(`${path}.signingKey`, raw.signingKey, SECAGG_LIMITS.keyBytes, SECAGG_LIMITS.keyBytes),
+    signature: bytes(`${path}.signature`, raw.signature, SECAGG_LIMITS.signatureBytes, SECAGG_LIMITS.signatureBytes),
   };
 }
 
@@ -259,6 +268,15 @@ function masked(raw: RawMessage, numParams: number): MaskedMessage {
     modelVersion: string('masked.modelVersion', raw.modelVersion, MAX_ID_LENGTH),
     masked: words('masked.masked', raw.masked, numParams + 1),
     ...optional(raw, 'metrics', (value) => metrics('masked.metrics', value)),
+  };
+}
+
+function confirm(raw: RawMessage): ConfirmMessage {
+  fields('confirm', raw, ['type', 'round', 'signature'], []);
+  return {
+    type: 'confirm',
+    round: integer('confirm.round', raw.round, 0),
+    signature: bytes('confirm.signature', raw.signature, SECAGG_LIMITS.signatureBytes, SECAGG_LIMITS.signatureBytes),
   };
 }
 
@@ -288,12 +306,8 @@ function keys(raw: RawMessage): KeysMessage {
 }
 
 function neighbourKeys(value: unknown, path: string): NeighbourKeys {
-  const raw = object(path, value, ['index', 'encryptionKey', 'maskKey'], []);
-  return {
-    index: index(`${path}.index`, raw.index),
-    encryptionKey: bytes(`${path}.encryptionKey`, raw.encryptionKey, SECAGG_LIMITS.keyBytes, SECAGG_LIMITS.keyBytes),
-    maskKey: bytes(`${path}.maskKey`, raw.maskKey, SECAGG_LIMITS.keyBytes, SECAGG_LIMITS.keyBytes),
-  };
+  const raw = object(path, value, ['index', 'encryptionKey', 'maskKey', 'signingKey', 'signature'], []);
+  return { index: index(`${path}.index`, raw.index), ...advertisedKeys(path, raw) };
 }
 
 function inbox(raw: RawMessage): InboxMessage {
@@ -306,19 +320,21 @@ function inbox(raw: RawMessage): InboxMessage {
   return { type: 'inbox', round: integer('inbox.round', raw.round, 0), ciphertexts };
 }
 
+function survivors(raw: RawMessage): SurvivorsMessage {
+  fields('survivors', raw, ['type', 'round', 'survivors'], []);
+  const list = array('survivors.survivors', raw.survivors, SECAGG_LIMITS.maxEntries, (entry, entryPath) => index(entryPath, entry));
+  distinct('survivors.survivors', list, undefined);
+  return { type: 'survivors', round: integer('survivors.round', raw.round, 0), survivors: list };
+}
+
 function unmask(raw: RawMessage): UnmaskMessage {
-  fields('unmask', raw, ['type', 'round', 'survivors', 'dropped'], []);
-  const indexList = (path: string, value: unknown) => {
-    const list = array(path, value, SECAGG_LIMITS.maxEntries, (entry, entryPath) => index(entryPath, entry));
-    distinct(path, list, undefined);
-    return list;
-  };
-  return {
-    type: 'unmask',
-    round: integer('unmask.round', raw.round, 0),
-    survivors: indexList('unmask.survivors', raw.survivors),
-    dropped: indexList('unmask.dropped', raw.dropped),
-  };
+  fields('unmask', raw, ['type', 'round', 'signatures'], []);
+  const signatures = array('unmask.signatures', raw.signatures, SECAGG_LIMITS.maxEntries, (entry, path) => {
+    const item = object(path, entry, ['index', 'signature'], []);
+    return { index: index(`${path}.index`, item.index), signature: bytes(`${path}.signature`, item.signature, SECAGG_LIMITS.signatureBytes, SECAGG_LIMITS.signatureBytes) };
+  });
+  distinct('unmask.signatures', signatures.map((entry) => entry.index), 'index');
+  return { type: 'unmask', round: integer('unmask.round', raw.round, 0), signatures };
 }
 
 function secaggConfig(path: string, value: unknown): SecAggRoundConfig {

@@ -25,6 +25,7 @@ export function validMessages() {
       resumeToken: 'resume-abc',
       modelVersion: 'v3',
     },
+    helloIdentity: { type: 'hello', protocolVersion: PROTOCOL_VERSION, capabilities: ['secagg'], identityKey: bytes(32, 20) },
     update: {
       type: 'update',
       round: 3,
@@ -80,13 +81,13 @@ export function validMessages() {
       deadlineMs: 60_000,
       secagg: { mode: 'secagg+', index: 3, threshold: 4, degree: 5, bound: 600, scale: 1024.5, maxWeight: 600, sessionId: 'run-7f3a' },
     },
-    advertise: { type: 'advertise', round: 6, encryptionKey: bytes(32, 1), maskKey: bytes(32, 2) },
+    advertise: { type: 'advertise', round: 6, encryptionKey: bytes(32, 1), maskKey: bytes(32, 2), signingKey: bytes(32, 13), signature: bytes(64, 14) },
     keys: {
       type: 'keys',
       round: 6,
       neighbours: [
-        { index: 1, encryptionKey: bytes(32, 3), maskKey: bytes(32, 4) },
-        { index: 100_000, encryptionKey: bytes(32, 5), maskKey: bytes(32, 6) },
+        { index: 1, encryptionKey: bytes(32, 3), maskKey: bytes(32, 4), signingKey: bytes(32, 15), signature: bytes(64, 16) },
+        { index: 100_000, encryptionKey: bytes(32, 5), maskKey: bytes(32, 6), signingKey: bytes(32, 17), signature: bytes(64, 18) },
       ],
     },
     shares: { type: 'shares', round: 6, ciphertexts: [{ to: 1, box: bytes(139, 7) }, { to: 100_000, box: bytes(139, 8) }] },
@@ -98,7 +99,10 @@ export function validMessages() {
       masked: new Uint32Array([0, 1, 2 ** 31, 2 ** 32 - 1, 7, 8, 600]), // NUM_PARAMS words and the weight
       metrics: { loss: 0.42, accuracy: 0.9, trainMs: 1234.5 },
     },
-    unmask: { type: 'unmask', round: 6, survivors: [3, 1, 100_000], dropped: [2] },
+    survivors: { type: 'survivors', round: 6, survivors: [1, 3, 100_000] },
+    confirm: { type: 'confirm', round: 6, signature: bytes(64, 19) },
+    unmask: { type: 'unmask', round: 6, signatures: [{ index: 3, signature: bytes(64, 21) }, { index: 1, signature: bytes(64, 22) }] },
+    unmaskEmpty: { type: 'unmask', round: 6, signatures: [] },
     reveal: {
       type: 'reveal',
       round: 6,

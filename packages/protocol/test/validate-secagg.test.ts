@@ -10,6 +10,7 @@ describe('SecAgg round trips', () => {
     ['advertise', valid.advertise],
     ['shares', valid.shares],
     ['masked', valid.masked],
+    ['confirm', valid.confirm],
     ['reveal', valid.reveal],
     ['reveal with no shares', valid.revealEmpty],
   ])('a valid %s from a client decodes to an equal message', (_name, message) => {
@@ -21,7 +22,10 @@ describe('SecAgg round trips', () => {
     ['train with secagg asking for metrics', { ...valid.trainSecAgg, secagg: { ...valid.trainSecAgg.secagg, shareMetrics: true } }],
     ['keys', valid.keys],
     ['inbox', valid.inbox],
+    ['survivors', valid.survivors],
+    ['survivors, empty (the client refuses it, the decoder need not)', { ...valid.survivors, survivors: [] }],
     ['unmask', valid.unmask],
+    ['unmask with no signatures', valid.unmaskEmpty],
   ])('a valid %s from the coordinator decodes to an equal message', (_name, message) => {
     expect(fromCoordinator(message, NUM_PARAMS)).toEqual({ ok: true, message });
   });
@@ -52,10 +56,10 @@ describe('SecAgg round trips', () => {
 
 describe('SecAgg rejections', () => {
   it('keeps each direction to its own messages', () => {
-    for (const message of [valid.keys, valid.inbox, valid.unmask]) {
+    for (const message of [valid.keys, valid.inbox, valid.survivors, valid.unmask]) {
       expectRejected(fromClient(message), 'INVALID_MESSAGE', `unknown message type "${message.type}"`);
     }
-    for (const message of [valid.advertise, valid.shares, valid.masked, valid.reveal]) {
+    for (const message of [valid.advertise, valid.shares, valid.masked, valid.confirm, valid.reveal]) {
       expectRejected(fromCoordinator(message), 'INVALID_MESSAGE', `unknown message type "${message.type}"`);
     }
   });
@@ -67,7 +71,19 @@ describe('SecAgg rejections', () => {
     ['key as a Uint32Array', valid.advertise, 'maskKey', new Uint32Array(8), 'advertise.maskKey is not a Uint8Array'],
     ['key as a string', valid.advertise, 'maskKey', 'k'.repeat(32), 'advertise.maskKey is not a Uint8Array'],
     ['missing mask key', valid.advertise, 'maskKey', REMOVE, 'advertise.maskKey is missing'],
-    ['unknown advertise field', valid.advertise, 'signature', bytes(64, 0), 'advertise has an unknown field "signature"'],
+    ['unknown advertise field', valid.advertise, 'identityKey', bytes(32, 0), 'advertise has an unknown field "identityKey"'],
+    ['31-byte signing key', valid.advertise, 'signingKey', bytes(31, 0), 'advertise.signingKey has 31 bytes; it must have exactly 32'],
+    ['missing signing key', valid.advertise, 'signingKey', REMOVE, 'advertise.signingKey is missing'],
+    ['63-byte signature', valid.advertise, 'signature', bytes(63, 0), 'advertise.signature has 63 bytes; it must have exactly 64'],
+    ['65-byte signature', valid.advertise, 'signature', bytes(65, 0), 'advertise.signature has 65 bytes'],
+    ['signature as a number list', valid.advertise, 'signature', Array.from(bytes(64, 0)), 'advertise.signature is not a Uint8Array'],
+    ['missing signature', valid.advertise, 'signature', REMOVE, 'advertise.signature is missing'],
+    ['empty confirm signature', valid.confirm, 'signature', new Uint8Array(0), 'confirm.signature has 0 bytes; it must have exactly 64'],
+    ['confirm signature of 128 bytes', valid.confirm, 'signature', bytes(128, 0), 'confirm.signature has 128 bytes'],
+    ['confirm signature as a string', valid.confirm, 'signature', 's'.repeat(64), 'confirm.signature is not a Uint8Array'],
+    ['confirm without a signature', valid.confirm, 'signature', REMOVE, 'confirm.signature is missing'],
+    ['confirm carrying the survivor set', valid.confirm, 'survivors', [1, 3], 'confirm has an unknown field "survivors"'],
+    ['confirm for a negative round', valid.confirm, 'round', -1, 'confirm.round'],
     ['recipient 0', valid.shares, 'ciphertexts.0.to', 0, 'shares.ciphertexts[0].to is 0'],
     ['recipient above the index limit', valid.shares, 'ciphertexts.1.to', 100_001, 'shares.ciphertexts[1].to is 100001; it must be ≤ 100000'],
     ['fractional recipient', valid.shares, 'ciphertexts.0.to', 1.5, 'shares.ciphertexts[0].to'],
@@ -96,11 +112,28 @@ describe('SecAgg rejections', () => {
     ['neighbour index 0', valid.keys, 'neighbours.1.index', 0, 'keys.neighbours[1].index is 0'],
     ['neighbour listed twice', valid.keys, 'neighbours.1.index', 1, 'keys.neighbours[1].index repeats 1'],
     ['neighbour without mask key', valid.keys, 'neighbours.0.maskKey', REMOVE, 'keys.neighbours[0].maskKey is missing'],
+    ['neighbour without signing key', valid.keys, 'neighbours.1.signingKey', REMOVE, 'keys.neighbours[1].signingKey is missing'],
+    ['neighbour without signature', valid.keys, 'neighbours.0.signature', REMOVE, 'keys.neighbours[0].signature is missing'],
+    ['neighbour signature of 32 bytes', valid.keys, 'neighbours.1.signature', bytes(32, 0), 'keys.neighbours[1].signature has 32 bytes; it must have exactly 64'],
+    ['neighbour signing key of 64 bytes', valid.keys, 'neighbours.0.signingKey', bytes(64, 0), 'keys.neighbours[0].signingKey has 64 bytes; it must have exactly 32'],
+    ['neighbour with an unknown field', valid.keys, 'neighbours.0.identityKey', bytes(32, 0), 'keys.neighbours[0] has an unknown field "identityKey"'],
     ['inbox sender as a string', valid.inbox, 'ciphertexts.0.from', '1', 'inbox.ciphertexts[0].from is not a number'],
     ['inbox box of 0 bytes', valid.inbox, 'ciphertexts.0.box', new Uint8Array(0), 'inbox.ciphertexts[0].box has 0 bytes'],
-    ['survivor listed twice', valid.unmask, 'survivors', [3, 1, 3], 'unmask.survivors[2] repeats 3'],
-    ['dropped index above the limit', valid.unmask, 'dropped', [100_001], 'unmask.dropped[0] is 100001'],
-    ['survivors not a list', valid.unmask, 'survivors', 3, 'unmask.survivors is not an array'],
+    ['survivor listed twice', valid.survivors, 'survivors', [3, 1, 3], 'survivors.survivors[2] repeats 3'],
+    ['survivor index above the limit', valid.survivors, 'survivors', [100_001], 'survivors.survivors[0] is 100001'],
+    ['survivor index 0', valid.survivors, 'survivors', [0, 1], 'survivors.survivors[0] is 0'],
+    ['survivors not a list', valid.survivors, 'survivors', 3, 'survivors.survivors is not an array'],
+    ['survivors without the list', valid.survivors, 'survivors', REMOVE, 'survivors.survivors is missing'],
+    ['survivors with the dropped list of version 1', valid.survivors, 'dropped', [2], 'survivors has an unknown field "dropped"'],
+    ['unmask with the survivor list of version 1', valid.unmask, 'survivors', [1, 3], 'unmask has an unknown field "survivors"'],
+    ['unmask without signatures', valid.unmask, 'signatures', REMOVE, 'unmask.signatures is missing'],
+    ['unmask signatures not a list', valid.unmask, 'signatures', {}, 'unmask.signatures is not an array'],
+    ['unmask signature of 63 bytes', valid.unmask, 'signatures.0.signature', bytes(63, 0), 'unmask.signatures[0].signature has 63 bytes; it must have exactly 64'],
+    ['unmask signature as a number list', valid.unmask, 'signatures.1.signature', Array.from(bytes(64, 0)), 'unmask.signatures[1].signature is not a Uint8Array'],
+    ['unmask signature from index 0', valid.unmask, 'signatures.0.index', 0, 'unmask.signatures[0].index is 0'],
+    ['two unmask signatures from one client', valid.unmask, 'signatures.1.index', 3, 'unmask.signatures[1].index repeats 3'],
+    ['unmask signature entry with an extra field', valid.unmask, 'signatures.0.survivors', [1], 'unmask.signatures[0] has an unknown field "survivors"'],
+    ['unmask signature entry that is not a map', valid.unmask, 'signatures.0', bytes(64, 0), 'unmask.signatures[0] is not an object'],
     ['unknown secagg mode', valid.trainSecAgg, 'secagg.mode', 'secagg++', 'train.secagg.mode is not one of secagg, secagg+'],
     ['secagg index 0', valid.trainSecAgg, 'secagg.index', 0, 'train.secagg.index'],
     ['threshold 1', valid.trainSecAgg, 'secagg.threshold', 1, 'train.secagg.threshold is 1; it must be an integer ≥ 2'],
@@ -133,7 +166,10 @@ describe('SecAgg rejections', () => {
 
   it('bounds the number of list entries', () => {
     const tooMany = Array.from({ length: SECAGG_LIMITS.maxEntries + 1 }, (_, i) => i + 1);
-    expectRejected(fromCoordinator({ ...valid.unmask, survivors: tooMany }), 'INVALID_MESSAGE', 'unmask.survivors has 100001 entries; the limit is 100000');
+    expectRejected(fromCoordinator({ ...valid.survivors, survivors: tooMany }), 'INVALID_MESSAGE', 'survivors.survivors has 100001 entries; the limit is 100000');
+    const signature = bytes(64, 0);
+    const tooManySignatures = tooMany.map((index) => ({ index, signature }));
+    expectRejected(fromCoordinator({ ...valid.unmask, signatures: tooManySignatures }), 'INVALID_MESSAGE', 'unmask.signatures has 100001 entries; the limit is 100000');
   });
 });
 

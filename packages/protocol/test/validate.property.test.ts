@@ -45,6 +45,7 @@ const metricsArbitrary = fc.record({ loss: finiteDouble(-1e300, 1e300), accuracy
 // SecAgg pieces: indices are Shamir x-coordinates in [1, 100000]; lists name each index at most once.
 const secaggIndex = fc.integer({ min: 1, max: 100_000 });
 const key = fc.uint8Array({ minLength: 32, maxLength: 32 });
+const signature = fc.uint8Array({ minLength: 64, maxLength: 64 });
 const box = fc.uint8Array({ minLength: 1, maxLength: 192 });
 const share = fc.uint8Array({ minLength: 1, maxLength: 64 });
 const boxesTo = fc.uniqueArray(fc.record({ to: secaggIndex, box }), { selector: (entry) => entry.to, maxLength: 8 });
@@ -59,6 +60,7 @@ const CLIENT_FIELDS = {
     capabilities: fc.array(text(64), { maxLength: 32 }),
     resumeToken: text(256),
     modelVersion: text(256),
+    identityKey: key,
   },
   update: {
     round: count,
@@ -68,7 +70,7 @@ const CLIENT_FIELDS = {
     metrics: metricsArbitrary,
   },
   decline: { round: count, reason: text(1024, 0) },
-  advertise: { round: count, encryptionKey: key, maskKey: key },
+  advertise: { round: count, encryptionKey: key, maskKey: key, signingKey: key, signature },
   shares: { round: count, ciphertexts: boxesTo },
   masked: {
     round: count,
@@ -76,6 +78,7 @@ const CLIENT_FIELDS = {
     masked: fc.uint32Array({ minLength: NUM_PARAMS + 1, maxLength: NUM_PARAMS + 1 }),
     metrics: metricsArbitrary,
   },
+  confirm: { round: count, signature },
   reveal: { round: count, selfMaskShares: sharesOf, maskKeyShares: sharesOf },
 };
 
@@ -89,6 +92,7 @@ const secaggClientArbitraries: fc.Arbitrary<ClientMessage>[] = [
   fc.record({ type: fc.constant('advertise' as const), ...CLIENT_FIELDS.advertise }),
   fc.record({ type: fc.constant('shares' as const), ...CLIENT_FIELDS.shares }),
   fc.record({ type: fc.constant('masked' as const), ...CLIENT_FIELDS.masked }),
+  fc.record({ type: fc.constant('confirm' as const), ...CLIENT_FIELDS.confirm }),
   fc.record({ type: fc.constant('reveal' as const), ...CLIENT_FIELDS.reveal }),
 ];
 const clientMessageArbitrary = fc.oneof(helloArbitrary, updateArbitrary, declineArbitrary, ...secaggClientArbitraries);
@@ -150,20 +154,22 @@ const resultArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record(
   { requiredKeys: ['type', 'round', 'status', 'modelVersion'] },
 );
 
-const keysArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record({
-  type: fc.constant('keys' as const),
-  round: count,
-  neighbours: fc.uniqueArray(fc.record({ index: secaggIndex, encryptionKey: key, maskKey: key }), { selector: (entry) => entry.index, maxLength: 8 }),
-});
-const inboxArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record({ type: fc.constant('inbox' as const), round: count, ciphertexts: boxesFrom });
-const unmaskArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record({
-  type: fc.constant('unmask' as const),
-  round: count,
-  survivors: fc.uniqueArray(secaggIndex, { maxLength: 16 }),
-  dropped: fc.uniqueArray(secaggIndex, { maxLength: 16 }),
-});
+/** Valid values for each field of each SecAgg coordinator message, shared by the valid and the noisy generators. */
+const SECAGG_COORDINATOR_FIELDS = {
+  keys: {
+    round: count,
+    neighbours: fc.uniqueArray(fc.record({ index: secaggIndex, encryptionKey: key, maskKey: key, signingKey: key, signature }), { selector: (entry) => entry.index, maxLength: 8 }),
+  },
+  inbox: { round: count, ciphertexts: boxesFrom },
+  survivors: { round: count, survivors: fc.uniqueArray(secaggIndex, { maxLength: 16 }) },
+  unmask: { round: count, signatures: fc.uniqueArray(fc.record({ index: secaggIndex, signature }), { selector: (entry) => entry.index, maxLength: 8 }) },
+};
+const keysArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record({ type: fc.constant('keys' as const), ...SECAGG_COORDINATOR_FIELDS.keys });
+const inboxArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record({ type: fc.constant('inbox' as const), ...SECAGG_COORDINATOR_FIELDS.inbox });
+const survivorsArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record({ type: fc.constant('survivors' as const), ...SECAGG_COORDINATOR_FIELDS.survivors });
+const unmaskArbitrary: fc.Arbitrary<CoordinatorMessage> = fc.record({ type: fc.constant('unmask' as const), ...SECAGG_COORDINATOR_FIELDS.unmask });
 
-const coordinatorMessageArbitrary = fc.oneof(welcomeArbitrary, trainArbitrary, resultArbitrary, keysArbitrary, inboxArbitrary, unmaskArbitrary);
+const coordinatorMessageArbitrary = fc.oneof(welcomeArbitrary, trainArbitrary, resultArbitrary, keysArbitrary, inboxArbitrary, survivorsArbitrary, unmaskArbitrary);
 
 // ---- properties ----
 
@@ -197,14 +203,24 @@ describe('arbitrary bytes', () => {
 });
 
 const CLIENT_SCHEMA = {
-  hello: { required: ['type', 'protocolVersion', 'capabilities'], optional: ['numExamples', 'resumeToken', 'modelVersion'] },
+  hello: { required: ['type', 'protocolVersion', 'capabilities'], optional: ['numExamples', 'resumeToken', 'modelVersion', 'identityKey'] },
   update: { required: ['type', 'round', 'modelVersion', 'numExamples', 'delta', 'metrics'], optional: ['unclipped'] },
   decline: { required: ['type', 'round', 'reason'], optional: [] },
-  advertise: { required: ['type', 'round', 'encryptionKey', 'maskKey'], optional: [] },
+  advertise: { required: ['type', 'round', 'encryptionKey', 'maskKey', 'signingKey', 'signature'], optional: [] },
   shares: { required: ['type', 'round', 'ciphertexts'], optional: [] },
   masked: { required: ['type', 'round', 'modelVersion', 'masked'], optional: ['metrics'] },
+  confirm: { required: ['type', 'round', 'signature'], optional: [] },
   reveal: { required: ['type', 'round', 'selfMaskShares', 'maskKeyShares'], optional: [] },
 } as const;
+
+const SECAGG_COORDINATOR_SCHEMA = {
+  keys: { required: ['type', 'round', 'neighbours'], optional: [] },
+  inbox: { required: ['type', 'round', 'ciphertexts'], optional: [] },
+  survivors: { required: ['type', 'round', 'survivors'], optional: [] },
+  unmask: { required: ['type', 'round', 'signatures'], optional: [] },
+} as const;
+
+type Schema = { readonly required: readonly string[]; readonly optional: readonly string[] };
 
 describe('arbitrary objects with a real type', () => {
   // Noise: values of every kind, some with the right type but a wrong value.
@@ -215,14 +231,17 @@ describe('arbitrary objects with a real type', () => {
     fc.float64Array({ maxLength: 4 }),
     fc.record({ loss: fc.double(), accuracy: fc.double(), trainMs: fc.double() }),
     fc.uint8Array({ maxLength: 40 }),
+    fc.uint8Array({ minLength: 60, maxLength: 68 }), // around a signature's 64 bytes
     fc.uint32Array({ maxLength: NUM_PARAMS + 2 }),
+    fc.array(fc.integer({ min: -1, max: 4 }), { maxLength: 4 }), // index lists with 0, -1 and repeats
+    fc.array(fc.record({ index: fc.integer({ min: -1, max: 3 }), signature: fc.uint8Array({ minLength: 62, maxLength: 66 }) }), { maxLength: 3 }),
     fc.array(fc.record({ to: fc.integer({ min: -1, max: 3 }), box: fc.uint8Array({ maxLength: 4 }) }), { maxLength: 3 }),
     fc.array(fc.record({ of: fc.integer({ min: -1, max: 3 }), share: fc.uint8Array({ maxLength: 4 }) }), { maxLength: 3 }),
   );
   /** Each schema field is absent, valid or noise; sometimes an unknown field is added. */
-  const noisyObject = (type: keyof typeof CLIENT_FIELDS) => {
+  const noisyObject = (type: string, schemaFields: Record<string, fc.Arbitrary<unknown>>) => {
     const fields = Object.fromEntries(
-      Object.entries(CLIENT_FIELDS[type]).map(([key, valid]) => [
+      Object.entries(schemaFields).map(([key, valid]) => [
         key,
         fc.option(fc.oneof({ weight: 4, arbitrary: valid as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: noise }), { freq: 8, nil: undefined }),
       ]),
@@ -234,18 +253,23 @@ describe('arbitrary objects with a real type', () => {
       return value;
     });
   };
-  const objectArbitrary = fc.oneof(...(Object.keys(CLIENT_FIELDS) as (keyof typeof CLIENT_FIELDS)[]).map(noisyObject));
+  const noisyObjects = (table: Record<string, Record<string, fc.Arbitrary<unknown>>>) =>
+    fc.oneof(...Object.entries(table).map(([type, fields]) => noisyObject(type, fields)));
 
-  it('never throw; reject any object missing a required field or with an unknown one; accept only fixed points', () => {
+  /**
+   * Decodes noisy objects with `decode`: none throws, any that misses a required field or has an
+   * unknown one is refused, and an accepted one is exactly what was on the wire.
+   */
+  const checkNoisy = (objects: fc.Arbitrary<Record<string, unknown>>, schemas: Record<string, Schema>, decode: (frame: Uint8Array) => Decoded<unknown>, numRuns: number) => {
     const outcomes = new Map<string, number>();
     fc.assert(
-      fc.property(objectArbitrary, (value) => {
+      fc.property(objects, (value) => {
         const frame = encodeFrame(value);
-        const result = decodeClientMessage(frame, { numParams: NUM_PARAMS });
+        const result = decode(frame);
         expectWellFormedAnswer(result);
         const outcome = result.ok ? 'accepted' : result.code;
         outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-        const schema = CLIENT_SCHEMA[value.type as keyof typeof CLIENT_SCHEMA];
+        const schema = schemas[value.type as string]!;
         const keys = Object.keys(value);
         const known: readonly string[] = [...schema.required, ...schema.optional];
         const breaksSchema = schema.required.some((key) => !keys.includes(key)) || keys.some((key) => !known.includes(key));
@@ -253,14 +277,25 @@ describe('arbitrary objects with a real type', () => {
         if (result.ok) {
           // An accepted message is exactly what was on the wire: nothing was dropped or coerced.
           expect(result.message).toEqual(decodeFrame(frame));
-          expect(decodeClientMessage(encodeFrame(result.message), { numParams: NUM_PARAMS })).toEqual(result);
+          expect(decode(encodeFrame(result.message as object))).toEqual(result);
         }
       }),
-      { numRuns: 1500 },
+      { numRuns },
     );
+    return outcomes;
+  };
+
+  it('never throw; reject any object missing a required field or with an unknown one; accept only fixed points', () => {
+    const outcomes = checkNoisy(noisyObjects(CLIENT_FIELDS), CLIENT_SCHEMA, (frame) => decodeClientMessage(frame, { numParams: NUM_PARAMS }), 1500);
     // The generator must exercise both sides, or the property above proves little.
     // About 8% are accepted. NON_FINITE and LENGTH_MISMATCH are too rare here to require; the
     // corrupted-update properties below cover them.
+    expect(outcomes.get('accepted')).toBeGreaterThan(10);
+    expect(outcomes.get('INVALID_MESSAGE')).toBeGreaterThan(10);
+  });
+
+  it('the same for the SecAgg messages from the coordinator (keys, inbox, survivors, unmask)', () => {
+    const outcomes = checkNoisy(noisyObjects(SECAGG_COORDINATOR_FIELDS), SECAGG_COORDINATOR_SCHEMA, (frame) => decodeCoordinatorMessage(frame), 1000);
     expect(outcomes.get('accepted')).toBeGreaterThan(10);
     expect(outcomes.get('INVALID_MESSAGE')).toBeGreaterThan(10);
   });
@@ -350,6 +385,74 @@ describe('corrupted SecAgg messages', () => {
       fc.property(advertise, wrongKey, (message, maskKey) => {
         const result = decodeClientMessage(encodeFrame({ ...message, maskKey }), { numParams: NUM_PARAMS });
         expect(result).toMatchObject({ ok: false, code: 'INVALID_MESSAGE' });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  /** A message from `message` with `bytes` at the field `set` chooses; each must be refused as INVALID_MESSAGE naming `path`. */
+  const BYTE_FIELDS = [
+    { what: 'hello.identityKey', length: 32, side: 'client', message: fc.record({ type: fc.constant('hello' as const), ...CLIENT_FIELDS.hello }), set: (m: object, b: Uint8Array) => ({ ...m, identityKey: b }) },
+    { what: 'advertise.signingKey', length: 32, side: 'client', message: fc.record({ type: fc.constant('advertise' as const), ...CLIENT_FIELDS.advertise }), set: (m: object, b: Uint8Array) => ({ ...m, signingKey: b }) },
+    { what: 'advertise.signature', length: 64, side: 'client', message: fc.record({ type: fc.constant('advertise' as const), ...CLIENT_FIELDS.advertise }), set: (m: object, b: Uint8Array) => ({ ...m, signature: b }) },
+    { what: 'confirm.signature', length: 64, side: 'client', message: fc.record({ type: fc.constant('confirm' as const), ...CLIENT_FIELDS.confirm }), set: (m: object, b: Uint8Array) => ({ ...m, signature: b }) },
+    {
+      what: 'keys.neighbours[0].signature',
+      length: 64,
+      side: 'coordinator',
+      message: fc.record({ type: fc.constant('keys' as const), round: count, neighbours: SECAGG_COORDINATOR_FIELDS.keys.neighbours.filter((list) => list.length > 0) }),
+      set: (m: object, b: Uint8Array) => {
+        const keys = m as { neighbours: object[] };
+        return { ...keys, neighbours: [{ ...keys.neighbours[0], signature: b }, ...keys.neighbours.slice(1)] };
+      },
+    },
+    {
+      what: 'keys.neighbours[0].signingKey',
+      length: 32,
+      side: 'coordinator',
+      message: fc.record({ type: fc.constant('keys' as const), round: count, neighbours: SECAGG_COORDINATOR_FIELDS.keys.neighbours.filter((list) => list.length > 0) }),
+      set: (m: object, b: Uint8Array) => {
+        const keys = m as { neighbours: object[] };
+        return { ...keys, neighbours: [{ ...keys.neighbours[0], signingKey: b }, ...keys.neighbours.slice(1)] };
+      },
+    },
+    {
+      what: 'unmask.signatures[0].signature',
+      length: 64,
+      side: 'coordinator',
+      message: fc.record({ type: fc.constant('unmask' as const), round: count, signatures: SECAGG_COORDINATOR_FIELDS.unmask.signatures.filter((list) => list.length > 0) }),
+      set: (m: object, b: Uint8Array) => {
+        const unmask = m as { signatures: object[] };
+        return { ...unmask, signatures: [{ ...unmask.signatures[0], signature: b }, ...unmask.signatures.slice(1)] };
+      },
+    },
+  ] as const;
+
+  it.each(BYTE_FIELDS.map((field) => [field.what, field] as const))('%s of any length but its own is INVALID_MESSAGE naming the field', (_what, field) => {
+    const wrongLength = fc.uint8Array({ maxLength: 2 * field.length + 1 }).filter((bytes) => bytes.length !== field.length);
+    fc.assert(
+      fc.property(field.message as fc.Arbitrary<object>, wrongLength, (message, wrong) => {
+        const frame = encodeFrame(field.set(message, wrong));
+        const result = field.side === 'client' ? decodeClientMessage(frame, { numParams: NUM_PARAMS }) : decodeCoordinatorMessage(frame);
+        expect(result).toEqual({ ok: false, code: 'INVALID_MESSAGE', reason: `${field.what} has ${wrong.length} bytes; it must have exactly ${field.length}` });
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('a survivor set or signature list naming one client twice is INVALID_MESSAGE', () => {
+    const list = fc.uniqueArray(secaggIndex, { minLength: 1, maxLength: 16 });
+    fc.assert(
+      fc.property(list, fc.nat(), count, (survivors, pick, round) => {
+        const repeated = survivors[pick % survivors.length]!;
+        const twice = [...survivors, repeated];
+        expect(decodeCoordinatorMessage(encodeFrame({ type: 'survivors', round, survivors: twice }))).toEqual({
+          ok: false,
+          code: 'INVALID_MESSAGE',
+          reason: `survivors.survivors[${survivors.length}] repeats ${repeated}`,
+        });
+        const signatures = twice.map((index) => ({ index, signature: new Uint8Array(64) }));
+        expect(decodeCoordinatorMessage(encodeFrame({ type: 'unmask', round, signatures }))).toMatchObject({ ok: false, code: 'INVALID_MESSAGE' });
       }),
       { numRuns: 200 },
     );

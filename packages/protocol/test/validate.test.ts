@@ -14,6 +14,7 @@ describe('round trips', () => {
   it.each([
     ['hello', valid.hello],
     ['hello with resume token and model version', valid.helloResuming],
+    ['hello with a pinned identity key', valid.helloIdentity],
     ['hello without numExamples (the SDK no longer sends it)', (({ numExamples: _omitted, ...hello }) => hello)(valid.hello)],
     ['update', valid.update],
     ['decline', valid.decline],
@@ -123,6 +124,10 @@ describe('INVALID_MESSAGE', () => {
     ['resumeToken of 257 chars', valid.hello, 'resumeToken', 't'.repeat(257), 'hello.resumeToken'],
     ['null optional field', valid.hello, 'modelVersion', null, 'hello.modelVersion is not a string'],
     ['negative hello.numExamples', valid.hello, 'numExamples', -1, 'hello.numExamples'],
+    ['31-byte identity key', valid.helloIdentity, 'identityKey', new Uint8Array(31), 'hello.identityKey has 31 bytes; it must have exactly 32'],
+    ['64-byte identity key (a whole secret key)', valid.helloIdentity, 'identityKey', new Uint8Array(64), 'hello.identityKey has 64 bytes'],
+    ['identity key as a number list', valid.helloIdentity, 'identityKey', Array.from(new Uint8Array(32)), 'hello.identityKey is not a Uint8Array'],
+    ['identity key as a hex string', valid.helloIdentity, 'identityKey', 'ab'.repeat(32), 'hello.identityKey is not a Uint8Array'],
   ])('client: %s', (_name, message, path, value, reason) => {
     expectRejected(fromClient(withField(message, path, value)), 'INVALID_MESSAGE', reason);
   });
@@ -212,7 +217,7 @@ describe('LENGTH_MISMATCH', () => {
 
 describe('UNSUPPORTED_VERSION', () => {
   it('rejects another protocol version in hello, before looking at fields a newer version may add', () => {
-    expectRejected(fromClient(withField(valid.hello, 'protocolVersion', PROTOCOL_VERSION + 1)), 'UNSUPPORTED_VERSION', 'hello.protocolVersion is 2');
+    expectRejected(fromClient(withField(valid.hello, 'protocolVersion', PROTOCOL_VERSION + 1)), 'UNSUPPORTED_VERSION', `hello.protocolVersion is ${PROTOCOL_VERSION + 1}; this peer speaks ${PROTOCOL_VERSION}`);
     expectRejected(fromClient({ ...valid.hello, protocolVersion: PROTOCOL_VERSION + 1, newField: true }), 'UNSUPPORTED_VERSION');
     expectRejected(fromClient(withField(valid.hello, 'protocolVersion', 0)), 'UNSUPPORTED_VERSION');
   });
@@ -240,7 +245,8 @@ describe('MESSAGE_TOO_LARGE and maxClientPayloadBytes', () => {
     // Three UTF-8 bytes per UTF-16 code unit is the worst case ('中' is one unit, three bytes).
     const wide = (length: number) => '中'.repeat(length);
     const hello = {
-      ...valid.hello,
+      ...valid.helloIdentity,
+      numExamples: Number.MAX_SAFE_INTEGER,
       capabilities: Array.from({ length: 32 }, () => wide(64)),
       resumeToken: wide(256),
       modelVersion: wide(256),

@@ -1,5 +1,6 @@
 import type { NeighbourKeys, SecAggRoundConfig } from '@shoal/protocol';
 import { toHex } from './bytes.js';
+import { isSafeThreshold } from './config.js';
 import { encodeUpdate } from './encoding.js';
 import { SecAggError } from './errors.js';
 import type { KeyAgreement, KeyPair, RoundContext } from './keys.js';
@@ -9,14 +10,16 @@ import { pairMaskKey, selfMaskKey } from './prg.js';
 import { SECRET_BYTES, encodeShare, splitSecret } from './shamir.js';
 import type { SharePair } from './share-crypto.js';
 import { openShares, sealShares, shareBoxKey } from './share-crypto.js';
+import type { Signing, SigningKeyPair } from './signing.js';
+import { SIGNING_SEED_BYTES, advertisementMessage, naclSigning, survivorsMessage } from './signing.js';
 import { WordSum } from './word-sum.js';
 
 /**
  * Where a client is in one SecAgg round; each method moves it one step:
- * advertise() → share() → receiveInbox() → mask() → reveal() → done. A refusal or a bad inbox moves
- * it to `failed`, after which it takes no further part (the round treats it as a dropout).
+ * advertise() → share() → receiveInbox() → mask() → confirm() → reveal() → done. A refusal or a bad
+ * inbox moves it to `failed`, after which it takes no further part (the round treats it as a dropout).
  */
-export type ClientStage = 'advertise' | 'share' | 'inbox' | 'masked' | 'masking' | 'unmask' | 'done' | 'failed';
+export type ClientStage = 'advertise' | 'share' | 'inbox' | 'masked' | 'masking' | 'confirm' | 'unmask' | 'done' | 'failed';
 
 export interface SecAggClientOptions {
   /** The `train.secagg` config of the round. */
@@ -28,12 +31,25 @@ export interface SecAggClientOptions {
   readonly prg: MaskPrg;
   /** X25519; default tweetnacl. */
   readonly agreement?: KeyAgreement;
+  /** Ed25519; default tweetnacl. */
+  readonly signing?: Signing;
+  /**
+   * A pinned identity (docs/secagg.md, "Pinned identities"): the 32-byte Ed25519 seed this client
+   * signs every round with. Default: a fresh signing key per round.
+   */
+  readonly identitySeed?: Uint8Array;
+  /**
+   * The identity keys this client accepts neighbours with, distributed by the app outside the
+   * coordinator's reach. When given, a neighbour whose signing key is not one of them is refused:
+   * the coordinator cannot invent clients. Default: any key (key distribution is then trusted).
+   */
+  readonly trustedIdentityKeys?: readonly Uint8Array[];
 }
 
-/** The neighbours the coordinator announces as survivors (U3) and as dropped after sharing (U2∖U3). */
-export interface UnmaskRequest {
-  readonly survivors: readonly number[];
-  readonly dropped: readonly number[];
+/** A neighbour's signature of the survivor set, as the coordinator forwards it in `unmask`. */
+export interface SurvivorSignature {
+  readonly index: number;
+  readonly signature: Uint8Array;
 }
 
 /** The answer to an unmask request: shares of b_v for survivors, of s_v^SK for dropped clients. */
@@ -56,7 +72,16 @@ export class SecAggClient {
   private readonly randomBytes: (n: number) => Uint8Array;
   private readonly prg: MaskPrg;
   private readonly agreement: KeyAgreement;
+  private readonly signing: Signing;
+  private readonly identitySeed: Uint8Array | undefined;
+  private readonly trustedIdentityKeys: ReadonlySet<string> | undefined;
 
+  /** This round's Ed25519 key pair (the identity's when pinned). */
+  private signingKeyPair: SigningKeyPair | undefined;
+  /** The neighbours' advertised signing keys, from share(). */
+  private readonly signingKeys = new Map<number, Uint8Array>();
+  /** The one survivor set this client signed (confirm()), ascending. */
+  private signedSurvivors: readonly number[] | undefined;
   private encryptionKeys: KeyPair | undefined;
   private maskKeys: KeyPair | undefined;
   private selfMaskSeed: Uint8Array | undefined;
@@ -73,9 +98,9 @@ export class SecAggClient {
     if (!Number.isSafeInteger(config.threshold) || !Number.isSafeInteger(config.degree) || config.threshold < 2 || config.threshold > config.degree) {
       throw new SecAggError('INVALID_INPUT', `threshold ${config.threshold} and degree ${config.degree} need 2 ≤ threshold ≤ degree`);
     }
-    // See deriveSecAggParams: with t ≤ k/2 a lying coordinator could collect both secrets of a client.
-    if (2 * config.threshold <= config.degree) {
-      throw new SecAggError('REFUSED', `threshold ${config.threshold} does not exceed half the degree ${config.degree}`);
+    // See secAggNeighbourhood: below it a lying coordinator could unmask a client.
+    if (!isSafeThreshold(config.threshold, config.degree)) {
+      throw new SecAggError('REFUSED', `threshold ${config.threshold} does not exceed (degree ${config.degree} + 1)/2`);
     }
     this.config = config;
     this.context = { sessionId: config.sessionId, round };
@@ -83,6 +108,12 @@ export class SecAggClient {
     this.randomBytes = options.randomBytes;
     this.prg = options.prg;
     this.agreement = options.agreement ?? naclKeyAgreement;
+    this.signing = options.signing ?? naclSigning;
+    if (options.identitySeed !== undefined && options.identitySeed.length !== SIGNING_SEED_BYTES) {
+      throw new SecAggError('INVALID_INPUT', `identitySeed must have ${SIGNING_SEED_BYTES} bytes, got ${options.identitySeed.length}`);
+    }
+    this.identitySeed = options.identitySeed;
+    this.trustedIdentityKeys = options.trustedIdentityKeys && new Set(options.trustedIdentityKeys.map(toHex));
   }
 
   get stage(): ClientStage {
@@ -93,20 +124,31 @@ export class SecAggClient {
     return this.config.index;
   }
 
-  /** Stage 1: two fresh X25519 key pairs, c (share encryption) and s (pairwise masks); returns the public keys. */
-  advertise(): { encryptionKey: Uint8Array; maskKey: Uint8Array } {
+  /**
+   * Stage 1: two fresh X25519 key pairs, c (share encryption) and s (pairwise masks), and an Ed25519
+   * signing key (fresh, or the pinned identity); returns the three public keys and a signature of
+   * them bound to this client's index, the session and the round.
+   */
+  advertise(): { encryptionKey: Uint8Array; maskKey: Uint8Array; signingKey: Uint8Array; signature: Uint8Array } {
     this.expectStage('advertise', 'advertise');
     this.encryptionKeys = keyPairFromSecret(this.random(KEY_BYTES));
     this.maskKeys = keyPairFromSecret(this.random(KEY_BYTES));
+    this.signingKeyPair = this.signing.keyPair(this.identitySeed ?? this.random(SIGNING_SEED_BYTES));
+    const keys = { encryptionKey: this.encryptionKeys.publicKey, maskKey: this.maskKeys.publicKey, signingKey: this.signingKeyPair.publicKey };
+    const signature = this.signing.sign(this.signingKeyPair, advertisementMessage(this.context, this.config.index, keys));
     this.currentStage = 'share';
-    return { encryptionKey: this.encryptionKeys.publicKey, maskKey: this.maskKeys.publicKey };
+    return { ...keys, signature };
   }
 
   /**
    * Stage 2: draws the self-mask seed b_u, Shamir-shares b_u and s_u^SK t-of-(neighbours + 1) at
    * the holders' indices, and seals each neighbour's share pair in a box only it can open. Refuses
    * a neighbour list with this client's own index, a repeated index or key, a small-order key, more
-   * neighbours than the degree allows, or too few to ever reach the threshold.
+   * neighbours than the degree allows, or too few to ever reach the threshold; with trusted
+   * identity keys, also a neighbour whose signing key is not among them or whose advertisement
+   * does not carry its signature. (Without them the signatures are not checked here: the
+   * coordinator hands out the signing keys too, so one that substitutes an advertisement can sign
+   * it, and the check could catch nothing.)
    */
   share(neighbours: readonly NeighbourKeys[]): { ciphertexts: { to: number; box: Uint8Array }[] } {
     this.expectStage('share', 'share');
@@ -121,11 +163,19 @@ export class SecAggClient {
       this.refuseUnless(Number.isSafeInteger(neighbour.index) && neighbour.index >= 1, `neighbour index ${neighbour.index} is not a positive integer`);
       this.refuseUnless(!seenIndices.has(neighbour.index), `neighbour index ${neighbour.index} is this client or listed twice`);
       seenIndices.add(neighbour.index);
-      for (const key of [neighbour.encryptionKey, neighbour.maskKey]) {
+      for (const key of [neighbour.encryptionKey, neighbour.maskKey, neighbour.signingKey]) {
         this.refuseUnless(key.length === KEY_BYTES, `a key of neighbour ${neighbour.index} has ${key.length} bytes`);
         this.refuseUnless(!seenKeys.has(toHex(key)), `a key of neighbour ${neighbour.index} repeats another key`);
         seenKeys.add(toHex(key));
       }
+      if (this.trustedIdentityKeys !== undefined) {
+        this.refuseUnless(this.trustedIdentityKeys.has(toHex(neighbour.signingKey)), `neighbour ${neighbour.index} signs with a key that is not a trusted identity`);
+        this.refuseUnless(
+          this.signing.verify(neighbour.signingKey, advertisementMessage(this.context, neighbour.index, neighbour), neighbour.signature),
+          `the advertisement of neighbour ${neighbour.index} does not carry its signature`,
+        );
+      }
+      this.signingKeys.set(neighbour.index, neighbour.signingKey);
     }
     const encryptionSecrets = this.agreement.agreeMany(encryptionKeys.secretKey, neighbours.map((n) => n.encryptionKey));
     const maskSecrets = this.agreement.agreeMany(maskKeys.secretKey, neighbours.map((n) => n.maskKey));
@@ -198,7 +248,7 @@ export class SecAggClient {
         if (v === u) continue;
         await this.prg.addTo(masked, pairMaskKey(this.links.get(v)!.maskSecret, u, v, this.context), u > v ? 1 : -1);
       }
-      this.currentStage = 'unmask';
+      this.currentStage = 'confirm';
       return masked.toUint32Array();
     } catch (error) {
       this.finishWith('failed');
@@ -207,26 +257,54 @@ export class SecAggClient {
   }
 
   /**
-   * Stage 4: reveals shares of b_v for each announced survivor v and of s_v^SK for each announced
-   * dropped v. Refuses (REFUSED; the client then takes no further part) when the two lists overlap
-   * or repeat an index, when this client is not listed as a survivor, when fewer than threshold
-   * survivors are announced, or when the lists name a client whose shares it does not hold or leave
-   * out one whose shares it holds. So it never reveals both secrets of one client.
+   * Stage 4, the consistency check (Bonawitz et al. §4): signs the survivor set U3 the coordinator
+   * announced, the whole set, ascending. Refuses (REFUSED) a list that is not strictly ascending,
+   * leaves this client out, has fewer than threshold members, or names a neighbour whose shares this
+   * client never received (U3 must lie within the U2 it saw). An honest client signs once per round.
    */
-  reveal(request: UnmaskRequest): RevealAnswer {
-    this.expectStage('unmask', 'reveal');
-    const survivors = new Set(request.survivors);
-    const dropped = new Set(request.dropped);
-    this.refuseUnless(survivors.size === request.survivors.length && dropped.size === request.dropped.length, 'the unmask lists repeat an index');
-    for (const v of dropped) this.refuseUnless(!survivors.has(v), `${v} is announced both as a survivor and as dropped`);
-    this.refuseUnless(survivors.has(this.config.index), `this client (${this.config.index}) is not announced as a survivor`);
-    this.refuseUnless(survivors.size >= this.config.threshold, `${survivors.size} survivors announced; the threshold is ${this.config.threshold}`);
-    for (const v of [...survivors, ...dropped]) this.refuseUnless(this.held.has(v), `asked about ${v}, whose shares this client does not hold`);
-    for (const v of this.held.keys()) this.refuseUnless(survivors.has(v) || dropped.has(v), `the status of ${v} was not announced`);
+  confirm(survivors: readonly number[]): Uint8Array {
+    this.expectStage('confirm', 'confirm');
+    const { index, threshold } = this.config;
+    for (const v of survivors) this.refuseUnless(Number.isSafeInteger(v) && v >= 1 && v < 2 ** 32, `survivor ${v} is not a client index`);
+    for (let i = 1; i < survivors.length; i++) this.refuseUnless(survivors[i - 1]! < survivors[i]!, 'the survivor set is not strictly ascending');
+    this.refuseUnless(survivors.includes(index), `this client (${index}) is not announced as a survivor`);
+    this.refuseUnless(survivors.length >= threshold, `${survivors.length} survivors announced; the threshold is ${threshold}`);
+    for (const v of survivors) {
+      this.refuseUnless(!this.links.has(v) || this.held.has(v), `survivor ${v} is a neighbour whose shares this client never received`);
+    }
+    const signature = this.signing.sign(this.signingKeyPair!, survivorsMessage(this.context, survivors));
+    this.signedSurvivors = [...survivors];
+    this.currentStage = 'unmask';
+    return signature;
+  }
 
+  /**
+   * Stage 5: given its neighbours' signatures of the survivor set, reveals shares of b_v for each
+   * neighbour v (and itself) in that set and of s_v^SK for each neighbour that shared but is not in
+   * it; never both for one v, nothing for a non-neighbour. Refuses (REFUSED; the client then takes
+   * no further part) unless at least threshold members of its neighbourhood, itself included,
+   * signed exactly the set it signed: a signature that does not verify (forged, or of another set),
+   * or one from a non-neighbour, a non-survivor or twice from one client, is refused outright.
+   */
+  reveal(signatures: readonly SurvivorSignature[]): RevealAnswer {
+    this.expectStage('unmask', 'reveal');
+    const survivors = new Set(this.signedSurvivors);
+    const message = survivorsMessage(this.context, this.signedSurvivors!);
+    const signers = new Set<number>([this.config.index]);
+    for (const { index, signature } of signatures) {
+      const signingKey = this.signingKeys.get(index);
+      this.refuseUnless(signingKey !== undefined, `a survivor-set signature from ${index}, which is not a neighbour`);
+      this.refuseUnless(survivors.has(index), `a survivor-set signature from ${index}, which is not a survivor`);
+      this.refuseUnless(!signers.has(index), `two survivor-set signatures from ${index}`);
+      this.refuseUnless(this.signing.verify(signingKey, message, signature), `the survivor-set signature of ${index} does not verify on the set this client signed`);
+      signers.add(index);
+    }
+    this.refuseUnless(signers.size >= this.config.threshold, `${signers.size} of its neighbourhood signed the survivor set; the threshold is ${this.config.threshold}`);
+
+    const held = [...this.held.keys()].sort((a, b) => a - b);
     const answer: RevealAnswer = {
-      selfMaskShares: request.survivors.map((of) => ({ of, share: encodeShare(this.held.get(of)!.selfMaskShare) })),
-      maskKeyShares: request.dropped.map((of) => ({ of, share: encodeShare(this.held.get(of)!.maskKeyShare) })),
+      selfMaskShares: held.filter((v) => survivors.has(v)).map((of) => ({ of, share: encodeShare(this.held.get(of)!.selfMaskShare) })),
+      maskKeyShares: held.filter((v) => !survivors.has(v)).map((of) => ({ of, share: encodeShare(this.held.get(of)!.maskKeyShare) })),
     };
     this.finishWith('done');
     return answer;
@@ -253,8 +331,11 @@ export class SecAggClient {
     this.encryptionKeys = undefined;
     this.maskKeys = undefined;
     this.selfMaskSeed = undefined;
+    this.signingKeyPair = undefined;
+    this.signedSurvivors = undefined;
     this.links.clear();
     this.held.clear();
+    this.signingKeys.clear();
   }
 
   private random(n: number): Uint8Array {

@@ -28,7 +28,7 @@ export const SECAGG_DEFAULTS = {
   mode: 'off',
   /** The fraction of a neighbourhood the derived threshold tolerates losing. */
   maxDropout: 0.3,
-  /** Deadline of the advertise, share and unmask stages. */
+  /** Deadline of the advertise, share, confirm and unmask stages. */
   stageTimeoutMs: 30_000,
   /** Every weighted coordinate is clamped to ±clipRange·weight before encoding. */
   clipRange: 1,
@@ -97,7 +97,7 @@ export function secAggPlusDegree(cohortSize: number): number {
 
 /**
  * `maxDropout` in [0, 0.5). The threshold t tolerating it is at most (1 − maxDropout)·k and must
- * exceed k/2 (see `secAggNeighbourhood`), so no maxDropout of one half or more leaves any t.
+ * exceed (k + 1)/2 (see `secAggNeighbourhood`), so no maxDropout of one half or more leaves any t.
  */
 export function checkMaxDropout(value: unknown, path = 'secagg.maxDropout'): number {
   if (typeof value !== 'number' || !(value >= 0 && value < 0.5)) {
@@ -127,11 +127,13 @@ export interface CohortSize {
  *
  * - k: the cohort size n for full SecAgg; a given degree, or `secAggPlusDegree(n)`, for SecAgg+.
  * - t: the largest threshold that still tolerates maxDropout, t = ⌊(1 − maxDropout)·k⌋, or a
- *   given one, which must not exceed that; and t must exceed k/2. The second condition is what
- *   makes the honest-client rule sufficient: each honest holder reveals at most one of b_v and
- *   s_v^SK for a client v, and v's shares are held by k clients, so a coordinator that tells some
- *   holders "v survived" and others "v dropped" can never collect t shares of both when 2t > k.
- *   A larger t also means more colluding clients are needed to open one client's secrets.
+ *   given one, which must not exceed that; and 2t ≥ k + 2 (t above (k + 1)/2). With 2t > k a
+ *   coordinator cannot collect t shares of both b_v and s_v^SK of one client v (each honest holder
+ *   reveals one of them, and v has k holders); with the consistency round, 2t ≥ k + 2 is what
+ *   keeps it from taking b_u from some holders and the s_v^SK of all of u's masking neighbours
+ *   from others, whatever graph and survivor sets it shows (the argument is in docs/secagg.md,
+ *   "Threat model"). A larger t also means more colluding clients are needed to open one
+ *   client's secrets.
  *
  * Returns k and t, or undefined when k is not known (no cohort and no degree). Throws ShoalError
  * INVALID_CONFIG naming the broken rule.
@@ -172,21 +174,30 @@ export function secAggNeighbourhood(
 
   const tolerated = Math.floor((1 - maxDropout) * degree + 1e-9); // the epsilon absorbs (1 − 0.3)·10 = 6.999…
   if (threshold === undefined) {
-    if (tolerated < MIN_THRESHOLD || 2 * tolerated <= degree) {
+    if (tolerated < MIN_THRESHOLD || !isSafeThreshold(tolerated, degree)) {
       invalid(
         `secagg.maxDropout ${maxDropout} leaves no valid threshold for ${neighbourhood}: the threshold tolerating it, ⌊(1 − ${maxDropout})·${degree}⌋ = ${tolerated}, ` +
-          `must be at least ${MIN_THRESHOLD} and exceed half of ${degree}; lower secagg.maxDropout or use more clients per round`,
+          `must be at least ${MIN_THRESHOLD} and exceed (${degree} + 1)/2; lower secagg.maxDropout or use more clients per round`,
       );
     }
     return { degree, threshold: tolerated };
   }
-  if (2 * threshold <= degree) {
-    invalid(`secagg.threshold (${threshold}) must exceed half of ${neighbourhood}, or a coordinator that lies about who dropped out could collect both secrets of a client`);
+  if (!isSafeThreshold(threshold, degree)) {
+    invalid(`secagg.threshold (${threshold}) must exceed (k + 1)/2 for ${neighbourhood}, or a coordinator that lies about who dropped out could unmask a client`);
   }
   if (threshold > tolerated) {
     invalid(`secagg.threshold (${threshold}) cannot tolerate secagg.maxDropout ${maxDropout} of ${neighbourhood} (it allows at most ${tolerated}); lower secagg.threshold or secagg.maxDropout`);
   }
   return { degree, threshold };
+}
+
+/**
+ * Whether threshold t protects a neighbourhood of k against a lying coordinator: 2t ≥ k + 2
+ * (see `secAggNeighbourhood`). The clients check it too (SecAggClient), since they cannot verify
+ * the cohort's size or graph.
+ */
+export function isSafeThreshold(threshold: number, degree: number): boolean {
+  return 2 * threshold >= degree + 2;
 }
 
 function invalid(message: string): never {

@@ -82,10 +82,7 @@ const LABEL_PREFIX = 'shoal/secagg/v1/';
 const utf8 = new TextEncoder();
 
 /**
- * `length` (≤ 64) bytes of SHA-512 over
- * `field(label) ‖ field(sessionId) ‖ u64(round) ‖ u32(#indices) ‖ u32(index)… ‖ field(secret)`,
- * where `field(x) = u32(byte length of x) ‖ x`, integers big-endian, and the label is
- * `shoal/secagg/v1/<purpose>`.
+ * `length` (≤ 64) bytes of SHA-512 over `boundBytes(purpose, context, indices, [secret])`.
  */
 export function deriveKey(
   purpose: KeyPurpose,
@@ -95,10 +92,21 @@ export function deriveKey(
   indices: readonly number[] = [],
 ): Uint8Array {
   if (!Number.isInteger(length) || length < 1 || length > 64) throw new RangeError(`derived key length must be 1..64 bytes, got ${length}`);
+  return nacl.hash(boundBytes(purpose, context, indices, [secret])).slice(0, length);
+}
+
+/**
+ * Bytes bound to one purpose, session and round, with an unambiguous encoding:
+ * `field(label) ‖ field(sessionId) ‖ u64(round) ‖ u32(#indices) ‖ u32(index)… ‖ field(f)…`,
+ * where `field(x) = u32(byte length of x) ‖ x`, integers big-endian, and the label is
+ * `shoal/secagg/v1/<purpose>`. Key derivation hashes them; signatures sign them.
+ */
+export function boundBytes(purpose: string, context: RoundContext, indices: readonly number[], fields: readonly Uint8Array[]): Uint8Array {
   checkRound(context.round);
   const label = utf8.encode(LABEL_PREFIX + purpose);
   const session = utf8.encode(context.sessionId);
-  const input = new Uint8Array(4 + label.length + 4 + session.length + 8 + 4 + 4 * indices.length + 4 + secret.length);
+  const fieldBytes = fields.reduce((total, field) => total + 4 + field.length, 0);
+  const input = new Uint8Array(4 + label.length + 4 + session.length + 8 + 4 + 4 * indices.length + fieldBytes);
   const view = new DataView(input.buffer);
   let offset = 0;
   const writeU32 = (value: number) => {
@@ -116,11 +124,11 @@ export function deriveKey(
   writeU32(context.round % 2 ** 32);
   writeU32(indices.length);
   for (const index of indices) {
-    if (!Number.isInteger(index) || index < 0 || index >= 2 ** 32) throw new RangeError(`key derivation index must be a 32-bit integer, got ${index}`);
+    if (!Number.isInteger(index) || index < 0 || index >= 2 ** 32) throw new RangeError(`bound index must be a 32-bit integer, got ${index}`);
     writeU32(index);
   }
-  writeField(secret);
-  return nacl.hash(input).slice(0, length);
+  for (const field of fields) writeField(field);
+  return input;
 }
 
 export function checkRound(round: number): void {

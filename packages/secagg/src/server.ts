@@ -1,6 +1,6 @@
 import type { ErrorCode, NeighbourKeys } from '@shoal/protocol';
 import { equalBytes, toHex } from './bytes.js';
-import type { UnmaskRequest } from './client.js';
+import type { SurvivorSignature } from './client.js';
 import { decodeSum } from './encoding.js';
 import { SecAggAbort, SecAggError } from './errors.js';
 import type { Shuffle } from './graph.js';
@@ -14,14 +14,16 @@ import { pairMaskKey, selfMaskKey } from './prg.js';
 import type { Share } from './shamir.js';
 import { Reconstructor, decodeShare, elementToSecret } from './shamir.js';
 import { SHARE_BOX_BYTES } from './share-crypto.js';
+import type { Signing } from './signing.js';
+import { SIGNATURE_BYTES, advertisementMessage, naclSigning, survivorsMessage } from './signing.js';
 import { WordSum } from './word-sum.js';
 
 /**
  * Where the coordinator's side of a round is. Each stage collects one kind of client message and
  * is closed by the coordinator (at its deadline, or when every expected client answered):
- * advertise → share → masked → unmask → (finish) done. `aborted` when too few clients remain.
+ * advertise → share → masked → confirm → unmask → (finish) done. `aborted` when too few clients remain.
  */
-export type ServerStage = 'advertise' | 'share' | 'masked' | 'unmask' | 'finishing' | 'done' | 'aborted';
+export type ServerStage = 'advertise' | 'share' | 'masked' | 'confirm' | 'unmask' | 'finishing' | 'done' | 'aborted';
 
 /** `late`: the message belongs to a stage already closed (a straggler); drop it and keep the connection. */
 export type Receipt = 'accepted' | 'late';
@@ -37,15 +39,23 @@ export interface SecAggServerOptions {
   readonly shuffle: Shuffle;
   /** X25519; default tweetnacl. `nodeKeyAgreement` is ~15× faster in Node. */
   readonly agreement?: KeyAgreement;
+  /** Ed25519; default tweetnacl. `nodeSigning` is ~100× faster in Node. */
+  readonly signing?: Signing;
+  /** A client's pinned identity key, if it enrolled with one: its advertisement must then be signed with it. */
+  readonly identityOf?: (index: number) => Uint8Array | undefined;
 }
 
 export interface MaskedClose {
-  /** U3: clients whose masked input arrived. */
+  /** U3: clients whose masked input arrived, ascending: the set every survivor is asked to sign. */
   readonly survivors: number[];
   /** U2∖U3: clients that shared but sent no masked input. */
   readonly dropped: number[];
-  /** What to send each survivor: its own neighbourhood's part of the two lists. */
-  readonly requests: Map<number, UnmaskRequest>;
+}
+
+/** What the coordinator expects a survivor to reveal: its neighbourhood's part of U3 and of U2∖U3. */
+interface UnmaskRequest {
+  readonly survivors: readonly number[];
+  readonly dropped: readonly number[];
 }
 
 /** A survivor's `reveal`: shares of b_v for announced survivors, of s_v^SK for announced dropped clients. */
@@ -80,15 +90,20 @@ export class SecAggServer {
   private readonly context: RoundContext;
   private readonly prg: MaskPrg;
   private readonly agreement: KeyAgreement;
+  private readonly signing: Signing;
+  private readonly identityOf: (index: number) => Uint8Array | undefined;
   private readonly graph: Map<number, number[]>;
 
-  private readonly keys = new Map<number, { encryptionKey: Uint8Array; maskKey: Uint8Array }>();
+  private readonly keys = new Map<number, Omit<NeighbourKeys, 'index'>>();
   private readonly usedKeys = new Set<string>();
   /** U1 after closeAdvertise: who got keys, and whose keys each one got. */
   private readonly sentNeighbours = new Map<number, ReadonlySet<number>>();
   private readonly boxes = new Map<number, Map<number, Uint8Array>>();
   private u2 = new Set<number>();
   private readonly u3 = new Set<number>();
+  /** U3 ascending, as announced for signing; then each confirmer's signature of it. */
+  private announced: readonly number[] = [];
+  private readonly confirmations = new Map<number, Uint8Array>();
   private readonly sum: WordSum;
   private requests = new Map<number, UnmaskRequest>();
   private readonly revealed = new Set<number>();
@@ -108,6 +123,8 @@ export class SecAggServer {
     this.context = { sessionId, round };
     this.prg = options.prg;
     this.agreement = options.agreement ?? naclKeyAgreement;
+    this.signing = options.signing ?? naclSigning;
+    this.identityOf = options.identityOf ?? (() => undefined);
     this.graph = neighbourGraph(indices, params.degree, options.shuffle);
     this.sum = new WordSum(params.numParams + 1);
   }
@@ -121,19 +138,28 @@ export class SecAggServer {
     return this.neighbours(index);
   }
 
-  /** Stage 1: a client's two public keys. Rejects wrong sizes, small-order points and keys already in use. */
-  receiveAdvertise(index: number, keys: { encryptionKey: Uint8Array; maskKey: Uint8Array }): Receipt {
+  /**
+   * Stage 1: a client's three public keys and its signature of them. Rejects wrong sizes,
+   * small-order X25519 points, keys already in use, a signature that does not verify, and (for a
+   * client enrolled with a pinned identity) a signing key other than its identity key.
+   */
+  receiveAdvertise(index: number, advertised: Omit<NeighbourKeys, 'index'>): Receipt {
     if (this.arrival(index, 'advertise') === 'late') return 'late';
     if (this.keys.has(index)) this.reject(index, 'sent advertise twice', 'DUPLICATE_MESSAGE');
-    for (const [name, key] of [['encryptionKey', keys.encryptionKey], ['maskKey', keys.maskKey]] as const) {
+    for (const [name, key] of [['encryptionKey', advertised.encryptionKey], ['maskKey', advertised.maskKey], ['signingKey', advertised.signingKey]] as const) {
       if (key.length !== KEY_BYTES) this.reject(index, `advertise.${name} has ${key.length} bytes`);
       if (this.usedKeys.has(toHex(key))) this.reject(index, `advertise.${name} repeats a key already advertised`);
-      if (isSmallOrder(key, this.agreement)) this.reject(index, `advertise.${name} is a small-order point`);
+      if (name !== 'signingKey' && isSmallOrder(key, this.agreement)) this.reject(index, `advertise.${name} is a small-order point`);
     }
-    if (equalBytes(keys.encryptionKey, keys.maskKey)) this.reject(index, 'advertised one key for both purposes');
-    this.usedKeys.add(toHex(keys.encryptionKey));
-    this.usedKeys.add(toHex(keys.maskKey));
-    this.keys.set(index, { encryptionKey: new Uint8Array(keys.encryptionKey), maskKey: new Uint8Array(keys.maskKey) });
+    if (equalBytes(advertised.encryptionKey, advertised.maskKey)) this.reject(index, 'advertised one key for both purposes');
+    const identity = this.identityOf(index);
+    if (identity !== undefined && !equalBytes(advertised.signingKey, identity)) this.reject(index, 'advertised a signing key other than its enrolled identity key');
+    if (advertised.signature.length !== SIGNATURE_BYTES || !this.signing.verify(advertised.signingKey, advertisementMessage(this.context, index, advertised), advertised.signature)) {
+      this.reject(index, 'advertise.signature does not verify under its signing key');
+    }
+    for (const key of [advertised.encryptionKey, advertised.maskKey, advertised.signingKey]) this.usedKeys.add(toHex(key));
+    const { encryptionKey, maskKey, signingKey, signature } = advertised;
+    this.keys.set(index, { encryptionKey: new Uint8Array(encryptionKey), maskKey: new Uint8Array(maskKey), signingKey: new Uint8Array(signingKey), signature: new Uint8Array(signature) });
     return 'accepted';
   }
 
@@ -209,35 +235,60 @@ export class SecAggServer {
    * Ends stage 3: U3 = the clients whose masked input arrived, dropped = U2∖U3. Aborts (before any
    * secret is revealed) when |U3| < threshold, or when some secret the coordinator will need
    * (b_u of a survivor, s_v^SK of a dropped client with a surviving neighbour) has fewer than
-   * threshold surviving holders. Returns the lists and each survivor's unmask request.
+   * threshold surviving holders. Returns U3, which every survivor is sent to sign.
    */
   closeMasked(): MaskedClose {
     this.expectStage('masked', 'closeMasked');
-    const { threshold } = this.params;
     const survivors = [...this.u3].sort(ascending);
     const dropped = [...this.u2].filter((v) => !this.u3.has(v)).sort(ascending);
-    if (survivors.length < threshold) this.abort(`only ${survivors.length} of the ${this.u2.size} clients that shared sent a masked input; the threshold is ${threshold}`);
-    const requests = new Map<number, UnmaskRequest>();
-    for (const u of survivors) {
-      const announced = [u, ...this.neighbours(u)].filter((v) => this.u2.has(v)).sort(ascending);
-      const request = { survivors: announced.filter((v) => this.u3.has(v)), dropped: announced.filter((v) => !this.u3.has(v)) };
-      if (request.survivors.length < threshold) {
-        this.abort(`the self-mask seed of ${u} has ${request.survivors.length} surviving share holders; the threshold is ${threshold}`);
-      }
-      requests.set(u, request);
+    if (survivors.length < this.params.threshold) {
+      this.abort(`only ${survivors.length} of the ${this.u2.size} clients that shared sent a masked input; the threshold is ${this.params.threshold}`);
     }
-    for (const v of dropped) {
-      const holders = this.neighbours(v).filter((u) => this.u3.has(u)).length;
-      if (holders > 0 && holders < threshold) this.abort(`the mask key of dropped client ${v} has ${holders} surviving share holders; the threshold is ${threshold}`);
+    this.checkRecoverable(this.u3);
+    this.announced = survivors;
+    this.currentStage = 'confirm';
+    return { survivors, dropped };
+  }
+
+  /** Stage 4: a survivor's signature of the announced U3, checked against the signing key it advertised. */
+  receiveConfirm(index: number, signature: Uint8Array): Receipt {
+    if (this.arrival(index, 'confirm') === 'late') return 'late';
+    if (!this.u3.has(index)) this.reject(index, 'sent a confirmation without being a survivor (not in U3)');
+    if (this.confirmations.has(index)) this.reject(index, 'sent a confirmation twice', 'DUPLICATE_MESSAGE');
+    if (!this.signing.verify(this.keys.get(index)!.signingKey, survivorsMessage(this.context, this.announced), signature)) {
+      this.reject(index, 'signed something other than the announced survivor set');
     }
-    this.requests = requests;
-    this.currentStage = 'unmask';
-    return { survivors, dropped, requests };
+    this.confirmations.set(index, new Uint8Array(signature));
+    return 'accepted';
   }
 
   /**
-   * Stage 4: a survivor's shares, exactly for the lists it was sent (shares of b_v for announced
-   * survivors, of s_v^SK for announced dropped clients), each a valid field element.
+   * Ends stage 4. A survivor that confirmed is sent threshold − 1 of its neighbours' signatures of
+   * U3 (with its own, the threshold it checks; more would only cost it verifications), and only
+   * when it has that many (else it would refuse to reveal). Aborts when some secret the
+   * coordinator needs has fewer than threshold holders left among those it can ask. Returns, for
+   * each survivor to ask, the signatures to forward.
+   */
+  closeConfirm(): Map<number, SurvivorSignature[]> {
+    this.expectStage('confirm', 'closeConfirm');
+    const { threshold } = this.params;
+    const forwarded = new Map<number, SurvivorSignature[]>();
+    for (const w of this.confirmations.keys()) {
+      const signers = this.neighbours(w).filter((v) => this.confirmations.has(v));
+      if (signers.length + 1 >= threshold) forwarded.set(w, signers.slice(0, threshold - 1).map((v) => ({ index: v, signature: this.confirmations.get(v)! })));
+    }
+    this.checkRecoverable(new Set(forwarded.keys()));
+    for (const w of forwarded.keys()) {
+      const holding = [w, ...this.neighbours(w)].filter((v) => this.u2.has(v)).sort(ascending);
+      this.requests.set(w, { survivors: holding.filter((v) => this.u3.has(v)), dropped: holding.filter((v) => !this.u3.has(v)) });
+    }
+    this.currentStage = 'unmask';
+    return forwarded;
+  }
+
+  /**
+   * Stage 5: a survivor's shares, exactly those its signed U3 implies (shares of b_v for its
+   * neighbours in U3, of s_v^SK for its neighbours in U2∖U3), each a valid field element.
    */
   receiveReveal(index: number, reveal: RevealedShares): Receipt {
     if (this.arrival(index, 'unmask') === 'late') return 'late';
@@ -310,14 +361,33 @@ export class SecAggServer {
   }
 
   /** Checks a message's sender and stage: throws for unknown senders and early messages, says 'late' for stragglers. */
-  private arrival(index: number, stage: 'advertise' | 'share' | 'masked' | 'unmask'): Receipt {
+  private arrival(index: number, stage: 'advertise' | 'share' | 'masked' | 'confirm' | 'unmask'): Receipt {
     this.neighbours(index);
-    const order: readonly ServerStage[] = ['advertise', 'share', 'masked', 'unmask', 'finishing', 'done'];
+    const order: readonly ServerStage[] = ['advertise', 'share', 'masked', 'confirm', 'unmask', 'finishing', 'done'];
     if (this.currentStage === 'aborted' || order.indexOf(this.currentStage) > order.indexOf(stage)) return 'late';
     if (this.currentStage !== stage) {
       throw new SecAggError('UNEXPECTED_STAGE', `client ${index} sent a ${stage} message during stage ${this.currentStage}`);
     }
     return 'accepted';
+  }
+
+  /**
+   * Aborts unless each secret the coordinator will need has threshold holders among `askable`:
+   * b_u of every u ∈ U3 (held by u and its neighbours in U2), s_v^SK of every v ∈ U2∖U3 with a
+   * neighbour in U3 (held by its neighbours in U2).
+   */
+  private checkRecoverable(askable: ReadonlySet<number>): void {
+    const { threshold } = this.params;
+    for (const u of this.u3) {
+      const holders = [u, ...this.neighbours(u)].filter((w) => askable.has(w) && this.u2.has(w)).length;
+      if (holders < threshold) this.abort(`the self-mask seed of ${u} has ${holders} share holders left to ask; the threshold is ${threshold}`);
+    }
+    for (const v of this.u2) {
+      if (this.u3.has(v)) continue;
+      if (!this.neighbours(v).some((w) => this.u3.has(w))) continue; // no surviving input carries a mask of v
+      const holders = this.neighbours(v).filter((w) => askable.has(w)).length;
+      if (holders < threshold) this.abort(`the mask key of dropped client ${v} has ${holders} share holders left to ask; the threshold is ${threshold}`);
+    }
   }
 
   /** Removes, until none is left, members whose neighbourhood within the set cannot reach the threshold. */

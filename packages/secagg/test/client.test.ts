@@ -3,12 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { thrownBy } from '@shoal/testkit';
 import { SecAggClient, SecAggError, deriveSecAggParams, roundConfig } from '../src/index.js';
 import type { ClientStage, SecAggErrorCode } from '../src/index.js';
-import { nodeMaskPrg } from '../src/node.js';
+import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '../src/node.js';
 import { seededRandomBytes } from './harness.js';
 
 // One client's state machine, driven by hand (the tests play the coordinator and the peers).
 
-const params = deriveSecAggParams({ mode: 'secagg', cohortSize: 5, numParams: 8, bound: 1, maxWeight: 10 });
+const params = deriveSecAggParams({ mode: 'secagg', cohortSize: 5, numParams: 8, bound: 1, maxWeight: 10, maxDropout: 0.2 }); // t = 4
 const SESSION = 'session-a';
 const ROUND = 7;
 
@@ -19,6 +19,8 @@ function makeClient(index: number, options: { round?: number; seed?: string; con
     numParams: params.numParams,
     randomBytes: seededRandomBytes(options.seed ?? `client-${index}-${options.round ?? ROUND}`),
     prg: nodeMaskPrg,
+    agreement: nodeKeyAgreement,
+    signing: nodeSigning,
   });
 }
 
@@ -40,17 +42,30 @@ function expectSecAggError(action: () => unknown, code: SecAggErrorCode, message
   if (message) expect((thrown as SecAggError).message).toMatch(message);
 }
 
-const everyRequest = { survivors: [1, 2, 3, 4, 5], dropped: [] };
+const everyone = [1, 2, 3, 4, 5];
+
+/** Clients 2..4 of the cohort through mask and confirm of `survivors`: the signatures a coordinator forwards to client 1. */
+async function neighbourSignatures(world: ReturnType<typeof cohort>, survivors: readonly number[]) {
+  const signatures = [];
+  for (const client of world.clients.slice(1, 4)) {
+    client.receiveInbox(world.inboxOf(client.index));
+    await client.mask(new Float32Array(8), 1);
+    signatures.push({ index: client.index, signature: client.confirm(survivors) });
+  }
+  return signatures;
+}
 
 describe('stage transitions', () => {
-  it('advertise → share → inbox → masked → unmask → done, and every out-of-order call throws UNEXPECTED_STAGE', async () => {
-    const { clients, neighboursOf, inboxOf } = cohort();
+  it('advertise → share → inbox → masked → confirm → unmask → done, and every out-of-order call throws UNEXPECTED_STAGE', async () => {
+    const world = cohort();
+    const { clients, neighboursOf, inboxOf } = world;
     const fresh = makeClient(1, { seed: 'fresh' });
     const calls: Record<string, (client: SecAggClient) => unknown> = {
       advertise: (client) => client.advertise(),
       share: (client) => client.share(neighboursOf(client.index)),
       receiveInbox: (client) => client.receiveInbox(inboxOf(client.index)),
-      reveal: (client) => client.reveal(everyRequest),
+      confirm: (client) => client.confirm(everyone),
+      reveal: (client) => client.reveal([]),
     };
     const expectOnly = async (client: SecAggClient, allowed: string | undefined) => {
       const stage = client.stage;
@@ -73,9 +88,12 @@ describe('stage transitions', () => {
     await expectOnly(client, 'mask');
     const masked = await client.mask(new Float32Array(8).fill(0.5), 3);
     expect(masked).toHaveLength(9);
+    expect(client.stage).toBe<ClientStage>('confirm');
+    await expectOnly(client, 'confirm');
+    expect(client.confirm(everyone)).toHaveLength(64);
     expect(client.stage).toBe<ClientStage>('unmask');
     await expectOnly(client, 'reveal');
-    client.reveal(everyRequest);
+    client.reveal(await neighbourSignatures(world, everyone));
     expect(client.stage).toBe<ClientStage>('done');
     await expectOnly(client, undefined);
     fresh.advertise();
@@ -91,13 +109,15 @@ describe('stage transitions', () => {
     expect(client.stage).toBe<ClientStage>('masking');
     await expect(client.mask(new Float32Array(8), 1)).rejects.toMatchObject({ code: 'UNEXPECTED_STAGE' });
     await first;
-    expect(client.stage).toBe<ClientStage>('unmask');
+    expect(client.stage).toBe<ClientStage>('confirm');
   });
 });
 
 describe('the config', () => {
-  it('an honest client refuses a threshold at or below half the degree', () => {
-    expectSecAggError(() => makeClient(1, { config: { threshold: 2, degree: 4 } }), 'REFUSED', /threshold 2 does not exceed half the degree 4/);
+  it('an honest client refuses a threshold at or below (k + 1)/2, and a malformed config', () => {
+    expectSecAggError(() => makeClient(1, { config: { threshold: 2, degree: 4 } }), 'REFUSED', /threshold 2 does not exceed \(degree 4 \+ 1\)\/2/);
+    expectSecAggError(() => makeClient(1, { config: { threshold: 3, degree: 5 } }), 'REFUSED', /threshold 3 does not exceed \(degree 5 \+ 1\)\/2/);
+    expect(makeClient(1, { config: { threshold: 4, degree: 5 } }).stage).toBe<ClientStage>('advertise');
     expectSecAggError(() => makeClient(1, { config: { threshold: 6 } }), 'INVALID_INPUT', /2 ≤ threshold ≤ degree/);
     expectSecAggError(() => makeClient(0), 'INVALID_INPUT', /index must be a positive integer/);
     expectSecAggError(() => makeClient(1, { round: -1 }), 'INVALID_INPUT', /round/);
@@ -113,8 +133,8 @@ describe('share(): refusing a bad neighbour list', () => {
     ['its own public key back', (list) => [{ ...list[0]!, maskKey: OWN_MASK_KEY_PLACEHOLDER }, ...list.slice(1)], /repeats another key/],
     ['a small-order key (32 zero bytes)', (list) => [{ ...list[0]!, encryptionKey: new Uint8Array(32) }, ...list.slice(1)], /small-order key/],
     ['a short key', (list) => [{ ...list[0]!, maskKey: new Uint8Array(31) }, ...list.slice(1)], /has 31 bytes/],
-    ['more neighbours than the degree', (list) => [...list, { index: 9, encryptionKey: new Uint8Array(32).fill(3), maskKey: new Uint8Array(32).fill(4) }], /5 neighbours exceed the degree 5/],
-    ['too few to reach the threshold', (list) => list.slice(0, 1), /1 neighbours can never reach the threshold 3/],
+    ['more neighbours than the degree', (list) => [...list, { index: 9, encryptionKey: new Uint8Array(32).fill(3), maskKey: new Uint8Array(32).fill(4), signingKey: new Uint8Array(32).fill(5), signature: new Uint8Array(64) }], /5 neighbours exceed the degree 5/],
+    ['too few to reach the threshold', (list) => list.slice(0, 2), /2 neighbours can never reach the threshold 4/],
   ];
 
   it.each(refusals)('refuses %s', (_name, corrupt, message) => {
@@ -143,7 +163,7 @@ describe('receiveInbox(): rejecting bad boxes (the whole inbox, naming the sende
     ['a box from a non-neighbour', (inbox) => [...inbox, { from: 9, box: inbox[0]!.box }], 'BAD_SHARE', /share box from 9, which is not a neighbour/],
     ['two boxes from one sender', (inbox) => [...inbox, inbox[1]!], 'BAD_SHARE', /two share boxes from 3/],
     ['a truncated box', (inbox) => [{ ...inbox[0]!, box: inbox[0]!.box.subarray(0, 50) }, ...inbox.slice(1)], 'BAD_SHARE', /share box from 2 has 50 bytes/],
-    ['too few boxes to reach the threshold', (inbox) => inbox.slice(0, 1), 'REFUSED', /only 1 neighbours shared; the threshold 3 cannot be reached/],
+    ['fewer than t − 1 boxes (REFUSED: it could never reveal t shares)', (inbox) => inbox.slice(0, 2), 'REFUSED', /only 2 neighbours shared; the threshold 4 cannot be reached/],
   ])('rejects %s', (_name, corrupt, code, message) => {
     const world = cohort();
     const client = world.clients[0]!;
@@ -155,7 +175,8 @@ describe('receiveInbox(): rejecting bad boxes (the whole inbox, naming the sende
     // Same seeds in rounds 7 and 8, so every client has the same X25519 keys in both rounds.
     const earlier = cohort(7);
     const later = cohort(8);
-    expect(later.keys.get(3)).toEqual(earlier.keys.get(3));
+    const publicKeys = ({ encryptionKey, maskKey, signingKey }: NeighbourKeys) => ({ encryptionKey, maskKey, signingKey });
+    expect(publicKeys(later.keys.get(3)!)).toEqual(publicKeys(earlier.keys.get(3)!)); // the signatures differ: they bind the round
     const inbox = later.inboxOf(1).map((entry) => (entry.from === 3 ? { from: 3, box: earlier.sent.get(3)!.find((b) => b.to === 1)!.box } : entry));
     expectSecAggError(() => later.clients[0]!.receiveInbox(inbox), 'BAD_SHARE', /share box from 3 does not decrypt/);
   });
@@ -174,36 +195,21 @@ describe('mask()', () => {
   });
 });
 
-describe('reveal(): the honest-client rules', () => {
-  async function maskedClient() {
+describe('confirm() and reveal()', () => {
+  // The refusals of the consistency round, one by one, are in consistency.test.ts.
+  it('reveals shares of b_v for the survivors it signed and of s_v^SK for a neighbour left out, never both for one client', async () => {
     const world = cohort();
     const client = world.clients[0]!;
     client.receiveInbox(world.inboxOf(1));
     await client.mask(new Float32Array(8), 1);
-    return client;
-  }
-
-  it('reveals b shares of survivors and s^SK shares of dropped clients, never both for one client', async () => {
-    const client = await maskedClient();
-    const answer = client.reveal({ survivors: [1, 2, 4], dropped: [3, 5] });
-    expect(answer.selfMaskShares.map((s) => s.of)).toEqual([1, 2, 4]);
-    expect(answer.maskKeyShares.map((s) => s.of)).toEqual([3, 5]);
+    const survivors = [1, 2, 3, 4]; // 5 shared, then sent no masked input
+    client.confirm(survivors);
+    const answer = client.reveal(await neighbourSignatures(world, survivors));
+    expect(answer.selfMaskShares.map((s) => s.of)).toEqual([1, 2, 3, 4]);
+    expect(answer.maskKeyShares.map((s) => s.of)).toEqual([5]);
     for (const { share } of [...answer.selfMaskShares, ...answer.maskKeyShares]) expect(share).toHaveLength(33);
-  });
-
-  it.each<[string, { survivors: number[]; dropped: number[] }, RegExp]>([
-    ['overlapping survivors and dropped', { survivors: [1, 2, 3, 4], dropped: [4, 5] }, /4 is announced both as a survivor and as dropped/],
-    ['fewer survivors than the threshold', { survivors: [1, 2], dropped: [3, 4, 5] }, /2 survivors announced; the threshold is 3/],
-    ['itself missing from the survivors', { survivors: [2, 3, 4], dropped: [5] }, /this client \(1\) is not announced as a survivor/],
-    ['itself among the dropped', { survivors: [2, 3, 4], dropped: [1, 5] }, /this client \(1\) is not announced as a survivor/],
-    ['a client whose shares it does not hold', { survivors: [1, 2, 3, 4, 5, 6], dropped: [] }, /asked about 6, whose shares this client does not hold/],
-    ['a neighbour left out', { survivors: [1, 2, 3, 4], dropped: [] }, /the status of 5 was not announced/],
-    ['a repeated index', { survivors: [1, 2, 3, 3, 4, 5], dropped: [] }, /repeat an index/],
-  ])('refuses %s, and then reveals nothing more', async (_name, request, message) => {
-    const client = await maskedClient();
-    expectSecAggError(() => client.reveal(request), 'REFUSED', message);
-    expect(client.stage).toBe<ClientStage>('failed');
-    expectSecAggError(() => client.reveal(everyRequest), 'UNEXPECTED_STAGE');
+    expect(client.stage).toBe<ClientStage>('done');
+    expectSecAggError(() => client.reveal([]), 'UNEXPECTED_STAGE');
   });
 });
 

@@ -72,7 +72,6 @@ describe('deriveSecAggParams', () => {
 
   it.each([
     // n, k, t: k = smallest odd ≥ 3·log2 n (at most n), t = ⌊0.7·k⌋.
-    [5, 5, 3],
     [10, 10, 7],
     [12, 11, 7],
     [100, 21, 14],
@@ -83,7 +82,7 @@ describe('deriveSecAggParams', () => {
     const params = deriveSecAggParams({ mode: 'secagg+', cohortSize: n, ...base });
     expect([params.degree, params.threshold]).toEqual([k, t]);
     expect(secAggPlusDegree(n)).toBe(k);
-    expect(2 * params.threshold).toBeGreaterThan(params.degree);
+    expect(2 * params.threshold).toBeGreaterThanOrEqual(params.degree + 2);
     expect(params.threshold).toBeLessThanOrEqual(0.7 * params.degree);
     expect(() => checkSecAggParams(params)).not.toThrow();
   });
@@ -102,14 +101,16 @@ describe('deriveSecAggParams', () => {
   });
 
   it.each<[string, Record<string, unknown>, RegExp]>([
-    ['a threshold of half the degree', { mode: 'secagg+', cohortSize: 100, degree: 21, threshold: 10 }, /secagg\.threshold \(10\) must exceed half of secagg\.degree \(21\)/],
+    ['a threshold below half the degree', { mode: 'secagg+', cohortSize: 100, degree: 21, threshold: 10 }, /secagg\.threshold \(10\) must exceed \(k \+ 1\)\/2 for secagg\.degree \(21\)/],
+    ['a threshold of (k + 1)/2, where a lying coordinator needs no colluder', { mode: 'secagg+', cohortSize: 100, degree: 21, threshold: 11, maxDropout: 0.45 }, /secagg\.threshold \(11\) must exceed \(k \+ 1\)\/2/],
+    ['a SecAgg+ cohort of 5 at the default maxDropout (t = 3 = (k + 1)/2)', { mode: 'secagg+', cohortSize: 5 }, /⌊\(1 − 0\.3\)·5⌋ = 3, must be at least 2 and exceed \(5 \+ 1\)\/2/],
     ['a threshold above what maxDropout tolerates', { mode: 'secagg+', cohortSize: 100, degree: 21, threshold: 15 }, /secagg\.threshold \(15\) cannot tolerate secagg\.maxDropout 0\.3 of secagg\.degree \(21\) \(it allows at most 14\)/],
     ['a threshold above the degree', { mode: 'secagg+', cohortSize: 100, degree: 21, threshold: 22 }, /secagg\.threshold \(22\) exceeds secagg\.degree \(21\)/],
     ['a threshold of 1', { mode: 'secagg', cohortSize: 3, threshold: 1 }, /secagg\.threshold must be an integer ≥ 2, got 1/],
     ['an even SecAgg+ degree', { mode: 'secagg+', cohortSize: 100, degree: 20 }, /must be odd/],
     ['a degree above n', { mode: 'secagg+', cohortSize: 100, degree: 101 }, /secagg\.degree \(101\) exceeds the cohort \(100\)/],
     ['a full-SecAgg degree below n', { mode: 'secagg', cohortSize: 100, degree: 21 }, /secagg\.degree must be the cohort \(100\), got 21/],
-    ['a cohort too small for any threshold', { mode: 'secagg', cohortSize: 4 }, /secagg\.maxDropout 0\.3 leaves no valid threshold for the cohort \(4\).*⌊\(1 − 0\.3\)·4⌋ = 2, must be at least 2 and exceed half of 4/],
+    ['a cohort too small for any threshold', { mode: 'secagg', cohortSize: 4 }, /secagg\.maxDropout 0\.3 leaves no valid threshold for the cohort \(4\).*⌊\(1 − 0\.3\)·4⌋ = 2, must be at least 2 and exceed \(4 \+ 1\)\/2/],
     ['a cohort of 2', { mode: 'secagg', cohortSize: 2 }, /secagg\.mode secagg needs 3 to 100000 clients per round, but the cohort is 2/],
     ['maxDropout of one half', { mode: 'secagg', cohortSize: 10, maxDropout: 0.5 }, /secagg\.maxDropout must be a number in \[0, 0\.5\), got 0\.5: the threshold must exceed half/],
     ['an unknown mode', { mode: 'secagg++', cohortSize: 10 }, /mode must be 'secagg' or 'secagg\+'/],
@@ -124,6 +125,6 @@ describe('deriveSecAggParams', () => {
   it('checkSecAggParams catches a scale that could wrap in params built by hand', () => {
     const params = deriveSecAggParams({ mode: 'secagg', cohortSize: 10, ...base });
     expect(() => checkSecAggParams({ ...params, scale: params.scale * 2 })).toThrow(/lower the scale/);
-    expect(() => checkSecAggParams({ ...params, threshold: 5 })).toThrow(/must exceed half of secagg\.degree/);
+    expect(() => checkSecAggParams({ ...params, threshold: 5 })).toThrow(/must exceed \(k \+ 1\)\/2 for secagg\.degree/);
   });
 });

@@ -1,9 +1,9 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { createSeededRandom, shuffled } from '@shoal/protocol';
-import type { KeyAgreement, MaskPrg, SecAggParams, Shuffle } from '../src/index.js';
+import type { KeyAgreement, MaskPrg, RoundContext, SecAggClientOptions, SecAggParams, Shuffle, Signing } from '../src/index.js';
 import { SecAggAbort, SecAggClient, SecAggServer, encodeUpdate, roundConfig } from '../src/index.js';
 import type { AggregateResult, MaskedClose } from '../src/index.js';
-import { nodeKeyAgreement, nodeMaskPrg } from '../src/node.js';
+import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '../src/node.js';
 
 /**
  * Deterministic test randomness: an AES-128-CTR stream keyed by a hash of `seed`, so every run
@@ -18,6 +18,15 @@ export function seededRandomBytes(seed: string | number): (n: number) => Uint8Ar
 export function seededShuffle(seed: number): Shuffle {
   const random = createSeededRandom(seed);
   return (items) => shuffled(items, random);
+}
+
+/**
+ * A client as the tests here build one: the Node fast paths (same bytes as tweetnacl), the round's
+ * config for `index`, and `randomBytes` (deterministic in tests); `options` adds or overrides.
+ */
+export function testClient(params: SecAggParams, index: number, context: RoundContext, randomBytes: (n: number) => Uint8Array, options: Partial<SecAggClientOptions> = {}): SecAggClient {
+  const config = roundConfig(params, index, context.sessionId);
+  return new SecAggClient({ config, round: context.round, numParams: params.numParams, randomBytes, prg: nodeMaskPrg, agreement: nodeKeyAgreement, signing: nodeSigning, ...options });
 }
 
 /** Records what a client draws while `recording` is on, so a test can replay its encoding randomness. */
@@ -52,7 +61,7 @@ export interface Dropouts {
   readonly afterAdvertise?: readonly number[];
   /** Shared, then never sent a masked input (U2∖U3: their pairwise masks must be removed). */
   readonly afterShare?: readonly number[];
-  /** Sent a masked input, then gone before the unmask request (in U3, never reveal). */
+  /** Sent a masked input, then gone before the survivor set (in U3, never confirm or reveal). */
   readonly afterMasked?: readonly number[];
   /** Got the unmask request but their reveal arrives only after the coordinator finished. */
   readonly duringUnmask?: readonly number[];
@@ -67,7 +76,7 @@ export interface RoundOutcome {
   /** Set when the round aborted. */
   readonly abort?: SecAggAbort;
   /** The server call that aborted the round. */
-  readonly abortedAt?: 'closeAdvertise' | 'closeShares' | 'closeMasked' | 'finish';
+  readonly abortedAt?: 'closeAdvertise' | 'closeShares' | 'closeMasked' | 'closeConfirm' | 'finish';
   /** What closeMasked announced, when the round got that far. */
   readonly maskedClose?: MaskedClose;
   /** Σ of the survivors' encoded inputs mod 2^32, recomputed from their recorded rounding draws. */
@@ -87,8 +96,20 @@ export interface RoundOptions {
   readonly sessionId?: string;
   readonly prg?: MaskPrg;
   readonly clientAgreement?: KeyAgreement;
+  /** Ed25519 of the clients; default node:crypto (tweetnacl gives the same bytes, ~100× slower). */
+  readonly clientSigning?: Signing;
   /** Each client's weighted values; default small deterministic values within the bound. */
   readonly values?: (index: number) => Float32Array;
+  /**
+   * Pinned identities: each client signs with a fixed identity seed, trusts exactly the cohort's
+   * identity keys, and the server checks each advertisement against the enrolled key. Default off.
+   */
+  readonly identities?: boolean;
+}
+
+/** The pinned identity seed of a client in the tests (deterministic). */
+export function identitySeedOf(index: number, seed: string | number = 'identity'): Uint8Array {
+  return seededRandomBytes(`${seed}/identity/${index}`)(32);
 }
 
 /** Runs one whole round through real clients and a real server, honest on both sides. */
@@ -96,7 +117,9 @@ export async function runRound(options: RoundOptions): Promise<RoundOutcome> {
   const { params, dropouts = {}, seed = 1, round = 7, sessionId = 'session-a' } = options;
   const prg = options.prg ?? nodeMaskPrg;
   const indices = Array.from({ length: params.cohortSize }, (_, i) => i + 1);
-  const server = new SecAggServer({ round, sessionId, params, indices, prg, shuffle: seededShuffle(seed), agreement: nodeKeyAgreement });
+  const identityKeys = new Map(indices.map((index) => [index, nodeSigning.keyPair(identitySeedOf(index, seed)).publicKey]));
+  const identityOf = options.identities ? (index: number) => identityKeys.get(index) : undefined;
+  const server = new SecAggServer({ round, sessionId, params, indices, prg, shuffle: seededShuffle(seed), agreement: nodeKeyAgreement, signing: nodeSigning, ...(identityOf && { identityOf }) });
   const randomness = new Map(indices.map((index) => [index, recordingRandomBytes(`${seed}/${index}`)]));
   const clients = indices.map(
     (index) =>
@@ -106,7 +129,9 @@ export async function runRound(options: RoundOptions): Promise<RoundOutcome> {
         numParams: params.numParams,
         randomBytes: randomness.get(index)!.randomBytes,
         prg,
+        signing: options.clientSigning ?? nodeSigning,
         ...(options.clientAgreement === undefined ? {} : { agreement: options.clientAgreement }),
+        ...(options.identities && { identitySeed: identitySeedOf(index, seed), trustedIdentityKeys: [...identityKeys.values()] }),
       }),
   );
   const valuesOf = options.values ?? ((index: number) => defaultValues(index, params));
@@ -153,13 +178,18 @@ export async function runRound(options: RoundOptions): Promise<RoundOutcome> {
       weights.push(weight);
     }
     const maskedClose = server.closeMasked();
-    step = 'finish';
+    step = 'closeConfirm';
     for (const index of dropouts.afterMasked ?? []) gone.add(index);
+    for (const client of alive()) {
+      if (maskedClose.survivors.includes(client.index)) server.receiveConfirm(client.index, client.confirm(maskedClose.survivors));
+    }
+    const forwarded = server.closeConfirm();
+    step = 'finish';
     const lateReveals: [number, ReturnType<SecAggClient['reveal']>][] = [];
     for (const client of alive()) {
-      const request = maskedClose.requests.get(client.index);
-      if (request === undefined) continue;
-      const answer = client.reveal(request);
+      const signatures = forwarded.get(client.index);
+      if (signatures === undefined) continue;
+      const answer = client.reveal(signatures);
       if (dropouts.duringUnmask?.includes(client.index)) lateReveals.push([client.index, answer]);
       else {
         server.receiveReveal(client.index, answer);

@@ -65,16 +65,31 @@ describe('masks cancel exactly', () => {
     expect(outcome.maskedClose!.dropped).toEqual([...(dropouts.afterShare ?? [])].sort((a, b) => a - b));
   });
 
-  it('SecAgg+ with exactly n − t dropouts after advertising, when the t survivors are mutual neighbours', async () => {
-    const params = deriveSecAggParams({ mode: 'secagg+', cohortSize: 12, numParams: 50, degree: 7, bound: 4, maxWeight: 50 });
-    expect(params.threshold).toBe(4);
-    // Find t clients that are all neighbours of each other (t consecutive places on the ring) in the seed's graph.
+  it('SecAgg+ with as many dropouts after advertising as leave every survivor t − 1 surviving neighbours', async () => {
+    // With 2t ≥ k + 2 no t clients are mutual neighbours on the ring (t − 1 > (k − 1)/2), so the
+    // fewest survivors a SecAgg+ round can finish with is more than t. Drop greedily while each
+    // remaining client keeps t − 1 remaining neighbours.
+    const params = deriveSecAggParams({ mode: 'secagg+', cohortSize: 12, numParams: 50, degree: 7, maxDropout: 0.2, bound: 4, maxWeight: 50 });
+    expect(params.threshold).toBe(5);
     const probe = await runRound({ params, seed: 5 });
-    const clique = findClique(probe.server.neighboursOf.bind(probe.server), params.cohortSize, params.threshold);
-    const others = Array.from({ length: params.cohortSize }, (_, i) => i + 1).filter((i) => !clique.includes(i));
-    expect(others).toHaveLength(params.cohortSize - params.threshold);
-    const outcome = await runRound({ params, seed: 5, dropouts: { afterAdvertise: others } });
-    expectExactSum(outcome, params.threshold);
+    const remaining = new Set(Array.from({ length: params.cohortSize }, (_, i) => i + 1));
+    const keepsEnough = (set: Set<number>) => [...set].every((u) => probe.server.neighboursOf(u).filter((v) => set.has(v)).length >= params.threshold - 1);
+    for (const candidate of [...remaining]) {
+      const without = new Set([...remaining].filter((v) => v !== candidate));
+      if (keepsEnough(without)) remaining.delete(candidate);
+    }
+    const dropped = Array.from({ length: params.cohortSize }, (_, i) => i + 1).filter((v) => !remaining.has(v));
+    expect(dropped.length).toBeGreaterThan(0);
+    const outcome = await runRound({ params, seed: 5, dropouts: { afterAdvertise: dropped } });
+    expectExactSum(outcome, remaining.size);
+  });
+
+  it.each([
+    ['SecAgg', secagg],
+    ['SecAgg+', secaggPlus],
+  ])('%s with pinned identities: clients that trust exactly the cohort\'s identity keys and a server that checks them finish an honest round', async (_name, params) => {
+    const outcome = await runRound({ params, identities: true, dropouts: { afterShare: [2] } });
+    expectExactSum(outcome, params.cohortSize - 1);
   });
 
   it('with the WebCrypto PRG on both sides too', async () => {
@@ -97,7 +112,15 @@ describe('too few clients abort the round before anything is revealed', () => {
     expect(outcome.revealers).toEqual([]);
     expect(outcome.server.stage).toBe('aborted');
     // No client was asked to reveal: every client that got this far still waits in a pre-unmask stage.
-    for (const client of outcome.clients) expect(['inbox', 'masked', 'unmask', 'share']).toContain(client.stage);
+    for (const client of outcome.clients) expect(['share', 'inbox', 'masked', 'confirm', 'unmask']).toContain(client.stage);
+  });
+
+  it('SecAgg: with only t − 1 confirmations, the round aborts at closeConfirm and nobody reveals', async () => {
+    const outcome = await runRound({ params: secagg, dropouts: { afterMasked: [1, 2, 3, 4] } });
+    expect(outcome.abortedAt).toBe('closeConfirm');
+    expect(outcome.abort!.reason).toMatch(/share holders left to ask; the threshold is 5/);
+    expect(outcome.revealers).toEqual([]);
+    for (const index of [5, 6, 7, 8]) expect(outcome.clients[index - 1]!.stage).toBe('unmask'); // signed, never asked to reveal
   });
 
   it('SecAgg: with only t − 1 reveals, the coordinator cannot rebuild the masks and aborts', async () => {
@@ -115,20 +138,3 @@ describe('too few clients abort the round before anything is revealed', () => {
     expect(server.stage).toBe('aborted');
   });
 });
-
-/** `size` indices that are pairwise neighbours. */
-function findClique(neighboursOf: (index: number) => readonly number[], n: number, size: number): number[] {
-  const grow = (clique: number[], from: number): number[] | undefined => {
-    if (clique.length === size) return clique;
-    for (let candidate = from; candidate <= n; candidate++) {
-      if (clique.every((member) => neighboursOf(member).includes(candidate))) {
-        const found = grow([...clique, candidate], candidate + 1);
-        if (found) return found;
-      }
-    }
-    return undefined;
-  };
-  const clique = grow([], 1);
-  if (clique === undefined) throw new Error('no clique of that size');
-  return clique;
-}

@@ -6,8 +6,8 @@ import { DATASET_NAMES, DATASET_SHAPES, DEFAULT_DATASET, type DatasetName } from
 import { ConfigSection, configError, integerAt, interval, oneOfAt, type NumberRule } from '@shoal/protocol';
 
 /** Where a simulated client vanishes: before sending that stage's message (`train`: its update). */
-export type FaultStage = 'advertise' | 'share' | 'masked' | 'unmask' | 'train';
-const FAULT_STAGES: readonly FaultStage[] = ['advertise', 'share', 'masked', 'unmask', 'train'];
+export type FaultStage = 'advertise' | 'share' | 'masked' | 'confirm' | 'unmask' | 'train';
+const FAULT_STAGES: readonly FaultStage[] = ['advertise', 'share', 'masked', 'confirm', 'unmask', 'train'];
 
 /** The `simulation` and `faults` sections, and the top-level `seed` a simulation always has. */
 export interface SimulationSections {

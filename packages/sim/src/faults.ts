@@ -14,11 +14,12 @@ const STAGE_OF_MESSAGE: Readonly<Record<string, FaultStage>> = {
   advertise: 'advertise',
   shares: 'share',
   masked: 'masked',
+  confirm: 'confirm',
   update: 'train',
   reveal: 'unmask',
 };
 
-const SECAGG_STAGES: readonly FaultStage[] = ['advertise', 'share', 'masked', 'unmask'];
+const SECAGG_STAGES: readonly FaultStage[] = ['advertise', 'share', 'masked', 'confirm', 'unmask'];
 
 /**
  * Wraps a transport so that clients vanish like real devices do: when a round starts (a `train`

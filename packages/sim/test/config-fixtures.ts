@@ -156,13 +156,14 @@ export const CROSS_KEY_EXAMPLES: readonly (readonly [Record<string, unknown>, st
     'dp.noiseMultiplier 1 needs dp.adaptiveClip.countNoiseStd > 0.5 (it is 0.5, clientsPerRound / 20): raise it or clientsPerRound, or lower dp.noiseMultiplier',
   ],
   // Each rule below is the one the package applies when it runs (secagg: every round; strategy: at start).
-  [{ secagg: { mode: 'secagg+', degree: 5, threshold: 2 } }, 'secagg.threshold (2) must exceed half of secagg.degree (5), or a coordinator that lies about who dropped out could collect both secrets of a client'],
+  // 3 of 5 is above half but not above (k + 1)/2: a lying coordinator would need no colluding client.
+  [{ secagg: { mode: 'secagg+', degree: 5, threshold: 3 } }, 'secagg.threshold (3) must exceed (k + 1)/2 for secagg.degree (5), or a coordinator that lies about who dropped out could unmask a client'],
   [{ secagg: { mode: 'secagg+', degree: 5, threshold: 5 } }, 'secagg.threshold (5) cannot tolerate secagg.maxDropout 0.3 of secagg.degree (5) (it allows at most 3); lower secagg.threshold or secagg.maxDropout'],
   [{ clientsPerRound: 2, secagg: { mode: 'secagg' } }, 'secagg.mode secagg needs 3 to 100000 clients per round, but clientsPerRound is 2'],
   [{ clientsPerRound: 5, secagg: { mode: 'secagg+', degree: 7 } }, 'secagg.degree (7) exceeds clientsPerRound (5): every round would abort'],
   [
-    { clientsPerRound: 3, secagg: { mode: 'secagg', maxDropout: 0.4 } },
-    'secagg.maxDropout 0.4 leaves no valid threshold for clientsPerRound (3), the neighbourhood of full secagg: the threshold tolerating it, ⌊(1 − 0.4)·3⌋ = 1, must be at least 2 and exceed half of 3; lower secagg.maxDropout or use more clients per round',
+    { clientsPerRound: 5, secagg: { mode: 'secagg' } }, // the default maxDropout 0.3: t = 3 of 5 is not above (5 + 1)/2
+    'secagg.maxDropout 0.3 leaves no valid threshold for clientsPerRound (5), the neighbourhood of full secagg: the threshold tolerating it, ⌊(1 − 0.3)·5⌋ = 3, must be at least 2 and exceed (5 + 1)/2; lower secagg.maxDropout or use more clients per round',
   ],
   [
     { clientsPerRound: 10, secagg: { mode: 'secagg', maxWeight: 500_000_000 } },
@@ -181,7 +182,7 @@ export const CROSS_KEY_EXAMPLES: readonly (readonly [Record<string, unknown>, st
   [{ model: { builtin: 'mlp', numClasses: 2 }, simulation: { dataset: 'iris' } }, 'model.numClasses 2 is fewer than the 3 classes of simulation.dataset iris'],
 ];
 
-export const FAULT_STAGES = ['advertise', 'share', 'masked', 'unmask', 'train'] as const;
+export const FAULT_STAGES = ['advertise', 'share', 'masked', 'confirm', 'unmask', 'train'] as const;
 
 export const UNKNOWN = 'zzUnknown';
 /** Each object level of the config: how to put an unknown key into it, and the prefix of its paths. */

@@ -92,7 +92,7 @@ describe('parseConfig: defaults', () => {
       at('roundTimeoutMs', 1),
       { clientsPerRound: 2, minClients: 2 },
       { secagg: { mode: 'secagg', threshold: 2 } },
-      { secagg: { mode: 'secagg+', degree: 3 } },
+      { secagg: { mode: 'secagg+', degree: 3, maxDropout: 0 } }, // t = 3 of 3: 2t ≥ k + 2 leaves no dropout
       at('secagg.maxDropout', 0),
       at('secagg.maxDropout', 0.499),
       at('secagg.stageTimeoutMs', 1),
@@ -109,11 +109,13 @@ describe('parseConfig: defaults', () => {
       at('dp.delta', 0.999),
       at('dp.targetEpsilon', 1e-9),
       { clientsPerRound: 2, dp: { mode: 'central' } },
-      { clientsPerRound: 3, dp: { mode: 'distributed' }, secagg: { mode: 'secagg' } }, // SecAgg needs 3 clients per round
-      { clientsPerRound: 3, secagg: { mode: 'secagg', maxDropout: 1 / 3 } }, // t = 2 of 3
-      { secagg: { mode: 'secagg+', degree: 5, threshold: 3 } },
+      { clientsPerRound: 3, dp: { mode: 'distributed' }, secagg: { mode: 'secagg', maxDropout: 0 } }, // SecAgg needs 3 clients per round
+      { clientsPerRound: 3, secagg: { mode: 'secagg', maxDropout: 0 } }, // t = 3 of 3, the only threshold above (3 + 1)/2
+      { clientsPerRound: 4, secagg: { mode: 'secagg', threshold: 3, maxDropout: 0.25 } }, // 2t = k + 2 exactly
+      { clientsPerRound: 6, secagg: { mode: 'secagg' } }, // the smallest cohort the default maxDropout 0.3 fits: t = 4 of 6
+      { secagg: { mode: 'secagg+', degree: 7, threshold: 5, maxDropout: 2 / 7 } }, // the lowest threshold for 7, and the most dropout it tolerates
       { secagg: { mode: 'secagg+', degree: 5, threshold: 4, maxDropout: 0.2 } },
-      { clientsPerRound: 5, secagg: { mode: 'secagg+', degree: 5 } },
+      { clientsPerRound: 5, secagg: { mode: 'secagg+', degree: 5, maxDropout: 0.2 } },
       at('strategy.name', 'fedavgm'),
       { strategy: { name: 'fedprox', proximalMu: 0 } },
       at('sampling', 'poisson'),
@@ -259,8 +261,8 @@ describe('parseConfig: bad values', () => {
     ['faults.dropout', -0.1, 'must be a number in [0, 1]'],
     ['faults.dropout', Number.NaN, 'must be a number in [0, 1]'],
     ['faults.dropout', true, 'must be a number in [0, 1]'],
-    ['faults.stage', 'mask', 'must be one of advertise, share, masked, unmask, train, got "mask"'],
-    ['faults.stage', 3, 'must be one of advertise, share, masked, unmask, train'],
+    ['faults.stage', 'mask', 'must be one of advertise, share, masked, confirm, unmask, train, got "mask"'],
+    ['faults.stage', 3, 'must be one of advertise, share, masked, confirm, unmask, train'],
     ['simulation', 1, 'must be an object'],
     ['simulation.dataset', 'cifar', 'must be one of mnist, digits, iris'],
     ['simulation.numClients', 0, 'must be an integer in [1, ∞]'],

@@ -46,6 +46,31 @@ describe('withFaults', () => {
     expect(inner.closed()).toMatch(/before unmask/);
   });
 
+  it('vanishes at the consistency check: after the masked input, instead of the confirm', async () => {
+    const inner = recordingTransport();
+    const connection = await withFaults(inner.transport, { dropout: 1, stage: 'confirm' }, createSeededRandom(1)).connect('x', 't');
+    connection.onFrame(() => {});
+    inner.deliver(train(4, { mode: 'secagg' }));
+    for (const type of ['advertise', 'shares', 'masked', 'confirm', 'reveal']) connection.send(encodeFrame({ type, round: 4 }));
+    expect(inner.sent).toEqual(['advertise', 'shares', 'masked']);
+    expect(inner.closed()).toMatch(/simulated dropout before confirm/);
+  });
+
+  it('draws the stage among all five SecAgg stages when none is configured', async () => {
+    const random = createSeededRandom(5);
+    const seen = new Set<string>();
+    const order = ['advertise', 'shares', 'masked', 'confirm', 'reveal'];
+    for (let i = 0; i < 200; i++) {
+      const inner = recordingTransport();
+      const connection = await withFaults(inner.transport, { dropout: 1 }, random).connect('x', 't');
+      connection.onFrame(() => {});
+      inner.deliver(train(1, { mode: 'secagg' }));
+      for (const type of order) connection.send(encodeFrame({ type, round: 1 }));
+      seen.add(/before (\w+)/.exec(inner.closed() ?? '')![1]!);
+    }
+    expect([...seen].sort()).toEqual(['advertise', 'confirm', 'masked', 'share', 'unmask']);
+  });
+
   it('vanishes in about the configured fraction of rounds', async () => {
     let dropped = 0;
     const random = createSeededRandom(3);

@@ -33,4 +33,26 @@ describe('runSimulation', () => {
     const written = JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8'));
     expect(written).toMatchObject({ name: 'iris-test', rounds: 4 });
   });
+
+  it('makes every client vanish at the consistency check with faults.stage confirm: the round aborts in the confirm stage', async () => {
+    const outDir = await mkdtemp(join(tmpdir(), 'shoal-sim-'));
+    const config = parseConfig({
+      name: 'confirm-faults',
+      rounds: 1,
+      model: 'logreg',
+      clientsPerRound: 4,
+      minClients: 3,
+      train: { epochs: 1, batchSize: 8, learningRate: 0.1 },
+      secagg: { mode: 'secagg', threshold: 3, maxDropout: 0.25 },
+      faults: { dropout: 1, stage: 'confirm' },
+      simulation: { dataset: 'iris', numClients: 4 },
+    });
+    const rounds: { status: string; reason?: string; secagg?: { dropouts: Record<string, number> } }[] = [];
+    await runSimulation(config, { outDir, onRound: (m) => rounds.push(m) });
+
+    // Every masked input arrived; then every client closed instead of confirming the survivor set.
+    expect(rounds).toHaveLength(1);
+    expect(rounds[0]).toMatchObject({ status: 'aborted', secagg: { dropouts: { advertise: 0, share: 0, masked: 0, confirm: 4, unmask: 0 } } });
+    expect(rounds[0]!.reason).toBe('secure aggregation aborted in the confirm stage: 0 of 4 clients answered, fewer than the 3 needed');
+  });
 });

@@ -12,7 +12,7 @@ import {
   type ErrorCode,
   type WelcomeMessage,
 } from '@shoal/protocol';
-import type { KeyAgreement, MaskPrg } from '@shoal/secagg';
+import { naclSigning, type KeyAgreement, type MaskPrg, type Signing } from '@shoal/secagg';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
 import { systemClock, type Clock } from '@shoal/protocol';
 import { askConsent, type ClientStorage, type Consent, type RoundPlan } from './consent.js';
@@ -52,6 +52,20 @@ export interface ShoalClientOptions {
   readonly maskPrg?: MaskPrg;
   /** X25519 for secure aggregation. Default: tweetnacl; the Node entry uses node:crypto (same bytes, faster). */
   readonly keyAgreement?: KeyAgreement;
+  /** Ed25519 for secure aggregation's signatures. Default: tweetnacl; the Node entry uses node:crypto (same bytes, faster). */
+  readonly signing?: Signing;
+  /**
+   * A pinned identity (docs/secagg.md, "Pinned identities"): the 32-byte Ed25519 seed the app keeps
+   * for this device across sessions. `hello` enrols its public key and every SecAgg round is signed
+   * with it. Default: none (a fresh signing key per round).
+   */
+  readonly identitySeed?: Uint8Array;
+  /**
+   * The identity keys of the devices this client will run secure aggregation with, distributed by
+   * the app outside the coordinator's reach: a neighbour signing with any other key is refused, so
+   * a coordinator cannot make up clients. Default: any key.
+   */
+  readonly trustedIdentityKeys?: readonly Uint8Array[];
   /**
    * Whether the user agreed to take part: `run()` opens no connection until this is `true` (or
    * the function resolves `true`), and it is asked again on every `run()`. After `leave()` a plain
@@ -254,6 +268,7 @@ export class ShoalClient extends Emitter<ClientEvents> {
       capabilities: CAPABILITIES,
       ...(this.resumeToken !== undefined ? { resumeToken: this.resumeToken } : {}),
       ...(this.global !== undefined ? { modelVersion: this.global.version } : {}),
+      ...(this.options.identitySeed !== undefined ? { identityKey: (this.options.signing ?? naclSigning).keyPair(this.options.identitySeed).publicKey } : {}),
     });
     const emit: RoundIo['emit'] = (event, payload) => this.emit(event, payload);
     const send = (message: ClientMessage) => this.send(connection, message);

@@ -2,7 +2,7 @@ import { ShoalError, type CoordinatorMessage, type RoundResultMessage } from '@s
 import type { Clock } from '@shoal/protocol';
 
 /** The messages a round waits for once its `train` has started it. */
-export type RoundMessageKind = 'keys' | 'inbox' | 'unmask' | 'result';
+export type RoundMessageKind = 'keys' | 'inbox' | 'survivors' | 'unmask' | 'result';
 
 export type CoordinatorMessageOf<K extends CoordinatorMessage['type']> = Extract<CoordinatorMessage, { type: K }>;
 

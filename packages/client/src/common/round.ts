@@ -31,7 +31,7 @@ export interface RoundIo {
  *
  *     train ─ the model, the plan, the user's approval
  *           ─ plain:  train locally ─ update
- *           ─ SecAgg: advertise ─ keys → shares ─ inbox ─ (trained) ─ masked ─ unmask → reveal
+ *           ─ SecAgg: advertise ─ keys → shares ─ inbox ─ (trained) ─ masked ─ survivors → confirm ─ unmask → reveal
  *     result
  *
  * Every wait pulls the round's next message from the mailbox. The client's part (training and each
@@ -69,7 +69,10 @@ export async function playRound(train: TrainMessage, receivedAt: number, held: H
         numValues: plan.updateValues,
         prg: io.options.maskPrg ?? webCryptoMaskPrg(),
         randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
-        ...(io.options.keyAgreement ? { agreement: io.options.keyAgreement } : {}),
+        ...(io.options.keyAgreement && { agreement: io.options.keyAgreement }),
+        ...(io.options.signing && { signing: io.options.signing }),
+        ...(io.options.identitySeed && { identitySeed: io.options.identitySeed }),
+        ...(io.options.trustedIdentityKeys && { trustedIdentityKeys: io.options.trustedIdentityKeys }),
       });
     if (secagg) io.send(secagg.advertise());
     training = trainLocally(train, global, io, part.signal);
@@ -90,8 +93,11 @@ export async function playRound(train: TrainMessage, receivedAt: number, held: H
     io.emit('roundEnd', { round, status: 'sent', modelVersion });
     cancelDeadline();
 
-    // SecAgg: the coordinator's unmask stage has its own deadline, so the wait has none of ours.
-    if (secagg) io.send(secagg.reveal(await mail.next('unmask', mail.over)));
+    // SecAgg: the coordinator's later stages have their own deadlines, so these waits have none of ours.
+    if (secagg) {
+      io.send(secagg.confirm(await mail.next('survivors', mail.over)));
+      io.send(secagg.reveal(await mail.next('unmask', mail.over)));
+    }
   } catch (error) {
     // Stopped (deadline passed, round over): send nothing more. Otherwise we cannot or will not
     // finish the round: say so, so that it need not wait for us.

@@ -1,15 +1,17 @@
 import type {
   AdvertiseMessage,
+  ConfirmMessage,
   InboxMessage,
   KeysMessage,
   MaskedMessage,
   RevealMessage,
   SecAggRoundConfig,
   SharesMessage,
+  SurvivorsMessage,
   TrainMetrics,
   UnmaskMessage,
 } from '@shoal/protocol';
-import { SecAggClient, type KeyAgreement, type MaskPrg } from '@shoal/secagg';
+import { SecAggClient, type KeyAgreement, type MaskPrg, type SecAggClientOptions, type Signing } from '@shoal/secagg';
 
 export interface SecAggParticipantOptions {
   readonly round: number;
@@ -25,6 +27,11 @@ export interface SecAggParticipantOptions {
   readonly randomBytes: (n: number) => Uint8Array;
   /** X25519. Default: tweetnacl. */
   readonly agreement?: KeyAgreement;
+  /** Ed25519. Default: tweetnacl. */
+  readonly signing?: Signing;
+  /** The pinned identity seed and the trusted identity keys, if the app uses them (SecAggClientOptions). */
+  readonly identitySeed?: Uint8Array;
+  readonly trustedIdentityKeys?: readonly Uint8Array[];
 }
 
 /** What one client puts into the secure sum. */
@@ -50,13 +57,14 @@ export class SecAggParticipant {
   private readonly modelVersion: string;
 
   constructor(options: SecAggParticipantOptions) {
-    const { round, modelVersion, config, numValues, prg, randomBytes, agreement } = options;
+    const { round, modelVersion, config, numValues, prg, randomBytes, agreement, signing, identitySeed, trustedIdentityKeys } = options;
     this.round = round;
     this.modelVersion = modelVersion;
-    this.secagg = new SecAggClient({ config, round, numParams: numValues, prg, randomBytes, ...(agreement ? { agreement } : {}) });
+    const optional: Partial<SecAggClientOptions> = { ...(agreement && { agreement }), ...(signing && { signing }), ...(identitySeed && { identitySeed }), ...(trustedIdentityKeys && { trustedIdentityKeys }) };
+    this.secagg = new SecAggClient({ config, round, numParams: numValues, prg, randomBytes, ...optional });
   }
 
-  /** Stage 1: this round's public keys. */
+  /** Stage 1: this round's public keys, signed. */
   advertise(): AdvertiseMessage {
     return { type: 'advertise', round: this.round, ...this.secagg.advertise() };
   }
@@ -83,8 +91,13 @@ export class SecAggParticipant {
     return { type: 'masked', round: this.round, modelVersion: this.modelVersion, masked, ...(metrics !== undefined ? { metrics } : {}) };
   }
 
-  /** Stage 4: shares for the announced survivors and dropouts; throws SecAggError REFUSED when an honest client must not reveal them. */
+  /** Stage 4: signs the round's one survivor set; throws SecAggError REFUSED for a set an honest client must not sign. */
+  confirm(announced: SurvivorsMessage): ConfirmMessage {
+    return { type: 'confirm', round: this.round, signature: this.secagg.confirm(announced.survivors) };
+  }
+
+  /** Stage 5: shares its signed survivor set implies; throws SecAggError REFUSED unless enough neighbours signed that same set. */
   reveal(unmask: UnmaskMessage): RevealMessage {
-    return { type: 'reveal', round: this.round, ...this.secagg.reveal({ survivors: unmask.survivors, dropped: unmask.dropped }) };
+    return { type: 'reveal', round: this.round, ...this.secagg.reveal(unmask.signatures) };
   }
 }

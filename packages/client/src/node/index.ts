@@ -1,7 +1,7 @@
 import { ShoalClient as CommonShoalClient, type ShoalClientOptions } from '../common/client.js';
 import { initBackend } from './backend.js';
 import { wsTransport } from './ws-transport.js';
-import { nodeKeyAgreement, nodeMaskPrg } from '@shoal/secagg/node';
+import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
 
 export * from '../common/index.js';
 export { initBackend, type BackendChoice, type BackendName } from './backend.js';
@@ -18,6 +18,6 @@ export type NodeClientOptions = Omit<ShoalClientOptions, 'transport'> & Partial<
  */
 export class ShoalClient extends CommonShoalClient {
   constructor(options: NodeClientOptions) {
-    super({ transport: wsTransport, prepare: () => initBackend(), maskPrg: nodeMaskPrg, keyAgreement: nodeKeyAgreement, ...options, consent: options.consent ?? true });
+    super({ transport: wsTransport, prepare: () => initBackend(), maskPrg: nodeMaskPrg, keyAgreement: nodeKeyAgreement, signing: nodeSigning, ...options, consent: options.consent ?? true });
   }
 }

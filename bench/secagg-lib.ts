@@ -1,0 +1,153 @@
+// Shared by the SecAgg benchmarks (secagg-*.bench.ts): sizes, randomness, the interleaved keystream
+// baseline of the coordinator benchmarks, Ed25519 stand-ins for "the round without the consistency
+// check", and the correctness bookkeeping that makes a bench exit non-zero.
+import { createCipheriv, getRandomValues } from 'node:crypto';
+import { SIGNATURE_BYTES } from '@shoal/secagg';
+import type { MaskPrg, Signing, SigningKeyPair, WordSum } from '@shoal/secagg';
+import { report } from './lib.js';
+
+export const N = 500;
+export const D = 100_000;
+export const DROPOUT_RATES = [0, 0.1, 0.3] as const;
+
+export function randomBytes(n: number): Uint8Array {
+  const bytes = new Uint8Array(n);
+  for (let offset = 0; offset < n; offset += 65_536) getRandomValues(bytes.subarray(offset, Math.min(n, offset + 65_536)));
+  return bytes;
+}
+
+export const median = (xs: readonly number[]): number => quantile(xs, 0.5);
+
+/** The q-quantile of `xs` (nearest rank from below; the upper middle for an even count at 0.5). */
+export function quantile(xs: readonly number[], q: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+const PIECE = new Uint8Array(64 * 1024);
+
+/**
+ * The server's PRG, measuring its own baseline: before each mask it produces the bare AES-128-CTR
+ * keystream of that mask (same key and length, node:crypto, 64 KiB pieces, discarded) and times
+ * it, then lets the real PRG add the mask. Baseline and candidate thus run interleaved, mask by
+ * mask, under the same machine load (this machine is shared with other jobs), and the baseline's
+ * time is subtracted from the server's.
+ */
+export class BaselineMeter implements MaskPrg {
+  masks = 0;
+  keystreamMs = 0;
+  constructor(private readonly prg: MaskPrg) {}
+
+  expand(key: Uint8Array, words: number): Promise<Uint32Array> {
+    return this.prg.expand(key, words);
+  }
+
+  async addTo(sum: WordSum, key: Uint8Array, sign: 1 | -1): Promise<void> {
+    const t0 = performance.now();
+    const bytes = 4 * sum.length;
+    const cipher = createCipheriv('aes-128-ctr', key, new Uint8Array(16));
+    for (let offset = 0; offset < bytes; offset += PIECE.length) cipher.update(PIECE.subarray(0, Math.min(PIECE.length, bytes - offset)));
+    this.keystreamMs += performance.now() - t0;
+    this.masks++;
+    await this.prg.addTo(sum, key, sign);
+  }
+}
+
+/**
+ * Ed25519 replaced by nothing: signs with 64 zero bytes and accepts every signature. A round run
+ * with it does everything today's round did before the consistency check (Bonawitz et al. §4) and
+ * only the check's bookkeeping besides (building the signed bytes, a few set lookups), which the
+ * benchmarks time and subtract, so it stands for "the round without the consistency check".
+ * Never use it outside a benchmark.
+ */
+export const unsignedSigning: Signing = {
+  keyPair: (seed) => ({ seed, publicKey: seed.slice() }),
+  sign: () => new Uint8Array(SIGNATURE_BYTES),
+  verify: () => true,
+};
+
+/** A Signing that counts and times every call it passes on. */
+export class MeteredSigning implements Signing {
+  signs = 0;
+  verifies = 0;
+  ms = 0;
+  constructor(private readonly inner: Signing) {}
+
+  keyPair(seed: Uint8Array): SigningKeyPair {
+    return this.timed(() => this.inner.keyPair(seed));
+  }
+
+  sign(keyPair: SigningKeyPair, message: Uint8Array): Uint8Array {
+    this.signs++;
+    return this.timed(() => this.inner.sign(keyPair, message));
+  }
+
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+    this.verifies++;
+    return this.timed(() => this.inner.verify(publicKey, message, signature));
+  }
+
+  private timed<T>(fn: () => T): T {
+    const t0 = performance.now();
+    try {
+      return fn();
+    } finally {
+      this.ms += performance.now() - t0;
+    }
+  }
+}
+
+let failedChecks = 0;
+
+/**
+ * A correctness check of a benchmark: a failed one prints `CHECK FAILED` on stderr, and
+ * `exitOnFailedChecks()` (called last) then sets exit code 1. A timing that misses its target is
+ * not a failure; a wrong result is.
+ */
+export function check(ok: boolean, what: string): boolean {
+  if (!ok) {
+    failedChecks++;
+    console.error(`CHECK FAILED: ${what}`);
+  }
+  return ok;
+}
+
+export function exitOnFailedChecks(): void {
+  if (failedChecks > 0) {
+    console.error(`${failedChecks} correctness check(s) failed`);
+    process.exitCode = 1;
+  }
+}
+
+/** Wall-clock milliseconds of `fn`. */
+export async function timed<T>(fn: () => T | Promise<T>): Promise<{ value: T; ms: number }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { value, ms: performance.now() - t0 };
+}
+
+export interface UnmaskTimings {
+  /** closeMasked + every receiveReveal + finish, less the interleaved baseline keystreams. */
+  readonly unmaskMs: number;
+  readonly finishMs: number;
+  readonly revealMs: number;
+  /** The consistency check: every receiveConfirm and closeConfirm (not part of unmaskMs). */
+  readonly confirmMs: number;
+  /** Folding the masked inputs into the running sum as they arrived (receiveMasked). */
+  readonly foldMs: number;
+  readonly survivors: number;
+  readonly dropped: number;
+}
+
+/** Prints one scenario: the server's unmasking time against the bare keystream time of the masks it regenerated. */
+export function reportUnmask(label: string, timings: UnmaskTimings, meter: BaselineMeter, checks: string): void {
+  report(
+    `${label}: unmasking vs bare keystream of its ${meter.masks.toLocaleString('en')} masks`,
+    timings.unmaskMs / meter.keystreamMs,
+    `unmask ${timings.unmaskMs.toFixed(0)} ms (finish ${timings.finishMs.toFixed(0)}, reveals ${timings.revealMs.toFixed(0)}), ` +
+      `keystreams alone ${meter.keystreamMs.toFixed(0)} ms (${(meter.keystreamMs / meter.masks).toFixed(3)} ms each); ` +
+      `consistency check (confirms + closeConfirm, not in unmask) ${timings.confirmMs.toFixed(0)} ms; ` +
+      `folding ${timings.survivors} masked inputs ${timings.foldMs.toFixed(0)} ms; ${timings.dropped} dropped; ${checks}`,
+    { op: '<=', value: 1.5 },
+  );
+}
