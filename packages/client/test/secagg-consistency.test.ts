@@ -39,8 +39,10 @@ class Round {
   peers!: ScriptedPeers;
   client!: ShoalClient;
   run!: Promise<unknown>;
+  /** The client's `masked` frame, once throughMasked() has seen it. */
+  masked: Extract<ClientMessage, { type: 'masked' }> | undefined;
 
-  static async start(coordinator: ScriptedCoordinator, options: Partial<ShoalClientOptions> = {}, peerSeeds?: ReadonlyMap<number, Uint8Array>): Promise<Round> {
+  static async start(coordinator: ScriptedCoordinator, options: Partial<ShoalClientOptions> = {}, peerSeeds?: ReadonlyMap<number, Uint8Array>, secagg = SECAGG): Promise<Round> {
     const round = new Round();
     const random = createSeededRandom(3);
     round.client = new ShoalClient({
@@ -64,7 +66,7 @@ class Round {
       weights: new Float32Array(D).fill(0.1),
       config: { epochs: 1, batchSize: 4, learningRate: 0.1, optimizer: 'sgd', proximalMu: 0 },
       deadlineMs: 60_000,
-      secagg: SECAGG,
+      secagg,
     });
     return round;
   }
@@ -77,7 +79,7 @@ class Round {
     this.peers.share(advertised, 1);
     this.connection.send({ type: 'inbox', round: ROUND, ciphertexts: this.peers.inboxFor(1) });
     await this.peers.mask(shares, 1, D);
-    await this.connection.next('masked');
+    this.masked = await this.connection.next('masked');
     return advertised;
   }
 
@@ -114,10 +116,25 @@ describe('the consistency round, from one honest client', () => {
     coordinator = undefined;
   });
 
-  async function start(options?: Partial<ShoalClientOptions>, peerSeeds?: ReadonlyMap<number, Uint8Array>): Promise<Round> {
+  async function start(options?: Partial<ShoalClientOptions>, peerSeeds?: ReadonlyMap<number, Uint8Array>, secagg?: SecAggRoundConfig): Promise<Round> {
     coordinator = await startScriptedCoordinator(D);
-    return Round.start(coordinator, options, peerSeeds);
+    return Round.start(coordinator, options, peerSeeds, secagg);
   }
+
+  it('sends its masked input without training metrics: the loss and accuracy stay on the device', async () => {
+    const round = await start();
+    await round.throughMasked();
+    expect(round.masked).toBeDefined();
+    expect(round.masked).not.toHaveProperty('metrics');
+    await round.finish('aborted');
+  });
+
+  it('sends its training metrics beside the masked input only when the round asks (secagg.shareMetrics)', async () => {
+    const round = await start(undefined, undefined, { ...SECAGG, shareMetrics: true });
+    await round.throughMasked();
+    expect(round.masked?.metrics).toMatchObject({ loss: expect.any(Number) });
+    await round.finish('aborted');
+  });
 
   it('signs the announced survivor set with its advertised key, then reveals once its neighbours signed the same set', async () => {
     const round = await start();
