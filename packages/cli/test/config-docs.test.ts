@@ -17,6 +17,7 @@ import {
   DOC,
   FULL,
   FULL_WITH_FEDPROX,
+  FULL_WITH_FEDYOGI,
   FULL_WITH_FRACTION,
   FULL_WITH_SAVED_MODEL,
   REPO_ROOT,
@@ -46,7 +47,7 @@ describe('docs/configuration.md stays in step with parseConfig', () => {
   }
 
   it('the fully specified test configs cover exactly the accepted keys', () => {
-    const covered = new Set([FULL, FULL_WITH_FRACTION, FULL_WITH_SAVED_MODEL, FULL_WITH_FEDPROX].flatMap((config) => keyPaths(config)));
+    const covered = new Set([FULL, FULL_WITH_FRACTION, FULL_WITH_SAVED_MODEL, FULL_WITH_FEDPROX, FULL_WITH_FEDYOGI].flatMap((config) => keyPaths(config)));
     expect([...covered].sort()).toEqual([...accepted].sort());
   });
 
@@ -74,6 +75,8 @@ describe('docs/configuration.md stays in step with parseConfig', () => {
       ...Object.entries(DEFAULTS.server.limits).map(([k, v]) => [`server.limits.${k}`, v] as [string, unknown]),
       ...Object.entries(ADAPTIVE_CLIP_DEFAULTS).map(([k, v]) => [`dp.adaptiveClip.${k}`, v] as [string, unknown]),
       ['strategy.momentum', 0.9], // applied by createStrategy for fedavgm, not by parseConfig
+      ['strategy.beta1', 0.9], ['strategy.beta2', 0.99], ['strategy.tau', 0.001], // likewise, for the adaptive strategies
+      ['strategy.serverLearningRate', 0.01], // what parseConfig fills in for the adaptive strategies
     ];
     for (const [key, value] of leaves) expect(rows.get(key), key).toContain(`\`${JSON.stringify(value)}\``);
   });

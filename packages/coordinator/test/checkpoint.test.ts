@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ShoalError, decodeFrame } from '@shoal/protocol';
+import { fedAdam, fedYogi, WeightedSum, type Strategy } from '@shoal/strategy';
 import { readLatestCheckpoint, writeCheckpoint, type Checkpoint } from '../src/checkpoint.js';
 
 let dir: string;
@@ -76,6 +77,31 @@ describe('writeCheckpoint / readLatestCheckpoint', () => {
     expect(read!.strategyState['steps']).toBe(4);
     expect(read!.strategyState['note']).toBe('fedavgm');
   });
+
+  for (const strategy of [fedAdam({ serverLearningRate: 0.1 }), fedYogi({ tau: 1e-2 })] as Strategy[]) {
+    it(`a ${strategy.name} state (m and v) read back from a checkpoint continues exactly as an unbroken run`, async () => {
+      const aggregateOf = (round: number) => {
+        const sum = new WeightedSum(5);
+        sum.add(Float32Array.from({ length: 5 }, (_, i) => Math.sin(round * 7 + i) / 3), 2);
+        sum.add(Float32Array.from({ length: 5 }, (_, i) => Math.cos(round * 5 - i) / 7), 1);
+        return sum.result();
+      };
+      let weights: Float32Array = Float32Array.of(0.5, -0.25, 1, 0, -2);
+      let state = strategy.initialState(5);
+      for (const round of [1, 2]) ({ weights, state } = strategy.step(weights, aggregateOf(round), state, round));
+      await writeCheckpoint(dir, { ...checkpointOf(2, 5), weights, strategyName: strategy.name, strategyState: state });
+
+      const read = (await readLatestCheckpoint(dir))!;
+      for (const key of ['m', 'v']) {
+        expect(read.strategyState[key]).toBeInstanceOf(Float64Array);
+        expect(bitsOf(read.strategyState[key] as Float64Array)).toEqual(bitsOf(state[key] as Float64Array));
+      }
+      const unbroken = strategy.step(weights, aggregateOf(3), state, 3);
+      const resumed = strategy.step(read.weights, aggregateOf(3), read.strategyState, 3);
+      expect(bitsOf(resumed.weights)).toEqual(bitsOf(unbroken.weights));
+      expect(bitsOf(resumed.state['v'] as Float64Array)).toEqual(bitsOf(unbroken.state['v'] as Float64Array));
+    });
+  }
 
   it('returns weights the caller owns: mutating them does not change a second read', async () => {
     await writeCheckpoint(dir, checkpointOf(1));

@@ -3,7 +3,8 @@
 // `shoal simulate`: the coordinator's `composeConfig` with these sections added.
 import { checkDefaultModelShape, composeConfig, type ConfigSections, type CoordinatorConfig } from '@shoal/coordinator';
 import { DATASET_NAMES, DATASET_SHAPES, DEFAULT_DATASET, type DatasetName } from '@shoal/datasets';
-import { ConfigSection, configError, integerAt, interval, oneOfAt, type NumberRule } from '@shoal/protocol';
+import { ConfigSection, NON_NEGATIVE, POSITIVE, configError, integerAt, interval, oneOfAt, shown, type NumberRule } from '@shoal/protocol';
+import { DIRICHLET_RECIPES, PARTITION_DEFAULTS, PARTITION_KINDS, type PartitionKind, type PartitionSpec } from './partition.js';
 
 /** Where a simulated client vanishes: before sending that stage's message (`train`: its update). */
 export type FaultStage = 'advertise' | 'share' | 'masked' | 'confirm' | 'unmask' | 'train';
@@ -20,7 +21,8 @@ export interface SimulationSections {
   readonly simulation: {
     readonly dataset: DatasetName;
     readonly numClients: number;
-    readonly partition: 'iid';
+    /** `"iid"` as given, or the object form with its defaults filled in. */
+    readonly partition: 'iid' | PartitionSpec;
     readonly examplesPerClient?: number;
     readonly testExamples?: number;
     readonly transport: 'memory' | 'ws';
@@ -59,7 +61,7 @@ export const SIMULATION_SECTIONS: ConfigSections<SimulationSections> = {
       simulation: {
         dataset: simulation.oneOf('dataset', defaults.simulation.dataset, DATASET_NAMES),
         numClients: simulation.integer('numClients', defaults.simulation.numClients, 1),
-        partition: simulation.oneOf('partition', defaults.simulation.partition, ['iid']),
+        partition: simulation.read('partition', defaults.simulation.partition, partitionAt),
         ...simulation.optional('examplesPerClient', (value, path) => integerAt(value, path, 1)),
         ...simulation.optional('testExamples', (value, path) => integerAt(value, path, 1)),
         transport: simulation.oneOf('transport', defaults.simulation.transport, ['memory', 'ws']),
@@ -73,6 +75,45 @@ export const SIMULATION_SECTIONS: ConfigSections<SimulationSections> = {
     return sections;
   },
 };
+
+/** Each partition kind's keys besides `kind`. */
+const PARTITION_KEYS: Readonly<Record<PartitionKind, readonly string[]>> = {
+  iid: [],
+  shards: ['shardsPerClient'],
+  dirichlet: ['alpha', 'recipe'],
+  quantity: ['sigma'],
+};
+
+/**
+ * `simulation.partition`: the string `"iid"`, or `{ kind, ...params }` with the kind's own keys
+ * (docs/configuration.md, "Partitions"). A key of another kind is refused naming the kind's keys.
+ */
+function partitionAt(value: unknown, path: string): 'iid' | PartitionSpec {
+  if (typeof value === 'string') {
+    if (value === 'iid') return value;
+    throw configError(`${path} must be "iid" or an object { kind, ... } with kind one of ${PARTITION_KINDS.join(', ')}, got ${shown(value)}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw configError(`${path} must be "iid" or an object { kind, ... }, got ${shown(value)}`);
+  const given = (value as Record<string, unknown>)['kind'];
+  if (given === undefined || given === null) throw configError(`${path}.kind is required: one of ${PARTITION_KINDS.join(', ')}`);
+  const kind = oneOfAt(given, `${path}.kind`, PARTITION_KINDS);
+  const section = new ConfigSection(value, path, ['kind', ...PARTITION_KEYS[kind]]);
+  const required = (key: string, why: string): void => {
+    if (!section.has(key)) throw configError(`${section.pathOf(key)} is required for kind ${kind}: ${why}`);
+  };
+  switch (kind) {
+    case 'iid':
+      return { kind };
+    case 'shards':
+      return { kind, shardsPerClient: section.integer('shardsPerClient', PARTITION_DEFAULTS.shardsPerClient, 1) };
+    case 'dirichlet':
+      required('alpha', 'the concentration, e.g. 0.1 (very skewed) to 100 (nearly iid)');
+      required('recipe', 'per-client (Hsu et al. 2019, q ~ Dir(alpha·p) per client) or per-class (Flower Datasets, FedML: each class split by Dir(alpha))');
+      return { kind, alpha: section.number('alpha', 1, POSITIVE), recipe: section.oneOf('recipe', 'per-client', DIRICHLET_RECIPES) };
+    case 'quantity':
+      return { kind, sigma: section.number('sigma', PARTITION_DEFAULTS.sigma, NON_NEGATIVE) };
+  }
+}
 
 /**
  * The whole config of `shoal simulate`: validates a parsed JSON config and fills in defaults.

@@ -18,7 +18,7 @@ import { loadDataset, subset, take, type Dataset } from './datasets.js';
 import { withFaults } from './faults.js';
 import { centralEvaluator } from './evaluate.js';
 import { memoryTransport } from './memory-transport.js';
-import { partitionIid } from './partition.js';
+import { describePartition, partitionLabels, type PartitionReport, type PartitionSpec } from './partition.js';
 
 export interface SimulationOptions {
   /** Where metrics.jsonl and summary.json go. */
@@ -42,6 +42,8 @@ export interface SimulationSummary {
   readonly finalWeights: Float32Array;
   readonly backend: string;
   readonly durationMs: number;
+  /** How the train split was divided: kind, parameters, each client's size and label histogram. */
+  readonly partition: PartitionReport;
 }
 
 /** The token virtual clients use; a simulation's coordinator accepts only it. */
@@ -51,13 +53,19 @@ const SIMULATION_TOKEN = 'simulation';
  * Runs a whole federated training in this process: the real coordinator, and one real ShoalClient
  * per virtual client, each holding its own partition of the dataset. Central evaluation on the
  * test split after every committed round. Writes `metrics.jsonl` (one line per round) and
- * `summary.json` to `outDir`.
+ * `summary.json` (with the partition's report) to `outDir`.
  */
 export async function runSimulation(config: ShoalConfig, options: SimulationOptions): Promise<SimulationSummary> {
   const started = performance.now();
   const backend = await initBackend();
   const sim = config.simulation;
   const { train, test } = loadDataset(sim.dataset, { seed: config.seed });
+  // Split before anything listens, so a split the data does not allow fails without a server to close.
+  const random = createSeededRandom(config.seed);
+  const spec: PartitionSpec = sim.partition === 'iid' ? { kind: 'iid' } : sim.partition;
+  const partitions = partitionLabels(train.y, train.numClasses, sim.numClients, spec, random.fork(), sim.examplesPerClient);
+  const partition = describePartition(spec, partitions, train.y, train.numClasses, sim.examplesPerClient);
+  const faultsRandom = random.fork();
   const model = await initialModel(config, train);
   const evaluation = await centralEvaluator(model.descriptor, sim.testExamples ? take(test, sim.testExamples) : test);
 
@@ -93,9 +101,7 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
     transport = memoryTransport(coordinator, [SIMULATION_TOKEN]);
   }
 
-  const random = createSeededRandom(config.seed);
-  const partitions = partitionIid(train.length, sim.numClients, random.fork(), sim.examplesPerClient);
-  transport = withFaults(transport, config.faults, random.fork());
+  transport = withFaults(transport, config.faults, faultsRandom);
   const clientsStop = new AbortController();
   setMaxListeners(4 * sim.numClients + 10, clientsStop.signal); // every virtual client listens on it
   options.signal?.addEventListener('abort', () => coordinator.stop(), { once: true });
@@ -126,9 +132,10 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
       finalWeights: summary.weights,
       backend: backend.name,
       durationMs: performance.now() - started,
+      partition,
     };
     const { finalWeights: _weights, ...written } = result;
-    await writeFile(join(options.outDir, 'summary.json'), `${JSON.stringify({ ...written, rounds: summary.rounds.length, config }, null, 2)}\n`);
+    await writeFile(join(options.outDir, 'summary.json'), `${compactJson({ ...written, rounds: summary.rounds.length, config })}\n`);
     return result;
   } finally {
     clientsStop.abort();
@@ -136,6 +143,11 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
     await server?.close();
     evaluation.dispose();
   }
+}
+
+/** JSON indented by 2, but an array of numbers on one line (a 100-client partition report stays ~100 lines). */
+function compactJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/\[\n\s*(-?[\d.eE+-]+(?:,\n\s*-?[\d.eE+-]+)*)\n\s*\]/g, (_match, items: string) => `[${items.split(/,\n\s*/).join(', ')}]`);
 }
 
 async function initialModel(config: ShoalConfig, train: Dataset): Promise<InitialModel> {

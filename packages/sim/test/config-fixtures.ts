@@ -121,6 +121,7 @@ export const { clientsPerRound: _omitted, ...FULL_WITHOUT_COHORT } = FULL;
 export const FULL_WITH_FRACTION = { ...FULL_WITHOUT_COHORT, fraction: 0.25, dp: { ...FULL.dp, mode: 'off' } };
 export const FULL_WITH_SAVED_MODEL = { ...FULL, model: { path: 'models/model.json' } };
 export const FULL_WITH_FEDPROX = { ...FULL, strategy: { name: 'fedprox', serverLearningRate: 0.5, maxWeight: 100, proximalMu: 0.125 } };
+export const FULL_WITH_FEDYOGI = { ...FULL, strategy: { name: 'fedyogi', serverLearningRate: 0.05, maxWeight: 100, beta1: 0.5, beta2: 0.75, tau: 0.01 } };
 
 /** Every dotted key path of a config object (sections and leaves; arrays are leaves). */
 export function keyPaths(value: unknown, prefix = ''): string[] {
@@ -208,6 +209,7 @@ export const CONFIG_LEAF: fc.Arbitrary<unknown> = fc.oneof(
   fc.jsonValue({ maxDepth: 1 }),
   fc.integer({ min: -1, max: 70_000 }),
   fc.double(),
-  fc.constantFrom('mlp', 'cnn', 'sgd', 'adam', 'fedavg', 'fedprox', 'mnist', 'iris', 'iid', 'memory', 'ws', 'off', 'secagg+', 'share', 'train', 'central', 'distributed', 'poisson'),
+  fc.constantFrom('mlp', 'cnn', 'sgd', 'adam', 'fedavg', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad', 'mnist', 'iris', 'iid', 'memory', 'ws', 'off', 'secagg+', 'share', 'train', 'central', 'distributed', 'poisson'),
+  fc.constantFrom({ kind: 'shards' }, { kind: 'dirichlet', alpha: 0.5, recipe: 'per-class' }, { kind: 'quantity', sigma: 2 }), // simulation.partition's object form
   fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 3 }),
 );

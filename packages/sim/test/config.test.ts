@@ -15,6 +15,7 @@ import {
   FAULT_STAGES,
   FULL,
   FULL_WITH_FEDPROX,
+  FULL_WITH_FEDYOGI,
   FULL_WITH_FRACTION,
   FULL_WITH_SAVED_MODEL,
   LEVELS,
@@ -71,6 +72,7 @@ describe('parseConfig: defaults', () => {
     expect(parseConfig(FULL_WITH_FRACTION).dp).toEqual({ ...FULL.dp, mode: 'off' });
     expect(parseConfig(FULL_WITH_SAVED_MODEL).model).toEqual({ path: 'models/model.json' });
     expect(parseConfig(FULL_WITH_FEDPROX).strategy).toEqual(FULL_WITH_FEDPROX.strategy);
+    expect(parseConfig(FULL_WITH_FEDYOGI).strategy).toEqual(FULL_WITH_FEDYOGI.strategy);
   });
 
   it('reads a model name string as a built-in model', () => {
@@ -188,7 +190,7 @@ describe('parseConfig: bad values', () => {
     ['train.learningRate', Number.NaN, 'must be a number positive'],
     ['train.optimizer', 'rmsprop', 'must be one of sgd, adam, got "rmsprop"'],
     ['strategy', 'fedavg', 'must be an object'],
-    ['strategy.name', 'fedyogi', 'must be one of fedavg, fedavgm, fedprox'],
+    ['strategy.name', 'fedsgd', 'must be one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad'],
     // The strategy and dp keys are checked by their packages' own checks, in those checks' words.
     ['strategy.serverLearningRate', 0, 'must be a finite number > 0, got 0'],
     ['strategy.maxWeight', 0, 'must be a number > 0, got 0'],
@@ -266,7 +268,9 @@ describe('parseConfig: bad values', () => {
     ['simulation', 1, 'must be an object'],
     ['simulation.dataset', 'cifar', 'must be one of mnist, digits, iris'],
     ['simulation.numClients', 0, 'must be an integer in [1, ∞]'],
-    ['simulation.partition', 'dirichlet', 'must be one of iid'],
+    ['simulation.partition', 'dirichlet', 'must be "iid" or an object { kind, ... } with kind one of iid, shards, dirichlet, quantity, got "dirichlet"'],
+    ['simulation.partition', 3, 'must be "iid" or an object { kind, ... }, got 3'],
+    ['simulation.partition', [], 'must be "iid" or an object { kind, ... }, got []'],
     ['simulation.examplesPerClient', 0, 'must be an integer in [1, ∞]'],
     ['simulation.testExamples', -5, 'must be an integer in [1, ∞]'],
     ['simulation.transport', 'tcp', 'must be one of memory, ws'],
@@ -355,6 +359,46 @@ describe('privacyOptions (the coordinator\'s dp and sampling options)', () => {
   });
 });
 
+describe('parseConfig: simulation.partition', () => {
+  const partition = (value: unknown) => parseConfig(at('simulation.partition', value)).simulation.partition;
+
+  it('keeps the string "iid", and reads each kind with its defaults filled in', () => {
+    expect(partition('iid')).toBe('iid');
+    expect(partition({ kind: 'iid' })).toEqual({ kind: 'iid' });
+    expect(partition({ kind: 'shards' })).toEqual({ kind: 'shards', shardsPerClient: 2 });
+    expect(partition({ kind: 'shards', shardsPerClient: 5 })).toEqual({ kind: 'shards', shardsPerClient: 5 });
+    expect(partition({ kind: 'dirichlet', alpha: 0.1, recipe: 'per-client' })).toEqual({ kind: 'dirichlet', alpha: 0.1, recipe: 'per-client' });
+    expect(partition({ kind: 'dirichlet', alpha: 100, recipe: 'per-class' })).toEqual({ kind: 'dirichlet', alpha: 100, recipe: 'per-class' });
+    expect(partition({ kind: 'quantity' })).toEqual({ kind: 'quantity', sigma: 1 });
+    expect(partition({ kind: 'quantity', sigma: 0 })).toEqual({ kind: 'quantity', sigma: 0 });
+    expect(partition({ kind: 'shards', shardsPerClient: null })).toEqual({ kind: 'shards', shardsPerClient: 2 }); // null reads as absent
+  });
+
+  // [value, the message]: every key of every kind, and the keys a kind does not take.
+  const bad: readonly (readonly [unknown, string])[] = [
+    [{}, 'simulation.partition.kind is required: one of iid, shards, dirichlet, quantity'],
+    [{ kind: 'pathological' }, 'simulation.partition.kind must be one of iid, shards, dirichlet, quantity, got "pathological"'],
+    [{ kind: 2 }, 'simulation.partition.kind must be one of iid, shards, dirichlet, quantity, got 2'],
+    [{ kind: 'iid', alpha: 1 }, 'unknown key simulation.partition.alpha (allowed: kind)'],
+    [{ kind: 'shards', shardsPerClient: 0 }, 'simulation.partition.shardsPerClient must be an integer in [1, ∞], got 0'],
+    [{ kind: 'shards', shardsPerClient: 1.5 }, 'simulation.partition.shardsPerClient must be an integer in [1, ∞], got 1.5'],
+    [{ kind: 'shards', shardsPerClient: 2, sigma: 1 }, 'unknown key simulation.partition.sigma (allowed: kind, shardsPerClient)'],
+    [{ kind: 'dirichlet', recipe: 'per-client' }, 'simulation.partition.alpha is required for kind dirichlet'],
+    [{ kind: 'dirichlet', alpha: 0.5 }, 'simulation.partition.recipe is required for kind dirichlet: per-client (Hsu et al. 2019'],
+    [{ kind: 'dirichlet', alpha: 0, recipe: 'per-class' }, 'simulation.partition.alpha must be a number positive, got 0'],
+    [{ kind: 'dirichlet', alpha: '1', recipe: 'per-class' }, 'simulation.partition.alpha must be a number positive, got "1"'],
+    [{ kind: 'dirichlet', alpha: 1, recipe: 'hsu' }, 'simulation.partition.recipe must be one of per-client, per-class, got "hsu"'],
+    [{ kind: 'dirichlet', alpha: 1, recipe: 'per-class', shardsPerClient: 2 }, 'unknown key simulation.partition.shardsPerClient (allowed: kind, alpha, recipe)'],
+    [{ kind: 'quantity', sigma: -0.5 }, 'simulation.partition.sigma must be a number non-negative, got -0.5'],
+    [{ kind: 'quantity', sigma: Number.POSITIVE_INFINITY }, 'simulation.partition.sigma must be a number non-negative'],
+    [{ kind: 'quantity', alpha: 1 }, 'unknown key simulation.partition.alpha (allowed: kind, sigma)'],
+  ];
+  it.each(bad)('rejects %j, naming the key', (value, expected) => {
+    const message = configError(() => partition(value));
+    expect(message.startsWith(expected), message).toBe(true);
+  });
+});
+
 describe('parseConfig on arbitrary input (property)', () => {
   /** Mostly a value the key accepts, sometimes anything: so some configs parse and the rest fail at varied checks. */
   const mostly = (valid: fc.Arbitrary<unknown>) => fc.oneof({ weight: 12, arbitrary: valid }, { weight: 1, arbitrary: CONFIG_LEAF });
@@ -399,6 +443,8 @@ describe('parseConfig on arbitrary input (property)', () => {
         fc.record({ name: fc.constant('fedavg'), serverLearningRate: mostly(positive), maxWeight: mostly(positive) }, { requiredKeys: ['name'] }),
         fc.record({ name: fc.constant('fedavgm'), momentum: mostly(fc.double({ min: 0, max: 0.99, noNaN: true })) }, { requiredKeys: ['name'] }),
         fc.record({ name: fc.constant('fedprox'), proximalMu: mostly(fc.double({ min: 0, max: 1, noNaN: true })) }, { requiredKeys: ['name', 'proximalMu'] }),
+        fc.record({ name: fc.constantFrom('fedadam', 'fedyogi'), beta1: mostly(fc.double({ min: 0, max: 0.99, noNaN: true })), beta2: mostly(fc.double({ min: 0, max: 0.99, noNaN: true })), tau: mostly(positive) }, { requiredKeys: ['name'] }),
+        fc.record({ name: fc.constant('fedadagrad'), tau: mostly(positive) }, { requiredKeys: ['name'] }),
         objectOf({
           name: mostly(fc.constantFrom('fedavg', 'fedavgm', 'fedprox')),
           serverLearningRate: mostly(positive),
@@ -440,7 +486,18 @@ describe('parseConfig on arbitrary input (property)', () => {
     simulation: sectionOf({
       dataset: mostly(fc.constantFrom('mnist', 'digits', 'iris')),
       numClients: mostly(int(1)),
-      partition: mostly(fc.constant('iid')),
+      partition: mostly(
+        fc.oneof(
+          fc.constant('iid'),
+          objectOf({
+            kind: mostly(fc.constantFrom('iid', 'shards', 'dirichlet', 'quantity')),
+            shardsPerClient: mostly(int(1, 5)),
+            alpha: mostly(positive),
+            recipe: mostly(fc.constantFrom('per-client', 'per-class')),
+            sigma: mostly(fc.double({ min: 0, max: 3, noNaN: true })),
+          }),
+        ),
+      ),
       examplesPerClient: mostly(int(1)),
       testExamples: mostly(int(1)),
       transport: mostly(fc.constantFrom('memory', 'ws')),

@@ -32,6 +32,38 @@ describe('runSimulation', () => {
     expect(summary.finalAccuracy).toBeGreaterThan(0.8);
     const written = JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8'));
     expect(written).toMatchObject({ name: 'iris-test', rounds: 4 });
+    // The string "iid" still splits 120 iris training examples into 6 equal shares, and says so.
+    expect(written.partition).toMatchObject({ kind: 'iid', params: {}, sizes: [20, 20, 20, 20, 20, 20], unused: 0 });
+    expect(written.partition.labelHistograms.flat().reduce((a: number, b: number) => a + b, 0)).toBe(120);
+    expect(summary.partition).toEqual(written.partition);
+  });
+
+  it('splits by a partition object and writes its report to summary.json: shards give each client one or two classes', async () => {
+    const outDir = await mkdtemp(join(tmpdir(), 'shoal-sim-'));
+    const config = parseConfig({
+      name: 'iris-shards',
+      rounds: 1,
+      model: 'logreg',
+      clientsPerRound: 3,
+      minClients: 3,
+      train: { epochs: 1, batchSize: 8, learningRate: 0.1 },
+      simulation: { dataset: 'iris', numClients: 6, partition: { kind: 'shards', shardsPerClient: 2 } },
+    });
+    const summary = await runSimulation(config, { outDir });
+    expect(summary.rounds[0]).toMatchObject({ status: 'committed' });
+    const written = JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8'));
+    // 120 examples (40 per class), 12 shards of 10: every shard one class, each client 2 shards.
+    expect(written.partition).toMatchObject({ kind: 'shards', params: { shardsPerClient: 2 }, sizes: [20, 20, 20, 20, 20, 20], unused: 0 });
+    for (const histogram of written.partition.labelHistograms as number[][]) {
+      expect(histogram.filter((count) => count > 0).length).toBeLessThanOrEqual(2);
+      expect(histogram.every((count) => count % 10 === 0)).toBe(true);
+    }
+  });
+
+  it('refuses a split the data does not allow before any round runs', async () => {
+    const outDir = await mkdtemp(join(tmpdir(), 'shoal-sim-'));
+    const config = parseConfig({ rounds: 1, model: 'logreg', simulation: { dataset: 'iris', numClients: 80, partition: { kind: 'shards' } } });
+    await expect(runSimulation(config, { outDir })).rejects.toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringContaining('160 shards, more than the 120 examples') });
   });
 
   it('makes every client vanish at the consistency check with faults.stage confirm: the round aborts in the confirm stage', async () => {

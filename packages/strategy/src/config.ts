@@ -2,15 +2,15 @@
 // strategy factories default to) and which keys each strategy takes. `createStrategy` applies the
 // same rules to a config built in code; the coordinator's schema composes this one with the others.
 import { ConfigSection, configError, oneOfAt } from '@shoal/protocol';
-import { checkMaxWeight, checkMomentum, checkProximalMu, checkServerLearningRate } from './options.js';
+import { checkDecay, checkMaxWeight, checkMomentum, checkProximalMu, checkServerLearningRate, checkTau } from './options.js';
 
-export const STRATEGY_NAMES = ['fedavg', 'fedavgm', 'fedprox'] as const;
+export const STRATEGY_NAMES = ['fedavg', 'fedavgm', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 /** The `strategy` section of a coordinator or simulation config. */
 export interface StrategyConfig {
   readonly name: StrategyName;
-  /** Default 1 (`STRATEGY_DEFAULTS`). */
+  /** Default 1; 0.01 for fedadam, fedyogi and fedadagrad (`defaultServerLearningRate`). */
   readonly serverLearningRate?: number;
   /** Default 1,000 (`STRATEGY_DEFAULTS`, `DEFAULT_MAX_WEIGHT`). */
   readonly maxWeight?: number;
@@ -18,6 +18,12 @@ export interface StrategyConfig {
   readonly momentum?: number;
   /** fedprox only, required. */
   readonly proximalMu?: number;
+  /** fedadam and fedyogi only: first-moment decay β1. Default 0.9 (`STRATEGY_DEFAULTS`). */
+  readonly beta1?: number;
+  /** fedadam and fedyogi only: second-moment decay β2. Default 0.99 (`STRATEGY_DEFAULTS`). */
+  readonly beta2?: number;
+  /** fedadam, fedyogi and fedadagrad only: adaptivity τ. Default 1e-3 (`STRATEGY_DEFAULTS`). */
+  readonly tau?: number;
 }
 
 /** The defaults of `strategy` and of the strategy factories. `proximalMu` has none: fedprox needs it. */
@@ -28,13 +34,36 @@ export const STRATEGY_DEFAULTS = {
   /** The same as SecAgg's default `secagg.maxWeight`. */
   maxWeight: 1_000,
   momentum: 0.9,
+  /** β1, β2 and τ of fedadam, fedyogi, fedadagrad: Reddi et al., ICLR 2021's β1, β2 (τ from its grid), as in Flower's FedAdam/FedYogi. */
+  beta1: 0.9,
+  beta2: 0.99,
+  tau: 1e-3,
 } as const satisfies Required<Omit<StrategyConfig, 'proximalMu'>>;
+
+/** The strategies with an adaptive server optimiser (Reddi et al., ICLR 2021). */
+export const ADAPTIVE_STRATEGIES: readonly StrategyName[] = ['fedadam', 'fedyogi', 'fedadagrad'];
+
+/**
+ * The default server learning rate η of the adaptive strategies. Their step is about η per
+ * coordinate whatever the update's size (m / (√v + τ) is near ±1 at first), so FedAvg's η = 1
+ * would move every weight by about 1 a round. 0.01 is Flower's FedYogi default (its FedAdam and
+ * FedAdagrad default to 0.1); one default for all three keeps the config simple.
+ */
+export const ADAPTIVE_SERVER_LEARNING_RATE = 0.01;
+
+/** The server learning rate a strategy gets when none is configured. */
+export function defaultServerLearningRate(name: StrategyName): number {
+  return ADAPTIVE_STRATEGIES.includes(name) ? ADAPTIVE_SERVER_LEARNING_RATE : STRATEGY_DEFAULTS.serverLearningRate;
+}
 
 /** The keys each strategy takes besides `name`. */
 export const STRATEGY_OPTIONS: Readonly<Record<StrategyName, readonly (keyof StrategyConfig)[]>> = {
   fedavg: ['serverLearningRate', 'maxWeight'],
   fedavgm: ['serverLearningRate', 'maxWeight', 'momentum'],
   fedprox: ['serverLearningRate', 'maxWeight', 'proximalMu'],
+  fedadam: ['serverLearningRate', 'maxWeight', 'beta1', 'beta2', 'tau'],
+  fedyogi: ['serverLearningRate', 'maxWeight', 'beta1', 'beta2', 'tau'],
+  fedadagrad: ['serverLearningRate', 'maxWeight', 'tau'],
 };
 
 /**
@@ -52,18 +81,28 @@ export function checkStrategyConfig(config: StrategyConfig): StrategyConfig {
   if (config.serverLearningRate !== undefined) checkServerLearningRate(config.serverLearningRate);
   if (config.maxWeight !== undefined) checkMaxWeight(config.maxWeight);
   if (config.momentum !== undefined) checkMomentum(config.momentum);
+  if (config.beta1 !== undefined) checkDecay('beta1', config.beta1);
+  if (config.beta2 !== undefined) checkDecay('beta2', config.beta2);
+  if (config.tau !== undefined) checkTau(config.tau);
   if (name === 'fedprox') checkProximalMu(config.proximalMu);
   return config;
 }
 
-/** Reads the `strategy` section and fills in `serverLearningRate`; the other defaults stay with the factories. */
+/**
+ * Reads the `strategy` section and fills in `serverLearningRate` (the named strategy's default);
+ * the other defaults stay with the factories.
+ */
 export function parseStrategyConfig(raw: unknown): StrategyConfig {
-  const strategy = new ConfigSection(raw, 'strategy', ['name', 'serverLearningRate', 'maxWeight', 'momentum', 'proximalMu']);
+  const strategy = new ConfigSection(raw, 'strategy', ['name', 'serverLearningRate', 'maxWeight', 'momentum', 'proximalMu', 'beta1', 'beta2', 'tau']);
+  const name = strategy.oneOf('name', STRATEGY_DEFAULTS.name, STRATEGY_NAMES);
   return checkStrategyConfig({
-    name: strategy.oneOf('name', STRATEGY_DEFAULTS.name, STRATEGY_NAMES),
-    serverLearningRate: strategy.read('serverLearningRate', STRATEGY_DEFAULTS.serverLearningRate, checkServerLearningRate),
+    name,
+    serverLearningRate: strategy.read('serverLearningRate', defaultServerLearningRate(name), checkServerLearningRate),
     ...strategy.optional('maxWeight', checkMaxWeight),
     ...strategy.optional('momentum', checkMomentum),
     ...strategy.optional('proximalMu', checkProximalMu),
+    ...strategy.optional('beta1', (value) => checkDecay('beta1', value)),
+    ...strategy.optional('beta2', (value) => checkDecay('beta2', value)),
+    ...strategy.optional('tau', checkTau),
   });
 }

@@ -1,6 +1,7 @@
 import { checkStrategyConfig, type StrategyConfig } from './config.js';
 import { fedAvg } from './fedavg.js';
 import { fedAvgM } from './fedavgm.js';
+import { fedAdagrad, fedAdam, fedYogi } from './fedopt.js';
 import { fedProx } from './fedprox.js';
 import type { Strategy } from './strategy.js';
 
@@ -17,5 +18,11 @@ export function createStrategy(config: StrategyConfig): Strategy {
       return fedAvgM(config);
     case 'fedprox':
       return fedProx({ ...config, proximalMu: config.proximalMu! });
+    case 'fedadam':
+      return fedAdam(config);
+    case 'fedyogi':
+      return fedYogi(config);
+    case 'fedadagrad':
+      return fedAdagrad(config);
   }
 }

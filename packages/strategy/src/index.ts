@@ -4,6 +4,7 @@ export * from './decorator.js';
 export * from './fedavg.js';
 export * from './fedavgm.js';
 export * from './fedprox.js';
+export * from './fedopt.js';
 export * from './create.js';
 export * from './config.js';
 export * from './central-dp.js';

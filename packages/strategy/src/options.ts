@@ -28,6 +28,16 @@ export function checkMomentum(value: unknown): number {
   return requireNumber('momentum', value, 'in [0, 1)', (v) => v >= 0 && v < 1);
 }
 
+/** FedOpt decay rate `strategy.beta1` or `strategy.beta2`: in [0, 1), since β ≥ 1 lets a moment grow without bound. */
+export function checkDecay(key: 'beta1' | 'beta2', value: unknown): number {
+  return requireNumber(key, value, 'in [0, 1)', (v) => v >= 0 && v < 1);
+}
+
+/** FedOpt adaptivity τ: finite and > 0, since it keeps m / (√v + τ) finite when v is 0. */
+export function checkTau(value: unknown): number {
+  return requireNumber('tau', value, 'a finite number > 0', (v) => Number.isFinite(v) && v > 0);
+}
+
 /** FedProx proximal µ: finite and ≥ 0 (0 is plain FedAvg). Required, so `undefined` is rejected too. */
 export function checkProximalMu(value: unknown): number {
   if (value === undefined) throw new ShoalError('INVALID_CONFIG', 'strategy.proximalMu is required for fedprox');
