@@ -1,17 +1,7 @@
 import { ShoalError } from '@shoal/protocol';
 import { describe, expect, it } from 'vitest';
-import { createStrategy, WeightedSum, type StrategyConfig } from '../src/index.js';
-
-function invalidConfigMessage(config: unknown): string {
-  try {
-    createStrategy(config as StrategyConfig);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ShoalError);
-    expect((error as ShoalError).code).toBe('INVALID_CONFIG');
-    return (error as ShoalError).message;
-  }
-  throw new Error(`createStrategy accepted ${JSON.stringify(config)}`);
-}
+import { createStrategy, WeightedSum } from '../src/index.js';
+import { invalidConfigMessage } from './invalid-config.js';
 
 describe('createStrategy', () => {
   it('builds each named strategy with its options', () => {

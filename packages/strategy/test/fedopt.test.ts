@@ -9,9 +9,9 @@ import {
   WeightedSum,
   type Aggregate,
   type Strategy,
-  type StrategyConfig,
   type StrategyState,
 } from '../src/index.js';
+import { invalidConfigMessage } from './invalid-config.js';
 
 function aggregateOf(updates: readonly (readonly [number[], number])[]): Aggregate {
   const sum = new WeightedSum(updates[0]![0].length);
@@ -156,17 +156,6 @@ describe('the adaptive strategies', () => {
     });
   }
 });
-
-function invalidConfigMessage(config: unknown): string {
-  try {
-    createStrategy(config as StrategyConfig);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ShoalError);
-    expect((error as ShoalError).code).toBe('INVALID_CONFIG');
-    return (error as ShoalError).message;
-  }
-  throw new Error(`createStrategy accepted ${JSON.stringify(config)}`);
-}
 
 describe('config of the adaptive strategies', () => {
   it('builds each by name with its options', () => {
