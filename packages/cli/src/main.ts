@@ -1,6 +1,7 @@
 // The `shoal` command: dispatches to one module per command, each loaded only when it runs, so
 // `serve` never loads the simulator and `--help` loads nothing. Every ShoalError ends the command
-// with exit status 2 and one message on stderr (`shoal: config: …` for a config or flag mistake);
+// with exit status 2 and one message on stderr (`shoal: config: …` for a config or flag mistake,
+// `shoal: sweep: …` for any of those under `shoal sweep`, whose flags and runs' configs are one);
 // anything else is a bug, and propagates with its stack.
 import { ShoalError } from '@shoal/protocol';
 import { wantsHelp } from './args.js';
@@ -23,6 +24,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'serve':
       case 'simulate':
       case 'privacy':
+      case 'sweep':
         if (wantsHelp(rest)) {
           process.stdout.write(USAGE[command]);
           return 0;
@@ -34,12 +36,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (error) {
     if (!(error instanceof ShoalError)) throw error;
-    process.stderr.write(`shoal: ${error.code === 'INVALID_CONFIG' ? 'config: ' : ''}${error.message}\n`);
+    const prefix = error.code !== 'INVALID_CONFIG' ? '' : command === 'sweep' ? 'sweep: ' : 'config: ';
+    process.stderr.write(`shoal: ${prefix}${error.message}\n`);
     return 2;
   }
 }
 
-async function run(command: 'serve' | 'simulate' | 'privacy', args: readonly string[]): Promise<number> {
+async function run(command: keyof typeof USAGE, args: readonly string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return (await import('./serve.js')).serve(args);
@@ -47,5 +50,7 @@ async function run(command: 'serve' | 'simulate' | 'privacy', args: readonly str
       return (await import('./simulate.js')).simulate(args);
     case 'privacy':
       return (await import('./privacy.js')).privacy(args);
+    case 'sweep':
+      return (await import('./sweep.js')).sweep(args);
   }
 }

@@ -27,6 +27,27 @@ Options:
   -h, --help             print this help
 `;
 
+export const SWEEP_SYNOPSIS = 'shoal sweep CONFIG.json --grid key.path=[v1,v2,...] [--grid ...] [--seeds N] [--concurrency C] [--out DIR]';
+
+export const SWEEP_USAGE = `Usage: ${SWEEP_SYNOPSIS}
+         [--set key.path=value ...] [--target-accuracy A]
+
+Runs \`shoal simulate\` on every combination of the --grid values (times seeds 0..N-1 with
+--seeds), C at a time, each in its own process and folder DIR/<key-value__...>/, then writes
+DIR/summary.csv: one row per run with the swept values, seed, final_accuracy, best_accuracy,
+rounds_to_target, final_epsilon (DP on), committed_rounds and wall_time_s. Run it again with the
+same DIR to resume: runs whose summary.json is complete for the same config are skipped.
+
+Options:
+  --grid key.path=[v1,...]  a config key (as for --set) and a JSON array of its values (repeatable)
+  --seeds N                 run each combination with seed 0..N-1 (default: the config's seed)
+  --concurrency C           runs at a time (default 1)
+  --out DIR                 where the runs and summary.csv go (default: runs/<config name>-sweep/)
+  --set key.path=value      override a config key in every run (repeatable)
+  --target-accuracy A       fill rounds_to_target: the first round with test accuracy >= A
+  -h, --help                print this help
+`;
+
 export const PRIVACY_SYNOPSIS = 'shoal privacy --sample-rate Q --rounds T --delta D (--noise-multiplier Z | --target-epsilon E) [--json]';
 
 export const PRIVACY_USAGE = `Usage: ${PRIVACY_SYNOPSIS}
@@ -54,6 +75,8 @@ Usage:
   shoal simulate CONFIG.json [--set key.path=value ...] [--out DIR] [--quiet]
       Run the real coordinator with virtual clients on a bundled dataset; writes
       DIR/metrics.jsonl and DIR/summary.json (default DIR: runs/<config name>/).
+  ${SWEEP_SYNOPSIS}
+      Run a grid of simulations, C at a time, resumable; writes DIR/summary.csv, one row per run.
   ${PRIVACY_SYNOPSIS}
       The privacy cost of a DP schedule: the ε it spends, or the noise multiplier that keeps
       ε <= E. --json prints {"epsilon", "order", "noiseMultiplier"}.
@@ -64,4 +87,4 @@ Configuration keys and their defaults: docs/configuration.md
 `;
 
 /** Each command's usage, for `shoal COMMAND --help`. */
-export const USAGE: Readonly<Record<'serve' | 'simulate' | 'privacy', string>> = { serve: SERVE_USAGE, simulate: SIMULATE_USAGE, privacy: PRIVACY_USAGE };
+export const USAGE: Readonly<Record<'serve' | 'simulate' | 'sweep' | 'privacy', string>> = { serve: SERVE_USAGE, simulate: SIMULATE_USAGE, sweep: SWEEP_USAGE, privacy: PRIVACY_USAGE };

@@ -1,8 +1,9 @@
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShoalError, decodeFrame, encodeFrame } from '@shoal/protocol';
 import type { StrategyState } from '@shoal/strategy';
 import type { PrivacyState } from './privacy.js';
+import { writeFileAtomically } from './atomic-file.js';
 
 /** Everything needed to resume training after the round it was written for. */
 export interface Checkpoint {
@@ -35,16 +36,7 @@ function fileName(round: number): string {
 export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Promise<string> {
   await mkdir(dir, { recursive: true });
   const finalPath = join(dir, fileName(checkpoint.round));
-  const tempPath = `${finalPath}.tmp-${process.pid}`;
-  const handle = await open(tempPath, 'w');
-  try {
-    await handle.writeFile(encodeFrame(checkpoint));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tempPath, finalPath);
-  await syncDirectory(dir); // make the rename itself durable, not just the file's bytes
+  await writeFileAtomically(finalPath, encodeFrame(checkpoint)); // its temp name matches TEMP_PATTERN
   await pruneOld(dir);
   return finalPath;
 }
@@ -101,14 +93,5 @@ async function pruneOld(dir: string): Promise<void> {
   }
   for (const name of await readdir(dir)) {
     if (TEMP_PATTERN.test(name)) await rm(join(dir, name), { force: true });
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

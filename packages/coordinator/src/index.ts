@@ -11,5 +11,6 @@ export * from './coordinator.js';
 export * from './server.js';
 export * from './start.js';
 export * from './checkpoint.js';
+export * from './atomic-file.js';
 export * from './model-init.js';
 export * from './privacy.js';

@@ -26,6 +26,8 @@ export interface SimulationSections {
     readonly examplesPerClient?: number;
     readonly testExamples?: number;
     readonly transport: 'memory' | 'ws';
+    /** Synthetic(α, β)'s parameters as given (read only with dataset `synthetic`; absent: α = β = 1). */
+    readonly synthetic?: { readonly alpha: number; readonly beta: number };
   };
 }
 
@@ -45,13 +47,20 @@ export const SIMULATION_DEFAULTS = {
 
 const PROBABILITY: NumberRule = interval('[0, 1]');
 
+/** FedProx's device count: `simulation.numClients`'s default with dataset `synthetic`. */
+export const SYNTHETIC_DEFAULT_DEVICES = 30;
+
 /** The simulator's sections, for `composeConfig`. */
 export const SIMULATION_SECTIONS: ConfigSections<SimulationSections> = {
   keys: ['faults', 'simulation'],
   parse(raw, base) {
-    const simulation = new ConfigSection(raw['simulation'], 'simulation', ['dataset', 'numClients', 'partition', 'examplesPerClient', 'testExamples', 'transport']);
+    const simulation = new ConfigSection(raw['simulation'], 'simulation', ['dataset', 'numClients', 'partition', 'examplesPerClient', 'testExamples', 'transport', 'synthetic']);
     const faults = new ConfigSection(raw['faults'], 'faults', ['dropout', 'stage']);
     const defaults = SIMULATION_DEFAULTS;
+    const dataset = simulation.oneOf('dataset', defaults.simulation.dataset, DATASET_NAMES);
+    if (dataset === 'synthetic' && simulation.has('partition')) {
+      throw configError('simulation.partition does not apply to simulation.dataset synthetic: each generated device is one client (the natural partition); set simulation.numClients to change the number of devices');
+    }
     const sections: SimulationSections = {
       seed: base.seed ?? defaults.seed,
       faults: {
@@ -59,12 +68,13 @@ export const SIMULATION_SECTIONS: ConfigSections<SimulationSections> = {
         ...faults.optional('stage', (value, path) => oneOfAt(value, path, FAULT_STAGES)),
       },
       simulation: {
-        dataset: simulation.oneOf('dataset', defaults.simulation.dataset, DATASET_NAMES),
-        numClients: simulation.integer('numClients', defaults.simulation.numClients, 1),
+        dataset,
+        numClients: simulation.integer('numClients', dataset === 'synthetic' ? SYNTHETIC_DEFAULT_DEVICES : defaults.simulation.numClients, 1),
         partition: simulation.read('partition', defaults.simulation.partition, partitionAt),
         ...simulation.optional('examplesPerClient', (value, path) => integerAt(value, path, 1)),
         ...simulation.optional('testExamples', (value, path) => integerAt(value, path, 1)),
         transport: simulation.oneOf('transport', defaults.simulation.transport, ['memory', 'ws']),
+        ...simulation.optional('synthetic', syntheticAt),
       },
     };
     const { stage } = sections.faults;
@@ -75,6 +85,12 @@ export const SIMULATION_SECTIONS: ConfigSections<SimulationSections> = {
     return sections;
   },
 };
+
+/** `simulation.synthetic`: `{ alpha, beta }`, standard deviations ≥ 0, each defaulting to 1. */
+function syntheticAt(value: unknown, path: string): { alpha: number; beta: number } {
+  const section = new ConfigSection(value, path, ['alpha', 'beta']);
+  return { alpha: section.number('alpha', 1, NON_NEGATIVE), beta: section.number('beta', 1, NON_NEGATIVE) };
+}
 
 /** Each partition kind's keys besides `kind`. */
 const PARTITION_KEYS: Readonly<Record<PartitionKind, readonly string[]>> = {

@@ -10,6 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { datasetsDir, type DatasetName } from '@shoal/datasets';
 import { ShoalError, createSeededRandom, shuffled } from '@shoal/protocol';
 import type { SeededRandom } from '@shoal/protocol';
+import { generateSynthetic } from './synthetic.js';
 
 /** Features as a row-major Float32Array of numExamples × prod(featureShape), labels as Int32Array of class ids. */
 export interface Dataset {
@@ -53,6 +54,9 @@ const MNIST_CLASSES = 10;
  * - `digits`: 1,797 examples, values scaled by 1/16, featureShape [64], seeded stratified split.
  * - `iris`: 150 examples, 3 classes, features standardised with the train split's mean and
  *   standard deviation, featureShape [4], seeded stratified split.
+ * - `synthetic`: FedProx's Synthetic(1, 1) with its defaults, generated from `seed` (nothing is
+ *   read; `dataDir` and `testFraction` do not apply): each device's 90 / 10 train / test split,
+ *   pooled. `generateSynthetic()` gives other α, β and which device holds which example.
  *
  * @throws ShoalError INVALID_DATA when the folder or a file is missing or malformed;
  *   INVALID_CONFIG for an unknown name or a `testFraction` outside (0, 1).
@@ -63,6 +67,10 @@ export function loadDataset(name: DatasetName, options: LoadDatasetOptions = {})
   const testFraction = options.testFraction ?? 0.2;
   if (!(testFraction > 0 && testFraction < 1)) {
     throw new ShoalError('INVALID_CONFIG', `testFraction must be in (0, 1), got ${testFraction}`);
+  }
+  if (name === 'synthetic') {
+    const { train, test } = generateSynthetic({ seed });
+    return { train, test };
   }
   if (!existsSync(dataDir)) {
     throw new ShoalError(
@@ -88,7 +96,7 @@ export function loadDataset(name: DatasetName, options: LoadDatasetOptions = {})
       return standardise(split);
     }
     default:
-      throw new ShoalError('INVALID_CONFIG', `unknown dataset ${JSON.stringify(name)}; expected mnist, digits or iris`);
+      throw new ShoalError('INVALID_CONFIG', `unknown dataset ${JSON.stringify(name)}; expected mnist, digits, iris or synthetic`);
   }
 }
 

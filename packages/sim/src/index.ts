@@ -1,4 +1,5 @@
 export * from './datasets.js';
+export * from './synthetic.js';
 export * from './partition.js';
 export * from './config.js';
 export * from './memory-transport.js';

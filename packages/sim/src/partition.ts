@@ -261,8 +261,14 @@ function invalid(message: string): ShoalError {
 }
 
 /** What a run's summary records of its partition: compact enough to read, enough to check the skew. */
+/** A split the data itself carries (Synthetic(α, β)'s devices), with the generator's parameters. */
+export interface NaturalPartition {
+  readonly kind: 'natural';
+  readonly [param: string]: number | string;
+}
+
 export interface PartitionReport {
-  readonly kind: PartitionKind;
+  readonly kind: PartitionKind | 'natural';
   /** The spec's parameters (none for `iid`), and `examplesPerClient` when it capped the shares. */
   readonly params: Readonly<Record<string, number | string>>;
   /** Examples each client holds, in client order. */
@@ -273,8 +279,8 @@ export interface PartitionReport {
   readonly unused: number;
 }
 
-/** The report of a split made by partitionLabels (or partitionIid) over `labels`. */
-export function describePartition(spec: PartitionSpec, parts: readonly Int32Array[], labels: ArrayLike<number>, numClasses: number, examplesPerClient?: number): PartitionReport {
+/** The report of a split made by partitionLabels (or partitionIid) over `labels`, or of a natural one. */
+export function describePartition(spec: PartitionSpec | NaturalPartition, parts: readonly Int32Array[], labels: ArrayLike<number>, numClasses: number, examplesPerClient?: number): PartitionReport {
   const { kind, ...params } = spec;
   const sizes = parts.map((part) => part.length);
   const labelHistograms = parts.map((part) => {

@@ -10,11 +10,13 @@ import {
   type InitialModel,
   type RoundMetrics,
   type TrainingSummary,
+  writeFileAtomically,
 } from '@shoal/coordinator';
 import { ShoalClient, initBackend, wsTransport, type ClientTransport } from '@shoal/client';
-import { createSeededRandom } from '@shoal/protocol';
+import { createSeededRandom, type SeededRandom } from '@shoal/protocol';
 import type { ShoalConfig } from './config.js';
-import { loadDataset, subset, take, type Dataset } from './datasets.js';
+import { loadDataset, subset, take, type Dataset, type TrainTest } from './datasets.js';
+import { SYNTHETIC_DEFAULTS, generateSynthetic } from './synthetic.js';
 import { withFaults } from './faults.js';
 import { centralEvaluator } from './evaluate.js';
 import { memoryTransport } from './memory-transport.js';
@@ -53,18 +55,15 @@ const SIMULATION_TOKEN = 'simulation';
  * Runs a whole federated training in this process: the real coordinator, and one real ShoalClient
  * per virtual client, each holding its own partition of the dataset. Central evaluation on the
  * test split after every committed round. Writes `metrics.jsonl` (one line per round) and
- * `summary.json` (with the partition's report) to `outDir`.
+ * `summary.json` (with the partition's report; written last, atomically) to `outDir`.
  */
 export async function runSimulation(config: ShoalConfig, options: SimulationOptions): Promise<SimulationSummary> {
   const started = performance.now();
   const backend = await initBackend();
   const sim = config.simulation;
-  const { train, test } = loadDataset(sim.dataset, { seed: config.seed });
   // Split before anything listens, so a split the data does not allow fails without a server to close.
   const random = createSeededRandom(config.seed);
-  const spec: PartitionSpec = sim.partition === 'iid' ? { kind: 'iid' } : sim.partition;
-  const partitions = partitionLabels(train.y, train.numClasses, sim.numClients, spec, random.fork(), sim.examplesPerClient);
-  const partition = describePartition(spec, partitions, train.y, train.numClasses, sim.examplesPerClient);
+  const { train, test, partitions, partition } = sim.dataset === 'synthetic' ? syntheticClients(config) : bundledClients(config, random.fork());
   const faultsRandom = random.fork();
   const model = await initialModel(config, train);
   const evaluation = await centralEvaluator(model.descriptor, sim.testExamples ? take(test, sim.testExamples) : test);
@@ -135,7 +134,8 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
       partition,
     };
     const { finalWeights: _weights, ...written } = result;
-    await writeFile(join(options.outDir, 'summary.json'), `${compactJson({ ...written, rounds: summary.rounds.length, config })}\n`);
+    // Atomically: a summary.json that exists is complete, which is how `shoal sweep` knows a run finished.
+    await writeFileAtomically(join(options.outDir, 'summary.json'), `${compactJson({ ...written, rounds: summary.rounds.length, config })}\n`);
     return result;
   } finally {
     clientsStop.abort();
@@ -148,6 +148,35 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
 /** JSON indented by 2, but an array of numbers on one line (a 100-client partition report stays ~100 lines). */
 function compactJson(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(/\[\n\s*(-?[\d.eE+-]+(?:,\n\s*-?[\d.eE+-]+)*)\n\s*\]/g, (_match, items: string) => `[${items.split(/,\n\s*/).join(', ')}]`);
+}
+
+interface ClientData extends TrainTest {
+  readonly partitions: readonly Int32Array[];
+  readonly partition: PartitionReport;
+}
+
+/** A bundled dataset's train split, divided by `simulation.partition`. */
+function bundledClients(config: ShoalConfig, random: SeededRandom): ClientData {
+  const sim = config.simulation;
+  const { train, test } = loadDataset(sim.dataset, { seed: config.seed });
+  const spec: PartitionSpec = sim.partition === 'iid' ? { kind: 'iid' } : sim.partition;
+  const partitions = partitionLabels(train.y, train.numClasses, sim.numClients, spec, random, sim.examplesPerClient);
+  return { train, test, partitions, partition: describePartition(spec, partitions, train.y, train.numClasses, sim.examplesPerClient) };
+}
+
+/**
+ * Synthetic(α, β) with one device per virtual client (the natural partition), generated from the
+ * run's seed; each client keeps its device's train share (the first examplesPerClient of it when
+ * set), and the test split pools every device's held-out 10 %.
+ */
+function syntheticClients(config: ShoalConfig): ClientData {
+  const sim = config.simulation;
+  const { alpha, beta } = sim.synthetic ?? { alpha: SYNTHETIC_DEFAULTS.alpha, beta: SYNTHETIC_DEFAULTS.beta };
+  const data = generateSynthetic({ alpha, beta, devices: sim.numClients, seed: config.seed });
+  const cap = sim.examplesPerClient;
+  const partitions = data.devices.map((indices) => (cap === undefined ? indices : indices.subarray(0, cap)));
+  const spec = { kind: 'natural', alpha, beta } as const;
+  return { train: data.train, test: data.test, partitions, partition: describePartition(spec, partitions, data.train.y, data.train.numClasses, cap) };
 }
 
 async function initialModel(config: ShoalConfig, train: Dataset): Promise<InitialModel> {

@@ -114,7 +114,7 @@ export const FULL = {
   sampling: 'poisson',
   maxUpdateNorm: 2.5,
   faults: { dropout: 0.1, stage: 'share' },
-  simulation: { dataset: 'digits', numClients: 40, partition: 'iid', examplesPerClient: 30, testExamples: 99, transport: 'ws' },
+  simulation: { dataset: 'digits', numClients: 40, partition: 'iid', examplesPerClient: 30, testExamples: 99, transport: 'ws', synthetic: { alpha: 0.5, beta: 0.25 } },
 };
 export const { clientsPerRound: _omitted, ...FULL_WITHOUT_COHORT } = FULL;
 // DP needs clientsPerRound (its expected cohort), so the fraction variant turns it off; its other keys stay valid.
@@ -181,6 +181,10 @@ export const CROSS_KEY_EXAMPLES: readonly (readonly [Record<string, unknown>, st
     'model.inputShape [8, 8, 1] does not match simulation.dataset digits, whose examples have shape [64]: simulate feeds them to the model as they are',
   ],
   [{ model: { builtin: 'mlp', numClasses: 2 }, simulation: { dataset: 'iris' } }, 'model.numClasses 2 is fewer than the 3 classes of simulation.dataset iris'],
+  [
+    { simulation: { dataset: 'synthetic', partition: 'iid' } },
+    'simulation.partition does not apply to simulation.dataset synthetic: each generated device is one client (the natural partition); set simulation.numClients to change the number of devices',
+  ],
 ];
 
 export const FAULT_STAGES = ['advertise', 'share', 'masked', 'confirm', 'unmask', 'train'] as const;
@@ -192,6 +196,7 @@ export const LEVELS: readonly { readonly prefix: string; readonly withKey: (key:
   ...SECTIONS.map((section) => ({ prefix: `${section}.`, withKey: (key: string) => ({ [section]: { [key]: 1 } }) })),
   { prefix: 'dp.adaptiveClip.', withKey: (key) => ({ dp: { adaptiveClip: { [key]: 1 } } }) },
   { prefix: 'server.limits.', withKey: (key) => ({ server: { limits: { [key]: 1 } } }) },
+  { prefix: 'simulation.synthetic.', withKey: (key) => ({ simulation: { synthetic: { [key]: 1 } } }) },
   { prefix: 'model.', withKey: (key) => ({ model: { builtin: 'mlp', [key]: 1 } }) },
   { prefix: 'model.', withKey: (key) => ({ model: { path: 'm.json', [key]: 1 } }) },
 ];
