@@ -71,10 +71,12 @@ export async function serve(args: readonly string[]): Promise<number> {
     },
     { host: values.host ?? config.server.host, port },
   );
-  process.stdout.write(`${JSON.stringify({ event: 'listening', url: coordinator.url })}\n`);
+  // The handlers go in before `listening` is announced: a supervisor that signals as soon as it
+  // reads that line must reach them, not the default action (an exit that prints nothing).
   const stop = () => void coordinator.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  process.stdout.write(`${JSON.stringify({ event: 'listening', url: coordinator.url })}\n`);
   const summary = await coordinator.finished;
   await coordinator.close();
   process.stdout.write(`${JSON.stringify({ event: 'finished', stoppedBy: summary.stoppedBy, modelVersion: summary.modelVersion })}\n`);
