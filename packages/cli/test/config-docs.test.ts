@@ -18,6 +18,8 @@ import {
   FULL,
   FULL_WITH_FEDPROX,
   FULL_WITH_FEDYOGI,
+  FULL_WITH_FEDTRIMMEDAVG,
+  FULL_WITH_KRUM,
   FULL_WITH_FRACTION,
   FULL_WITH_SAVED_MODEL,
   REPO_ROOT,
@@ -47,7 +49,7 @@ describe('docs/configuration.md stays in step with parseConfig', () => {
   }
 
   it('the fully specified test configs cover exactly the accepted keys', () => {
-    const covered = new Set([FULL, FULL_WITH_FRACTION, FULL_WITH_SAVED_MODEL, FULL_WITH_FEDPROX, FULL_WITH_FEDYOGI].flatMap((config) => keyPaths(config)));
+    const covered = new Set([FULL, FULL_WITH_FRACTION, FULL_WITH_SAVED_MODEL, FULL_WITH_FEDPROX, FULL_WITH_FEDYOGI, FULL_WITH_FEDTRIMMEDAVG, FULL_WITH_KRUM].flatMap((config) => keyPaths(config)));
     expect([...covered].sort()).toEqual([...accepted].sort());
   });
 
@@ -76,6 +78,7 @@ describe('docs/configuration.md stays in step with parseConfig', () => {
       ...Object.entries(ADAPTIVE_CLIP_DEFAULTS).map(([k, v]) => [`dp.adaptiveClip.${k}`, v] as [string, unknown]),
       ['strategy.momentum', 0.9], // applied by createStrategy for fedavgm, not by parseConfig
       ['strategy.beta1', 0.9], ['strategy.beta2', 0.99], ['strategy.tau', 0.001], // likewise, for the adaptive strategies
+      ['strategy.trimFraction', 0.1], ['strategy.krumSelect', 1], // likewise, for fedtrimmedavg and krum
       ['strategy.serverLearningRate', 0.01], // what parseConfig fills in for the adaptive strategies
     ];
     for (const [key, value] of leaves) expect(rows.get(key), key).toContain(`\`${JSON.stringify(value)}\``);

@@ -19,7 +19,7 @@ import {
 } from '@shoal/protocol';
 import { parseDpConfig, type DpConfig } from '@shoal/dp';
 import { parseSecAggConfig, type SecAggConfig } from '@shoal/secagg';
-import { createStrategy, parseStrategyConfig, type StrategyConfig } from '@shoal/strategy';
+import { createStrategy, parseStrategyConfig, ROBUST_STRATEGIES, type StrategyConfig } from '@shoal/strategy';
 import type { ConnectionLimits, CoordinatorOptions, SecAggOptions } from './options.js';
 import type { DpOptions } from './privacy.js';
 
@@ -163,8 +163,21 @@ export function composeConfig<T>(raw: unknown, sections: ConfigSections<T>, defa
     maxUpdateNorm: root.read('maxUpdateNorm', COORDINATOR_DEFAULTS.maxUpdateNorm, checkMaxUpdateNorm),
   };
   checkDistributedDp(base.dp.mode, base.secagg.mode !== 'off');
+  checkRobustAggregation(base.strategy.name, ROBUST_STRATEGIES.includes(base.strategy.name), base.secagg.mode !== 'off', base.dp.mode);
   const own = Object.fromEntries(sections.keys.map((key) => [key, root.value(key)]));
   return { ...base, ...sections.parse(own, base) };
+}
+
+/**
+ * A robust aggregation rule (fedmedian, fedtrimmedavg, krum) needs each client's update, so it runs
+ * in plain rounds only: not under secure aggregation, nor under DP.
+ */
+export function checkRobustAggregation(strategy: string, robust: boolean, secure: boolean, dpMode: DpConfig['mode']): void {
+  if (!robust) return;
+  if (secure) throw configError(`strategy.name ${strategy} needs each client's update, but with secagg.mode on the coordinator only sees their masked sum: set secagg.mode off or choose another strategy`);
+  if (dpMode !== 'off') {
+    throw configError(`strategy.name ${strategy} cannot run with dp.mode ${dpMode}: DP's sensitivity analysis assumes the noised sum of clipped updates, not a robust rule over them; set dp.mode off or choose another strategy`);
+  }
 }
 
 /** `clientsPerRound` of at least `minClients`: with fewer, no round could ever commit. */

@@ -2,7 +2,7 @@ import { checkDpCohort, DP_DEFAULTS } from '@shoal/dp';
 import { integerAt, type TrainConfig } from '@shoal/protocol';
 import { SECAGG_DEFAULTS } from '@shoal/secagg';
 import type { Strategy } from '@shoal/strategy';
-import { COORDINATOR_DEFAULTS, checkCohort, checkDistributedDp, checkFraction, checkLimit, checkMaxUpdateNorm } from './config.js';
+import { COORDINATOR_DEFAULTS, checkCohort, checkDistributedDp, checkRobustAggregation, checkFraction, checkLimit, checkMaxUpdateNorm } from './config.js';
 import type { InitialModel } from './model-init.js';
 import type { RoundMetrics } from './round.js';
 import type { DpOptions } from './privacy.js';
@@ -152,6 +152,7 @@ export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
   if (options.fraction !== undefined) checkFraction(options.fraction);
   if (options.dp !== undefined) checkDpCohort(options.dp, options.clientsPerRound);
   checkDistributedDp(options.dp?.mode ?? 'off', options.secagg !== undefined);
+  checkRobustAggregation(options.strategy.name, options.strategy.robustAggregate !== undefined, options.secagg !== undefined, options.dp?.mode ?? 'off');
   const maxUpdateNorm = checkMaxUpdateNorm(options.maxUpdateNorm ?? COORDINATOR_DEFAULTS.maxUpdateNorm);
   const limits = { ...DEFAULT_CONNECTION_LIMITS };
   for (const key of Object.keys(limits) as (keyof ConnectionLimits)[]) limits[key] = checkLimit(options.limits?.[key] ?? limits[key], `limits.${key}`);

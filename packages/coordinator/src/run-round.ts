@@ -1,7 +1,7 @@
 import { encodeFrame, shuffled, type CoordinatorMessage, type SecAggRoundConfig, type TrainConfig } from '@shoal/protocol';
 import { enforceClip } from '@shoal/dp';
 import { SecAggAbort, SecAggServer, deriveSecAggParams, type KeyAgreement, type MaskPrg, type SecAggParams, type Signing } from '@shoal/secagg';
-import { WeightedSum, type Aggregate, type StepResult, type Strategy, type StrategyState } from '@shoal/strategy';
+import { WeightedSum, type Aggregate, type StepResult, type Strategy, type StrategyState, type WeightedUpdate } from '@shoal/strategy';
 import type { EvaluationResult, ResolvedOptions } from './options.js';
 import { maxUpdateNormFor } from './norm-bound.js';
 import { Refusal, type AnswerKind, type AnswerOf, type Clock, type Cohort, type Random } from './ports.js';
@@ -213,12 +213,15 @@ type Collected = {
 /**
  * A plain round: every member trains and sends its delta, which is norm-bounded (the DP clip, or
  * `maxUpdateNorm`) and folded into a running weighted sum as it arrives, so memory stays O(d).
+ * A strategy with a robust aggregation rule also keeps each bounded update (memory cohort × d)
+ * and its aggregate comes from that rule instead of the sum.
  */
 async function collectPlain(ports: RoundPorts, run: RunSetup, state: CoordinatorState, train: RoundTrain, members: readonly string[], strategy: Strategy, signal: AbortSignal): Promise<Collected> {
   const { minClients } = run.options;
   // One client moves the mean by at most bound · weight / totalWeight, however large its numbers.
   const bound = train.config.clipNorm ?? maxUpdateNormFor(run.options.maxUpdateNorm, state.weights, state.previousMedianNorm);
   const sum = new WeightedSum(run.numParams);
+  const kept: WeightedUpdate[] | undefined = strategy.robustAggregate ? [] : undefined;
   const norms: number[] = [];
   const losses: number[] = [];
   let clippedUpdates = 0;
@@ -236,7 +239,10 @@ async function collectPlain(ports: RoundPorts, run: RunSetup, state: Coordinator
         throw new Refusal('ROUND_MISMATCH', `update for round ${train.round} was computed on ${update.modelVersion}, not ${train.modelVersion}`);
       }
       const { clipped, wasClipped, norm } = enforceClip(update.delta, bound);
-      sum.add(clipped, strategy.clientWeight(update.numExamples));
+      const weight = strategy.clientWeight(update.numExamples);
+      sum.add(clipped, weight);
+      // A copy: the decoded delta may be a view into the frame it arrived in.
+      kept?.push({ delta: clipped.slice(), weight });
       norms.push(norm);
       if (wasClipped) clippedUpdates++;
       if (update.unclipped === true) unclipped++;
@@ -261,7 +267,13 @@ async function collectPlain(ports: RoundPorts, run: RunSetup, state: Coordinator
   if (!(sum.totalWeight > 0)) {
     return { ...common, abortReason: `the ${answered} updates carry a total weight of ${sum.totalWeight} (every client reported numExamples 0); there is no mean to take` };
   }
-  return { ...common, aggregate: sum.result() };
+  if (!strategy.robustAggregate) return { ...common, aggregate: sum.result() };
+  try {
+    return { ...common, aggregate: strategy.robustAggregate(kept!) };
+  } catch (error) {
+    if (error instanceof RangeError) return { ...common, abortReason: `strategy ${strategy.name} cannot aggregate: ${error.message}` };
+    throw error;
+  }
 }
 
 /**

@@ -7,6 +7,7 @@ import type { AnswerKind, RoundMessage } from '../src/ports.js';
 import { RoundLog, type RoundRecord } from '../src/round-log.js';
 import { PrivacyPolicy } from '../src/privacy.js';
 import { runRound } from '../src/run-round.js';
+import { fedAvg, fedMedian, krum } from '@shoal/strategy';
 import { D, MEMBERS, ScriptedCohort, fedAvgOf, harness, initialState, setup, type Behaviour } from './scripted-cohort.js';
 
 describe('runRound, plain', () => {
@@ -82,6 +83,45 @@ describe('runRound, plain', () => {
     const { record } = await runRound(ports, setup(), initialState(), new AbortController().signal);
     expect(cohort.refused).toEqual(['c1']);
     expect(record.metrics).toMatchObject({ status: 'committed', participants: 4 });
+  });
+});
+
+describe('runRound, robust aggregation', () => {
+  // c1..c4 send honest deltas 1..4 everywhere; c5 sends 1e6 everywhere (within the large norm bound).
+  const poisoned = (member: string) => new Float32Array(D).fill(member === 'c5' ? 1e6 : Number(member.slice(1)));
+
+  it('FedMedian commits initial + 3 (the median of 1, 2, 3, 4, 1e6) where FedAvg moves by (10 + 1e6)/5', async () => {
+    const committed = async (strategy: ReturnType<typeof fedAvg>) => {
+      const clock = new FakeClock();
+      const cohort = new ScriptedCohort(MEMBERS, clock, undefined, poisoned);
+      const { ports } = harness(cohort, clock);
+      const { state, record } = await runRound(ports, setup({ strategy }), initialState(), new AbortController().signal);
+      expect(record.status).toBe('committed');
+      return Array.from(state.weights);
+    };
+    const initial = Array.from(initialState().weights);
+    expect(await committed(fedMedian())).toEqual(initial.map((w) => Math.fround(w + 3)));
+    expect(await committed(fedAvg())).toEqual(initial.map((w) => Math.fround(w + 200_002)));
+  });
+
+  it('aborts the round, model unchanged, when the rule cannot aggregate the updates it got (Krum, f = 2, 5 updates)', async () => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock);
+    const { ports } = harness(cohort, clock);
+    const before = initialState();
+    const { state, record } = await runRound(ports, setup({ strategy: krum({ byzantine: 2 }) }), before, new AbortController().signal);
+    expect(record.status).toBe('aborted');
+    expect(record.reason).toBe('strategy krum cannot aggregate: krum with strategy.byzantine 2 needs at least 7 updates (n > 2f + 2), got 5');
+    expect(state.weights).toEqual(before.weights);
+  });
+
+  it('is refused with secure aggregation or DP, naming the keys', () => {
+    expect(() => setup({ strategy: fedMedian(), secagg: { mode: 'secagg' } })).toThrow(
+      "strategy.name fedmedian needs each client's update, but with secagg.mode on the coordinator only sees their masked sum: set secagg.mode off or choose another strategy",
+    );
+    expect(() => setup({ strategy: krum(), dp: { mode: 'central', noiseMultiplier: 1, clipNorm: 1 } })).toThrow(
+      "strategy.name krum cannot run with dp.mode central: DP's sensitivity analysis assumes the noised sum of clipped updates, not a robust rule over them; set dp.mode off or choose another strategy",
+    );
   });
 });
 

@@ -122,6 +122,10 @@ export const FULL_WITH_FRACTION = { ...FULL_WITHOUT_COHORT, fraction: 0.25, dp: 
 export const FULL_WITH_SAVED_MODEL = { ...FULL, model: { path: 'models/model.json' } };
 export const FULL_WITH_FEDPROX = { ...FULL, strategy: { name: 'fedprox', serverLearningRate: 0.5, maxWeight: 100, proximalMu: 0.125 } };
 export const FULL_WITH_FEDYOGI = { ...FULL, strategy: { name: 'fedyogi', serverLearningRate: 0.05, maxWeight: 100, beta1: 0.5, beta2: 0.75, tau: 0.01 } };
+// The robust rules need each update: plain rounds only, so secagg and dp are off (and faults.stage is not a secagg stage).
+const PLAIN = { secagg: { mode: 'off' }, dp: { ...FULL.dp, mode: 'off' }, faults: { dropout: 0.1, stage: 'train' } };
+export const FULL_WITH_FEDTRIMMEDAVG = { ...FULL, ...PLAIN, strategy: { name: 'fedtrimmedavg', serverLearningRate: 0.5, trimFraction: 0.2 } };
+export const FULL_WITH_KRUM = { ...FULL, ...PLAIN, strategy: { name: 'krum', serverLearningRate: 0.5, byzantine: 1, krumSelect: 2 } };
 
 /** Every dotted key path of a config object (sections and leaves; arrays are leaves). */
 export function keyPaths(value: unknown, prefix = ''): string[] {
@@ -173,6 +177,14 @@ export const CROSS_KEY_EXAMPLES: readonly (readonly [Record<string, unknown>, st
   [at('strategy.momentum', 0.5), 'strategy.momentum is not an option of fedavg (it takes serverLearningRate, maxWeight)'], // the default strategy is fedavg
   [at('strategy.name', 'fedprox'), 'strategy.proximalMu is required for fedprox'],
   [
+    { clientsPerRound: 10, strategy: { name: 'fedmedian' }, secagg: { mode: 'secagg' } },
+    "strategy.name fedmedian needs each client's update, but with secagg.mode on the coordinator only sees their masked sum: set secagg.mode off or choose another strategy",
+  ],
+  [
+    { clientsPerRound: 10, strategy: { name: 'krum' }, dp: { mode: 'central' } },
+    "strategy.name krum cannot run with dp.mode central: DP's sensitivity analysis assumes the noised sum of clipped updates, not a robust rule over them; set dp.mode off or choose another strategy",
+  ],
+  [
     { model: 'cnn', simulation: { dataset: 'digits' } },
     'model cnn needs an image input shape [height, width, channels] of at least 4×4 (it max-pools by 2 twice), but simulation.dataset digits has examples of shape [64]: choose another model or dataset',
   ],
@@ -214,7 +226,7 @@ export const CONFIG_LEAF: fc.Arbitrary<unknown> = fc.oneof(
   fc.jsonValue({ maxDepth: 1 }),
   fc.integer({ min: -1, max: 70_000 }),
   fc.double(),
-  fc.constantFrom('mlp', 'cnn', 'sgd', 'adam', 'fedavg', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad', 'mnist', 'iris', 'iid', 'memory', 'ws', 'off', 'secagg+', 'share', 'train', 'central', 'distributed', 'poisson'),
+  fc.constantFrom('mlp', 'cnn', 'sgd', 'adam', 'fedavg', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad', 'fedmedian', 'fedtrimmedavg', 'krum', 'mnist', 'iris', 'iid', 'memory', 'ws', 'off', 'secagg+', 'share', 'train', 'central', 'distributed', 'poisson'),
   fc.constantFrom({ kind: 'shards' }, { kind: 'dirichlet', alpha: 0.5, recipe: 'per-class' }, { kind: 'quantity', sigma: 2 }), // simulation.partition's object form
   fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 3 }),
 );

@@ -16,6 +16,8 @@ import {
   FULL,
   FULL_WITH_FEDPROX,
   FULL_WITH_FEDYOGI,
+  FULL_WITH_FEDTRIMMEDAVG,
+  FULL_WITH_KRUM,
   FULL_WITH_FRACTION,
   FULL_WITH_SAVED_MODEL,
   LEVELS,
@@ -73,6 +75,8 @@ describe('parseConfig: defaults', () => {
     expect(parseConfig(FULL_WITH_SAVED_MODEL).model).toEqual({ path: 'models/model.json' });
     expect(parseConfig(FULL_WITH_FEDPROX).strategy).toEqual(FULL_WITH_FEDPROX.strategy);
     expect(parseConfig(FULL_WITH_FEDYOGI).strategy).toEqual(FULL_WITH_FEDYOGI.strategy);
+    expect(parseConfig(FULL_WITH_FEDTRIMMEDAVG).strategy).toEqual(FULL_WITH_FEDTRIMMEDAVG.strategy);
+    expect(parseConfig(FULL_WITH_KRUM).strategy).toEqual(FULL_WITH_KRUM.strategy);
   });
 
   it('reads a model name string as a built-in model', () => {
@@ -190,7 +194,7 @@ describe('parseConfig: bad values', () => {
     ['train.learningRate', Number.NaN, 'must be a number positive'],
     ['train.optimizer', 'rmsprop', 'must be one of sgd, adam, got "rmsprop"'],
     ['strategy', 'fedavg', 'must be an object'],
-    ['strategy.name', 'fedsgd', 'must be one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad'],
+    ['strategy.name', 'fedsgd', 'must be one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad, fedmedian, fedtrimmedavg, krum'],
     // The strategy and dp keys are checked by their packages' own checks, in those checks' words.
     ['strategy.serverLearningRate', 0, 'must be a finite number > 0, got 0'],
     ['strategy.maxWeight', 0, 'must be a number > 0, got 0'],

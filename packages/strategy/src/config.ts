@@ -2,9 +2,9 @@
 // strategy factories default to) and which keys each strategy takes. `createStrategy` applies the
 // same rules to a config built in code; the coordinator's schema composes this one with the others.
 import { ConfigSection, configError, oneOfAt } from '@shoal/protocol';
-import { checkDecay, checkMaxWeight, checkMomentum, checkProximalMu, checkServerLearningRate, checkTau } from './options.js';
+import { checkByzantine, checkDecay, checkKrumSelect, checkMaxWeight, checkMomentum, checkProximalMu, checkServerLearningRate, checkTau, checkTrimFraction } from './options.js';
 
-export const STRATEGY_NAMES = ['fedavg', 'fedavgm', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad'] as const;
+export const STRATEGY_NAMES = ['fedavg', 'fedavgm', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad', 'fedmedian', 'fedtrimmedavg', 'krum'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 /** The `strategy` section of a coordinator or simulation config. */
@@ -24,6 +24,12 @@ export interface StrategyConfig {
   readonly beta2?: number;
   /** fedadam, fedyogi and fedadagrad only: adaptivity τ. Default 1e-3 (`STRATEGY_DEFAULTS`). */
   readonly tau?: number;
+  /** fedtrimmedavg only: β, the fraction trimmed at each end of every coordinate, in [0, 0.5). Default 0.1 (`STRATEGY_DEFAULTS`). */
+  readonly trimFraction?: number;
+  /** krum only: f, the Byzantine clients tolerated. Default: the largest f with n > 2f + 2 for the round's n updates. */
+  readonly byzantine?: number;
+  /** krum only: m, the lowest-scoring updates averaged (1 is Krum, more is Multi-Krum). Default 1 (`STRATEGY_DEFAULTS`). */
+  readonly krumSelect?: number;
 }
 
 /** The defaults of `strategy` and of the strategy factories. `proximalMu` has none: fedprox needs it. */
@@ -38,7 +44,14 @@ export const STRATEGY_DEFAULTS = {
   beta1: 0.9,
   beta2: 0.99,
   tau: 1e-3,
-} as const satisfies Required<Omit<StrategyConfig, 'proximalMu'>>;
+  /** FedTrimmedAvg's β: drops 10% at each end, so up to 10% of the cohort can be outliers in any one coordinate. */
+  trimFraction: 0.1,
+  /** Multi-Krum's m: 1 is Krum. */
+  krumSelect: 1,
+} as const satisfies Required<Omit<StrategyConfig, 'proximalMu' | 'byzantine'>>;
+
+/** The strategies with a robust aggregation rule: plain rounds only (no secagg, no dp). */
+export const ROBUST_STRATEGIES: readonly StrategyName[] = ['fedmedian', 'fedtrimmedavg', 'krum'];
 
 /** The strategies with an adaptive server optimiser (Reddi et al., ICLR 2021). */
 export const ADAPTIVE_STRATEGIES: readonly StrategyName[] = ['fedadam', 'fedyogi', 'fedadagrad'];
@@ -64,6 +77,10 @@ export const STRATEGY_OPTIONS: Readonly<Record<StrategyName, readonly (keyof Str
   fedadam: ['serverLearningRate', 'maxWeight', 'beta1', 'beta2', 'tau'],
   fedyogi: ['serverLearningRate', 'maxWeight', 'beta1', 'beta2', 'tau'],
   fedadagrad: ['serverLearningRate', 'maxWeight', 'tau'],
+  // Unweighted (every client weighs 1), so maxWeight does not apply.
+  fedmedian: ['serverLearningRate'],
+  fedtrimmedavg: ['serverLearningRate', 'trimFraction'],
+  krum: ['serverLearningRate', 'byzantine', 'krumSelect'],
 };
 
 /**
@@ -84,6 +101,9 @@ export function checkStrategyConfig(config: StrategyConfig): StrategyConfig {
   if (config.beta1 !== undefined) checkDecay('beta1', config.beta1);
   if (config.beta2 !== undefined) checkDecay('beta2', config.beta2);
   if (config.tau !== undefined) checkTau(config.tau);
+  if (config.trimFraction !== undefined) checkTrimFraction(config.trimFraction);
+  if (config.byzantine !== undefined) checkByzantine(config.byzantine);
+  if (config.krumSelect !== undefined) checkKrumSelect(config.krumSelect);
   if (name === 'fedprox') checkProximalMu(config.proximalMu);
   return config;
 }
@@ -93,7 +113,7 @@ export function checkStrategyConfig(config: StrategyConfig): StrategyConfig {
  * the other defaults stay with the factories.
  */
 export function parseStrategyConfig(raw: unknown): StrategyConfig {
-  const strategy = new ConfigSection(raw, 'strategy', ['name', 'serverLearningRate', 'maxWeight', 'momentum', 'proximalMu', 'beta1', 'beta2', 'tau']);
+  const strategy = new ConfigSection(raw, 'strategy', ['name', 'serverLearningRate', 'maxWeight', 'momentum', 'proximalMu', 'beta1', 'beta2', 'tau', 'trimFraction', 'byzantine', 'krumSelect']);
   const name = strategy.oneOf('name', STRATEGY_DEFAULTS.name, STRATEGY_NAMES);
   return checkStrategyConfig({
     name,
@@ -104,5 +124,8 @@ export function parseStrategyConfig(raw: unknown): StrategyConfig {
     ...strategy.optional('beta1', (value) => checkDecay('beta1', value)),
     ...strategy.optional('beta2', (value) => checkDecay('beta2', value)),
     ...strategy.optional('tau', checkTau),
+    ...strategy.optional('trimFraction', checkTrimFraction),
+    ...strategy.optional('byzantine', checkByzantine),
+    ...strategy.optional('krumSelect', checkKrumSelect),
   });
 }

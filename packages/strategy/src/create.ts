@@ -3,6 +3,7 @@ import { fedAvg } from './fedavg.js';
 import { fedAvgM } from './fedavgm.js';
 import { fedAdagrad, fedAdam, fedYogi } from './fedopt.js';
 import { fedProx } from './fedprox.js';
+import { fedMedian, fedTrimmedAvg, krum } from './robust.js';
 import type { Strategy } from './strategy.js';
 
 /**
@@ -24,5 +25,11 @@ export function createStrategy(config: StrategyConfig): Strategy {
       return fedYogi(config);
     case 'fedadagrad':
       return fedAdagrad(config);
+    case 'fedmedian':
+      return fedMedian(config);
+    case 'fedtrimmedavg':
+      return fedTrimmedAvg(config);
+    case 'krum':
+      return krum(config);
   }
 }

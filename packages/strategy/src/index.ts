@@ -5,6 +5,7 @@ export * from './fedavg.js';
 export * from './fedavgm.js';
 export * from './fedprox.js';
 export * from './fedopt.js';
+export * from './robust.js';
 export * from './create.js';
 export * from './config.js';
 export * from './central-dp.js';

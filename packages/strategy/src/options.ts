@@ -43,3 +43,18 @@ export function checkProximalMu(value: unknown): number {
   if (value === undefined) throw new ShoalError('INVALID_CONFIG', 'strategy.proximalMu is required for fedprox');
   return requireNumber('proximalMu', value, 'a finite number >= 0', (v) => Number.isFinite(v) && v >= 0);
 }
+
+/** FedTrimmedAvg's β, the fraction trimmed at each end: in [0, 0.5), so at least one value remains. */
+export function checkTrimFraction(value: unknown): number {
+  return requireNumber('trimFraction', value, 'in [0, 0.5)', (v) => v >= 0 && v < 0.5);
+}
+
+/** Krum's f, the Byzantine clients tolerated: an integer >= 0. */
+export function checkByzantine(value: unknown): number {
+  return requireNumber('byzantine', value, 'an integer >= 0', (v) => Number.isSafeInteger(v) && v >= 0);
+}
+
+/** Multi-Krum's m, the updates averaged: an integer >= 1 (1 is Krum). */
+export function checkKrumSelect(value: unknown): number {
+  return requireNumber('krumSelect', value, 'an integer >= 1', (v) => Number.isSafeInteger(v) && v >= 1);
+}

@@ -24,6 +24,12 @@ export interface StepResult {
   readonly state: StrategyState;
 }
 
+/** One client's update as the coordinator accepted it (already norm-bounded), with its weight. */
+export interface WeightedUpdate {
+  readonly delta: Float32Array;
+  readonly weight: number;
+}
+
 /**
  * A federated strategy: what clients are asked to do, how much each update counts, and the
  * server optimiser step. State is passed in and returned explicitly, never stashed between calls.
@@ -36,6 +42,15 @@ export interface Strategy {
   configureTrain(round: number, base: TrainConfig): TrainConfig;
   /** The weight a client's update gets in the mean (FedAvg: its example count, capped by maxWeight). */
   clientWeight(numExamples: number): number;
+  /**
+   * A robust aggregation rule (FedMedian, FedTrimmedAvg, Krum): the aggregate the step uses, from
+   * the cohort's individual updates instead of their sum. Only a strategy that has it makes a plain
+   * round keep every update (memory cohort × d instead of d); it cannot run under secure
+   * aggregation (only the sum is revealed) or DP (whose sensitivity analysis assumes the clipped
+   * sum). Pure; throws a RangeError when the updates do not suffice (Krum needs n ≥ 2f + 3), and
+   * the round aborts with its message.
+   */
+  readonly robustAggregate?: (updates: readonly WeightedUpdate[]) => Aggregate;
   /** The server optimiser step: new global weights from the old ones and the aggregate. Pure: never mutates its inputs. */
   step(global: Float32Array, aggregate: Aggregate, state: StrategyState, round: number): StepResult;
 }
