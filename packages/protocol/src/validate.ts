@@ -1,6 +1,6 @@
 import { decodeFrame } from './codec.js';
+import { Rejection, array, boolean, bytes, describeError, distinct, fields, finite, inRange, integer, isPlainObject, object, oneOf, optional, positive, quote, reject, string, vector, version, words, type RawMessage } from './field-checks.js';
 import type { ErrorCode } from './errors.js';
-import { PROTOCOL_VERSION } from './messages.js';
 import type { ClientMessage, CoordinatorMessage, DeclineMessage, HelloMessage, RoundResultMessage } from './messages.js';
 import type { TrainConfig, TrainMessage, TrainMetrics, UpdateMessage, WelcomeMessage } from './messages.js';
 import type { AdvertiseMessage, ConfirmMessage, InboxMessage, KeysMessage, MaskedMessage, NeighbourKeys, RevealMessage } from './messages.js';
@@ -126,15 +126,6 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, limits?: Partial<Cli
 
 // ---- the decoding frame shared by both directions ----
 
-/** Thrown by the field checkers below and caught in `decodeWith`; never escapes this module. */
-class Rejection extends Error {
-  constructor(readonly code: ErrorCode, readonly reason: string) {
-    super(reason);
-  }
-}
-
-type RawMessage = Record<string, unknown>;
-
 function decodeWith<T>(bytes: Uint8Array, validate: (type: string, raw: RawMessage) => T | undefined): Decoded<T> {
   let value: unknown;
   try {
@@ -235,6 +226,13 @@ function result(raw: RawMessage): RoundResultMessage {
 }
 
 // ---- secure aggregation (docs/protocol.md, "Secure aggregation") ----
+
+/** A SecAgg client index: an integer in [1, SECAGG_LIMITS.maxIndex]. */
+function index(path: string, value: unknown): number {
+  const number = integer(path, value, 1);
+  if (number > SECAGG_LIMITS.maxIndex) reject('INVALID_MESSAGE', `${path} is ${number}; it must be ≤ ${SECAGG_LIMITS.maxIndex}`);
+  return number;
+}
 
 function advertise(raw: RawMessage): AdvertiseMessage {
   fields('advertise', raw, ['type', 'round', 'encryptionKey', 'maskKey', 'signingKey', 'signature'], []);
@@ -448,156 +446,4 @@ function shape(path: string, value: unknown, minRank: number): number[] {
   const dims = array(path, value, MAX_SHAPE_RANK, (dim, dimPath) => integer(dimPath, dim, 1));
   if (dims.length < minRank) reject('INVALID_MESSAGE', `${path} needs at least ${minRank} dimension(s)`);
   return dims;
-}
-
-// ---- small reusable field checkers: each returns the checked value or throws a Rejection ----
-
-function reject(code: ErrorCode, reason: string): never {
-  throw new Rejection(code, reason);
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
-}
-
-/** Rejects missing required keys and any key the schema does not name (strict). */
-function fields(path: string, raw: RawMessage, required: readonly string[], optionalKeys: readonly string[]): void {
-  for (const key of required) {
-    if (raw[key] === undefined) reject('INVALID_MESSAGE', `${path}.${key} is missing`);
-  }
-  for (const key of Object.keys(raw)) {
-    if (!required.includes(key) && !optionalKeys.includes(key)) reject('INVALID_MESSAGE', `${path} has an unknown field ${quote(key)}`);
-  }
-}
-
-function object(path: string, value: unknown, required: readonly string[], optionalKeys: readonly string[]): RawMessage {
-  if (!isPlainObject(value)) return reject('INVALID_MESSAGE', `${path} is not an object`);
-  fields(path, value, required, optionalKeys);
-  return value;
-}
-
-/** `{ [key]: check(value) }` when the key is present, `{}` when absent; undefined counts as absent. */
-function optional<K extends string, T>(raw: RawMessage, key: K, check: (value: unknown) => T): { [P in K]?: T } {
-  const value = raw[key];
-  return value === undefined ? {} : ({ [key]: check(value) } as { [P in K]?: T });
-}
-
-/** Any number; NaN and ±Infinity are NON_FINITE wherever they appear. */
-function finite(path: string, value: unknown): number {
-  if (typeof value !== 'number') return reject('INVALID_MESSAGE', `${path} is not a number`);
-  if (!Number.isFinite(value)) return reject('NON_FINITE', `${path} is ${value}`);
-  return value;
-}
-
-function inRange(path: string, value: unknown, min: number, max: number): number {
-  const number = finite(path, value);
-  if (number < min || number > max) reject('INVALID_MESSAGE', `${path} is ${number}; it must be in [${min}, ${max}]`);
-  return number;
-}
-
-function integer(path: string, value: unknown, min: number): number {
-  const number = finite(path, value);
-  if (!Number.isSafeInteger(number) || number < min) reject('INVALID_MESSAGE', `${path} is ${number}; it must be an integer ≥ ${min}`);
-  return number;
-}
-
-function boolean(path: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') reject('INVALID_MESSAGE', `${path} must be a boolean`);
-  return value;
-}
-
-function positive(path: string, value: unknown): number {
-  const number = finite(path, value);
-  if (number <= 0) reject('INVALID_MESSAGE', `${path} is ${number}; it must be > 0`);
-  return number;
-}
-
-function version(path: string, value: unknown): number {
-  const number = integer(`${path}.protocolVersion`, value, 0);
-  if (number !== PROTOCOL_VERSION) {
-    reject('UNSUPPORTED_VERSION', `${path}.protocolVersion is ${number}; this peer speaks ${PROTOCOL_VERSION}`);
-  }
-  return number;
-}
-
-function string(path: string, value: unknown, maxLength: number, options: { allowEmpty?: boolean } = {}): string {
-  if (typeof value !== 'string') return reject('INVALID_MESSAGE', `${path} is not a string`);
-  if (value.length > maxLength) reject('INVALID_MESSAGE', `${path} has ${value.length} characters; the limit is ${maxLength}`);
-  if (value.length === 0 && options.allowEmpty !== true) reject('INVALID_MESSAGE', `${path} is empty`);
-  return value;
-}
-
-function oneOf<const T extends string>(path: string, value: unknown, options: readonly T[]): T {
-  if (!options.includes(value as T)) reject('INVALID_MESSAGE', `${path} is not one of ${options.join(', ')}`);
-  return value as T;
-}
-
-function array<T>(path: string, value: unknown, maxLength: number, check: (entry: unknown, path: string) => T): T[] {
-  if (!Array.isArray(value)) return reject('INVALID_MESSAGE', `${path} is not an array`);
-  if (value.length > maxLength) reject('INVALID_MESSAGE', `${path} has ${value.length} entries; the limit is ${maxLength}`);
-  return value.map((entry, index) => check(entry, `${path}[${index}]`));
-}
-
-/**
- * A weight vector: a Float32Array of `numParams` finite values (any length when numParams is not
- * yet known). `decodeFrame` already gave it a buffer of its own, so it is returned as is.
- */
-function vector(path: string, value: unknown, numParams: number | undefined): Float32Array {
-  if (!(value instanceof Float32Array)) return reject('INVALID_MESSAGE', `${path} is not a Float32Array`);
-  if (numParams !== undefined && value.length !== numParams) {
-    reject('LENGTH_MISMATCH', `${path} has ${value.length} values; the model has ${numParams}`);
-  }
-  for (let index = 0; index < value.length; index++) {
-    const entry = value[index]!;
-    if (!Number.isFinite(entry)) reject('NON_FINITE', `${path}[${index}] is ${entry}`);
-  }
-  return value;
-}
-
-/** A SecAgg client index: an integer in [1, SECAGG_LIMITS.maxIndex]. */
-function index(path: string, value: unknown): number {
-  const number = integer(path, value, 1);
-  if (number > SECAGG_LIMITS.maxIndex) reject('INVALID_MESSAGE', `${path} is ${number}; it must be ≤ ${SECAGG_LIMITS.maxIndex}`);
-  return number;
-}
-
-/** Rejects a list naming one index twice; `key` names the field the indices came from. */
-function distinct(path: string, indices: readonly number[], key: string | undefined): void {
-  const seen = new Set<number>();
-  for (const [position, value] of indices.entries()) {
-    if (seen.has(value)) reject('INVALID_MESSAGE', `${path}[${position}]${key === undefined ? '' : `.${key}`} repeats ${value}`);
-    seen.add(value);
-  }
-}
-
-/**
- * Opaque bytes (keys, boxes, shares): a Uint8Array of minLength..maxLength bytes. `decodeFrame`
- * returns every bin and typed array as a fresh, plain array of its own, so no copy is made here.
- */
-function bytes(path: string, value: unknown, minLength: number, maxLength: number): Uint8Array {
-  if (!(value instanceof Uint8Array)) return reject('INVALID_MESSAGE', `${path} is not a Uint8Array`);
-  if (value.length < minLength || value.length > maxLength) {
-    const limit = minLength === maxLength ? `exactly ${minLength}` : `${minLength} to ${maxLength}`;
-    reject('INVALID_MESSAGE', `${path} has ${value.length} bytes; it must have ${limit}`);
-  }
-  return value;
-}
-
-/** A masked SecAgg input: a Uint32Array of exactly `length` words (any 32-bit value is valid). */
-function words(path: string, value: unknown, length: number): Uint32Array {
-  if (!(value instanceof Uint32Array)) return reject('INVALID_MESSAGE', `${path} is not a Uint32Array`);
-  if (value.length !== length) reject('LENGTH_MISMATCH', `${path} has ${value.length} words; it must have ${length} (the model's parameters and the weight)`);
-  return value;
-}
-
-/** Peer-controlled text in a reason, shortened: WebSocket close reasons hold at most 123 bytes. */
-function quote(text: string): string {
-  return JSON.stringify(text.length > 24 ? `${text.slice(0, 24)}…` : text);
-}
-
-function describeError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.length > 80 ? `${message.slice(0, 80)}…` : message;
 }
