@@ -126,6 +126,10 @@ export const FULL_WITH_FEDYOGI = { ...FULL, strategy: { name: 'fedyogi', serverL
 const PLAIN = { secagg: { mode: 'off' }, dp: { ...FULL.dp, mode: 'off' }, faults: { dropout: 0.1, stage: 'train' } };
 export const FULL_WITH_FEDTRIMMEDAVG = { ...FULL, ...PLAIN, strategy: { name: 'fedtrimmedavg', serverLearningRate: 0.5, trimFraction: 0.2 } };
 export const FULL_WITH_KRUM = { ...FULL, ...PLAIN, strategy: { name: 'krum', serverLearningRate: 0.5, byzantine: 1, krumSelect: 2 } };
+/** The full configs with another strategy than FULL's: each is read back with its strategy unchanged. */
+export const FULL_STRATEGY_VARIANTS = [FULL_WITH_FEDPROX, FULL_WITH_FEDYOGI, FULL_WITH_FEDTRIMMEDAVG, FULL_WITH_KRUM];
+/** FULL and its variants: together they set every key the docs list. */
+export const FULL_VARIANTS = [FULL, FULL_WITH_FRACTION, FULL_WITH_SAVED_MODEL, ...FULL_STRATEGY_VARIANTS];
 
 /** Every dotted key path of a config object (sections and leaves; arrays are leaves). */
 export function keyPaths(value: unknown, prefix = ''): string[] {
