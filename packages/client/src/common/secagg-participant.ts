@@ -5,33 +5,23 @@ import type {
   KeysMessage,
   MaskedMessage,
   RevealMessage,
-  SecAggRoundConfig,
   SharesMessage,
   SurvivorsMessage,
   TrainMetrics,
   UnmaskMessage,
 } from '@shoal/protocol';
-import { SecAggClient, type KeyAgreement, type MaskPrg, type SecAggClientOptions, type Signing } from '@shoal/secagg';
+import { SecAggClient, type SecAggClientOptions } from '@shoal/secagg';
 
-export interface SecAggParticipantOptions {
-  readonly round: number;
+/**
+ * The pure client's options (the round's `train.secagg` as `config`, the PRG, randomness, X25519,
+ * Ed25519, a pinned identity and trusted identity keys if the app uses them), with the values
+ * masked per update as `numValues` and the version `masked` names.
+ */
+export interface SecAggParticipantOptions extends Omit<SecAggClientOptions, 'numParams'> {
   /** The global version the round trains from; `masked` names it. */
   readonly modelVersion: string;
-  /** The round's `train.secagg`. */
-  readonly config: SecAggRoundConfig;
   /** Values masked per update: the model's parameters plus any extra values (`RoundPlan.updateValues`). */
   readonly numValues: number;
-  /** The AES-128-CTR mask PRG. */
-  readonly prg: MaskPrg;
-  /** Cryptographic randomness for keys, secrets and encoding. */
-  readonly randomBytes: (n: number) => Uint8Array;
-  /** X25519. Default: tweetnacl. */
-  readonly agreement?: KeyAgreement;
-  /** Ed25519. Default: tweetnacl. */
-  readonly signing?: Signing;
-  /** The pinned identity seed and the trusted identity keys, if the app uses them (SecAggClientOptions). */
-  readonly identitySeed?: Uint8Array;
-  readonly trustedIdentityKeys?: readonly Uint8Array[];
 }
 
 /** What one client puts into the secure sum. */
@@ -57,11 +47,10 @@ export class SecAggParticipant {
   private readonly modelVersion: string;
 
   constructor(options: SecAggParticipantOptions) {
-    const { round, modelVersion, config, numValues, prg, randomBytes, agreement, signing, identitySeed, trustedIdentityKeys } = options;
-    this.round = round;
+    const { modelVersion, numValues, ...client } = options;
+    this.round = client.round;
     this.modelVersion = modelVersion;
-    const optional: Partial<SecAggClientOptions> = { ...(agreement && { agreement }), ...(signing && { signing }), ...(identitySeed && { identitySeed }), ...(trustedIdentityKeys && { trustedIdentityKeys }) };
-    this.secagg = new SecAggClient({ config, round, numParams: numValues, prg, randomBytes, ...optional });
+    this.secagg = new SecAggClient({ ...client, numParams: numValues });
   }
 
   /** Stage 1: this round's public keys, signed. */
