@@ -15,7 +15,7 @@ import type { Share } from './shamir.js';
 import { Reconstructor, decodeShare, elementToSecret } from './shamir.js';
 import { SHARE_BOX_BYTES } from './share-crypto.js';
 import type { Signing } from './signing.js';
-import { SIGNATURE_BYTES, advertisementMessage, naclSigning, survivorsMessage } from './signing.js';
+import { advertisementMessage, naclSigning, survivorsMessage } from './signing.js';
 import { WordSum } from './word-sum.js';
 
 /**
@@ -154,7 +154,7 @@ export class SecAggServer {
     if (equalBytes(advertised.encryptionKey, advertised.maskKey)) this.reject(index, 'advertised one key for both purposes');
     const identity = this.identityOf(index);
     if (identity !== undefined && !equalBytes(advertised.signingKey, identity)) this.reject(index, 'advertised a signing key other than its enrolled identity key');
-    if (advertised.signature.length !== SIGNATURE_BYTES || !this.signing.verify(advertised.signingKey, advertisementMessage(this.context, index, advertised), advertised.signature)) {
+    if (!this.signing.verify(advertised.signingKey, advertisementMessage(this.context, index, advertised), advertised.signature)) {
       this.reject(index, 'advertise.signature does not verify under its signing key');
     }
     for (const key of [advertised.encryptionKey, advertised.maskKey, advertised.signingKey]) this.usedKeys.add(toHex(key));
