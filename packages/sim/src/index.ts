@@ -4,5 +4,7 @@ export * from './partition.js';
 export * from './config.js';
 export * from './memory-transport.js';
 export * from './runner.js';
+export * from './client-data.js';
+export * from './virtual-client.js';
 export * from './faults.js';
 export * from './evaluate.js';

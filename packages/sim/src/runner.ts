@@ -12,15 +12,16 @@ import {
   type TrainingSummary,
   writeFileAtomically,
 } from '@shoal/coordinator';
-import { ShoalClient, initBackend, wsTransport, type ClientTransport } from '@shoal/client';
-import { createSeededRandom, type SeededRandom } from '@shoal/protocol';
+import { initBackend, wsTransport, type ClientTransport } from '@shoal/client';
+import { createSeededRandom } from '@shoal/protocol';
 import type { ShoalConfig } from './config.js';
-import { loadDataset, subset, take, type Dataset, type TrainTest } from './datasets.js';
-import { SYNTHETIC_DEFAULTS, generateSynthetic } from './synthetic.js';
+import { take, type Dataset } from './datasets.js';
+import { clientData } from './client-data.js';
+import { virtualClient } from './virtual-client.js';
 import { withFaults } from './faults.js';
 import { centralEvaluator } from './evaluate.js';
 import { memoryTransport } from './memory-transport.js';
-import { describePartition, partitionLabels, type PartitionReport, type PartitionSpec } from './partition.js';
+import type { PartitionReport } from './partition.js';
 
 export interface SimulationOptions {
   /** Where metrics.jsonl and summary.json go. */
@@ -63,7 +64,7 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
   const sim = config.simulation;
   // Split before anything listens, so a split the data does not allow fails without a server to close.
   const random = createSeededRandom(config.seed);
-  const { train, test, partitions, partition } = sim.dataset === 'synthetic' ? syntheticClients(config) : bundledClients(config, random.fork());
+  const { train, test, partitions, partition } = clientData(config, random.fork());
   const faultsRandom = random.fork();
   const model = await initialModel(config, train);
   const evaluation = await centralEvaluator(model.descriptor, sim.testExamples ? take(test, sim.testExamples) : test);
@@ -104,18 +105,8 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
   const clientsStop = new AbortController();
   setMaxListeners(4 * sim.numClients + 10, clientsStop.signal); // every virtual client listens on it
   options.signal?.addEventListener('abort', () => coordinator.stop(), { once: true });
-  const clients = partitions.map((indices, clientNumber) => {
-    const data = subset(train, indices);
-    const client = new ShoalClient({
-      url,
-      token: SIMULATION_TOKEN,
-      transport,
-      data: { x: data.x, y: data.y, featureShape: data.featureShape },
-      shuffleSeed: config.seed * 100_003 + clientNumber, // reproducible local training
-      prepare: async () => {}, // the backend is chosen once, above, for all virtual clients
-    });
-    return client.run({ signal: clientsStop.signal });
-  });
+  const link = { url, token: SIMULATION_TOKEN, transport };
+  const clients = partitions.map((indices, clientNumber) => virtualClient(config, train, indices, clientNumber, link).run({ signal: clientsStop.signal }));
 
   try {
     const summary = await coordinator.run();
@@ -148,35 +139,6 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
 /** JSON indented by 2, but an array of numbers on one line (a 100-client partition report stays ~100 lines). */
 function compactJson(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(/\[\n\s*(-?[\d.eE+-]+(?:,\n\s*-?[\d.eE+-]+)*)\n\s*\]/g, (_match, items: string) => `[${items.split(/,\n\s*/).join(', ')}]`);
-}
-
-interface ClientData extends TrainTest {
-  readonly partitions: readonly Int32Array[];
-  readonly partition: PartitionReport;
-}
-
-/** A bundled dataset's train split, divided by `simulation.partition`. */
-function bundledClients(config: ShoalConfig, random: SeededRandom): ClientData {
-  const sim = config.simulation;
-  const { train, test } = loadDataset(sim.dataset, { seed: config.seed });
-  const spec: PartitionSpec = sim.partition === 'iid' ? { kind: 'iid' } : sim.partition;
-  const partitions = partitionLabels(train.y, train.numClasses, sim.numClients, spec, random, sim.examplesPerClient);
-  return { train, test, partitions, partition: describePartition(spec, partitions, train.y, train.numClasses, sim.examplesPerClient) };
-}
-
-/**
- * Synthetic(α, β) with one device per virtual client (the natural partition), generated from the
- * run's seed; each client keeps its device's train share (the first examplesPerClient of it when
- * set), and the test split pools every device's held-out 10 %.
- */
-function syntheticClients(config: ShoalConfig): ClientData {
-  const sim = config.simulation;
-  const { alpha, beta } = sim.synthetic ?? { alpha: SYNTHETIC_DEFAULTS.alpha, beta: SYNTHETIC_DEFAULTS.beta };
-  const data = generateSynthetic({ alpha, beta, devices: sim.numClients, seed: config.seed });
-  const cap = sim.examplesPerClient;
-  const partitions = data.devices.map((indices) => (cap === undefined ? indices : indices.subarray(0, cap)));
-  const spec = { kind: 'natural', alpha, beta } as const;
-  return { train: data.train, test: data.test, partitions, partition: describePartition(spec, partitions, data.train.y, data.train.numClasses, cap) };
 }
 
 async function initialModel(config: ShoalConfig, train: Dataset): Promise<InitialModel> {
