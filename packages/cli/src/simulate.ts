@@ -34,5 +34,6 @@ function privacyLines(summary: Pick<SimulationSummary, 'rounds' | 'stoppedBy' | 
   const last = summary.rounds.at(-1);
   let lines = last?.epsilon === undefined ? '' : `privacy spent: ε = ${last.epsilon.toPrecision(6)} at δ = ${last.delta}\n`;
   if (summary.stoppedBy === 'budget') lines += `stopped early, privacy budget spent: ${summary.stopReason ?? 'dp.targetEpsilon reached'}\n`;
+  if (summary.stoppedBy === 'target') lines += `stopped early: test accuracy reached targetAccuracy after ${summary.rounds.length} rounds\n`;
   return lines;
 }

@@ -34,6 +34,8 @@ export interface CoordinatorConfig {
   /** Unset (`serve`'s default): cohorts are drawn from a CSPRNG. `simulate` defaults it to 0. */
   readonly seed?: number;
   readonly rounds: number;
+  /** Stop once a committed round's central test accuracy reaches this (simulations: rounds-to-target). */
+  readonly targetAccuracy?: number;
   readonly model: ModelConfig;
   readonly clientsPerRound?: number;
   readonly fraction?: number;
@@ -95,7 +97,7 @@ export const COORDINATOR_DEFAULTS = {
 };
 
 const FRACTION = interval('(0, 1]');
-const TOP_LEVEL_KEYS = ['name', 'seed', 'rounds', 'model', 'clientsPerRound', 'fraction', 'minClients', 'minAvailable', 'roundTimeoutMs', 'train', 'strategy', 'server', 'secagg', 'dp', 'sampling', 'maxUpdateNorm'];
+const TOP_LEVEL_KEYS = ['name', 'seed', 'rounds', 'targetAccuracy', 'model', 'clientsPerRound', 'fraction', 'minClients', 'minAvailable', 'roundTimeoutMs', 'train', 'strategy', 'server', 'secagg', 'dp', 'sampling', 'maxUpdateNorm'];
 /** Accepted and ignored: a JSON schema for editors, and a note for humans. */
 const METADATA_KEYS = ['$schema', 'description'];
 
@@ -138,6 +140,7 @@ export function composeConfig<T>(raw: unknown, sections: ConfigSections<T>, defa
     name: root.string('name', defaultName),
     ...root.optional('seed', (value, path) => integerAt(value, path, 0)),
     rounds: root.integer('rounds', COORDINATOR_DEFAULTS.rounds, 1),
+    ...root.optional('targetAccuracy', (value, path) => numberAt(value, path, FRACTION)),
     model: parseModel(root.value('model') ?? COORDINATOR_DEFAULTS.model),
     ...cohort,
     ...root.optional('minAvailable', (value, path) => integerAt(value, path, 1)),
@@ -279,6 +282,7 @@ export function privacyOptions(config: Pick<CoordinatorConfig, 'dp' | 'sampling'
 export function coordinatorOptions(config: CoordinatorConfig): Omit<CoordinatorOptions, 'model' | 'tokens'> {
   return {
     rounds: config.rounds,
+    ...(config.targetAccuracy !== undefined ? { targetAccuracy: config.targetAccuracy } : {}),
     ...(config.clientsPerRound !== undefined ? { clientsPerRound: config.clientsPerRound } : {}),
     ...(config.fraction !== undefined ? { fraction: config.fraction } : {}),
     minClients: config.minClients,

@@ -34,8 +34,11 @@ export interface TrainingSummary {
   readonly rounds: readonly RoundMetrics[];
   readonly modelVersion: string;
   readonly weights: Float32Array;
-  /** Why training ended: all rounds ran, the privacy budget ran out, or the coordinator was stopped. */
-  readonly stoppedBy: 'completed' | 'budget' | 'stopped';
+  /**
+   * Why training ended: all rounds ran, the privacy budget ran out, a committed round reached
+   * `targetAccuracy`, or the coordinator was stopped.
+   */
+  readonly stoppedBy: 'completed' | 'budget' | 'target' | 'stopped';
   /** With `budget`: what the next round would have spent. */
   readonly reason?: string;
 }
@@ -192,6 +195,7 @@ export class Coordinator {
     this.heartbeatTimer = setInterval(() => this.checkHeartbeats(), interval);
     const signal = this.stopController.signal;
     let budgetReason: string | undefined;
+    let reachedTarget = false;
     try {
       while (this.state.round < this.options.rounds && !signal.aborted) {
         await this.waitForClients(signal);
@@ -204,16 +208,28 @@ export class Coordinator {
         const random = roundRandom(this.options.seed, this.state.round + 1);
         const { state } = await runRound({ ...this.ports, random }, this.setup, this.state, signal);
         this.state = state;
+        reachedTarget = this.reachedTargetAccuracy();
+        if (reachedTarget) {
+          this.options.log(`training stops after round ${this.state.round}: test accuracy reached targetAccuracy ${this.options.targetAccuracy}`);
+          break;
+        }
       }
     } finally {
       clearInterval(this.heartbeatTimer);
     }
-    const stoppedBy = signal.aborted ? 'stopped' : budgetReason !== undefined ? 'budget' : 'completed';
+    const stoppedBy = signal.aborted ? 'stopped' : budgetReason !== undefined ? 'budget' : reachedTarget ? 'target' : 'completed';
     for (const client of this.clients) {
       if (stoppedBy === 'stopped') this.closeConnection(client, 'COORDINATOR_SHUTDOWN', 'coordinator is stopping');
-      else this.closeConnection(client, 'TRAINING_COMPLETE', stoppedBy === 'budget' ? 'privacy budget spent' : 'training complete');
+      else this.closeConnection(client, 'TRAINING_COMPLETE', stoppedBy === 'budget' ? 'privacy budget spent' : stoppedBy === 'target' ? 'target accuracy reached' : 'training complete');
     }
     return { rounds: this.history, modelVersion: this.modelVersion, weights: this.globalWeights(), stoppedBy, ...(budgetReason !== undefined ? { reason: budgetReason } : {}) };
+  }
+
+  /** Whether the round just run committed with a central test accuracy at or above `targetAccuracy`. */
+  private reachedTargetAccuracy(): boolean {
+    const target = this.options.targetAccuracy;
+    const last = this.history.at(-1);
+    return target !== undefined && last?.status === 'committed' && last.accuracy !== undefined && last.accuracy >= target;
   }
 
   /** Stops after discarding the round in flight; `run()` then resolves. */

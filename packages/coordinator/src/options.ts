@@ -1,5 +1,5 @@
 import { checkDpCohort, DP_DEFAULTS } from '@shoal/dp';
-import { integerAt, type TrainConfig } from '@shoal/protocol';
+import { integerAt, interval, numberAt, type TrainConfig } from '@shoal/protocol';
 import { SECAGG_DEFAULTS } from '@shoal/secagg';
 import type { Strategy } from '@shoal/strategy';
 import { COORDINATOR_DEFAULTS, checkCohort, checkDistributedDp, checkRobustAggregation, checkFraction, checkLimit, checkMaxUpdateNorm } from './config.js';
@@ -43,6 +43,11 @@ export interface CoordinatorOptions {
   readonly tokens: readonly string[];
   /** Rounds to run (committed or aborted); the coordinator stops after the last. */
   readonly rounds: number;
+  /**
+   * Stop early once a committed round's central test accuracy (from `evaluate`) reaches this, in
+   * (0, 1]: how simulations measure rounds to a target accuracy. Default: run every round.
+   */
+  readonly targetAccuracy?: number;
   /** Cohort size per round. Default: all available clients (or `fraction` of them). */
   readonly clientsPerRound?: number;
   /** Cohort size as a fraction of available clients, used when clientsPerRound is unset. */
@@ -126,12 +131,13 @@ export interface ConnectionLimits {
 /** The defaults of `limits` (the config's `server.limits`). */
 export const DEFAULT_CONNECTION_LIMITS: Required<ConnectionLimits> = COORDINATOR_DEFAULTS.limits;
 
-export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'seed' | 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound' | 'secagg' | 'dp' | 'limits'>> {
+export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'seed' | 'targetAccuracy' | 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound' | 'secagg' | 'dp' | 'limits'>> {
   readonly limits: Required<ConnectionLimits>;
   /** With every default filled in (SECAGG_DEFAULTS); threshold and degree stay derived per round unless given. */
   readonly secagg?: SecAggOptions & Required<Pick<SecAggOptions, 'maxDropout' | 'stageTimeoutMs' | 'clipRange' | 'maxWeight' | 'shareMetrics'>>;
   readonly dp?: DpOptions;
   readonly seed?: number;
+  readonly targetAccuracy?: number;
   readonly clientsPerRound?: number;
   readonly fraction?: number;
   readonly checkpointDir?: string;
@@ -148,6 +154,7 @@ export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
   const minClients = integerAt(options.minClients ?? COORDINATOR_DEFAULTS.minClients, 'minClients', 1);
   if (options.tokens.length === 0) throw new RangeError('coordinator: give at least one token in `tokens`');
   integerAt(options.rounds, 'rounds', 1);
+  if (options.targetAccuracy !== undefined) numberAt(options.targetAccuracy, 'targetAccuracy', interval('(0, 1]'));
   checkCohort({ clientsPerRound: options.clientsPerRound, minClients });
   if (options.fraction !== undefined) checkFraction(options.fraction);
   if (options.dp !== undefined) checkDpCohort(options.dp, options.clientsPerRound);
