@@ -39,7 +39,7 @@ describe('buildModel for shoal-sequential topologies', () => {
     await tf.setBackend('cpu');
   });
 
-  const shapes: Record<(typeof BUILTIN_MODELS)[number], number[]> = { logreg: [784], mlp: [784], '2nn': [784], cnn: [28, 28, 1] };
+  const shapes: Record<(typeof BUILTIN_MODELS)[number], number[]> = { logreg: [784], mlp: [784], '2nn': [784], cnn: [28, 28, 1], 'char-gru': [40] };
   it.each(BUILTIN_MODELS.map((name) => [name]))('builds %s with exactly the manifest the protocol promises', async (name) => {
     const topology = builtinTopology(name, shapes[name], 10) as SequentialTopology;
     await withModel(topology, (model) => {
@@ -78,6 +78,43 @@ describe('buildModel for shoal-sequential topologies', () => {
     const denseOnImage: ModelTopology = { format: 'shoal-sequential', inputShape: [4, 4, 1], layers: [{ type: 'dense', units: 3, activation: 'relu' }] };
     await expect(buildModel(denseOnImage)).rejects.toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringMatching(/flatten/) });
     await expect(buildModel({ format: 'shoal-sequential', inputShape: [3], layers: [] })).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
+  });
+});
+
+describe('char-gru', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  const topology = builtinTopology('char-gru', [5], 7) as SequentialTopology;
+
+  it('its embedding gives what tfjs\'s gather-based embedding gives, and a gradient for every weight', async () => {
+    await withModel(topology, (model) => {
+      writeWeights(model, manifestOfSequential(topology), seededVector(numParams(manifestOfSequential(topology)), 4));
+      const embeddings = model.weights[0]!.read();
+      const reference = tf.sequential({ layers: [tf.layers.embedding({ inputShape: [5], inputDim: 7, outputDim: 8, weights: [embeddings] })] });
+      try {
+        const ids = tf.tensor2d([[0, 6, 3, 3, 1], [2, 5, 4, 0, 6]]);
+        const [ours, theirs] = tf.tidy(() => [(model.layers[0]!.apply(ids) as tf.Tensor).arraySync(), (reference.predict(ids) as tf.Tensor).arraySync()]);
+        expect(ours).toEqual(theirs);
+        // Every weight, the embeddings included, gets a gradient from the loss (none is cut off).
+        const { grads } = tf.variableGrads(() => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot([1, 2], 7), model.predict(ids) as tf.Tensor) as tf.Scalar));
+        const sums = model.trainableWeights.map((weight) => tf.tidy(() => grads[weight.name]!.abs().sum().dataSync()[0]!));
+        expect(sums.every((sum) => sum > 0), JSON.stringify(sums)).toBe(true);
+        tf.dispose([ids, ...Object.values(grads)]);
+      } finally {
+        reference.dispose();
+      }
+    });
+  });
+
+  it('round-trips its weights through the flat vector', async () => {
+    const manifest = manifestOfSequential(topology);
+    const vector = seededVector(numParams(manifest), 5);
+    await withModel(topology, (model) => {
+      writeWeights(model, manifest, vector);
+      expect(readWeights(model)).toEqual(vector);
+    });
   });
 });
 

@@ -19,8 +19,10 @@ export interface InitialModel {
 }
 
 /**
- * A built-in model with seeded Glorot-uniform kernels and zero biases (tfjs's own defaults), so
- * the coordinator can create it without tfjs and every run with the same seed starts identically.
+ * A built-in model with seeded initial weights, initialised as Keras does by default, so the
+ * coordinator can create it without tfjs and every run with the same seed starts identically:
+ * Glorot-uniform kernels (dense, conv and a GRU's input kernel), orthogonal recurrent kernels,
+ * embeddings uniform in [−0.05, 0.05], zero biases. Drawn weight by weight in manifest order.
  */
 export function builtinInitialModel(
   name: BuiltinModelName,
@@ -36,14 +38,52 @@ export function builtinInitialModel(
   let offset = 0;
   for (const weight of manifest) {
     const size = sizeOf(weight.shape);
+    const values = weights.subarray(offset, offset + size);
     if (weight.name.endsWith('/kernel')) {
       const { fanIn, fanOut } = fans(weight);
       const limit = Math.sqrt(6 / (fanIn + fanOut));
-      for (let i = 0; i < size; i++) weights[offset + i] = (2 * random.next() - 1) * limit;
+      for (let i = 0; i < size; i++) values[i] = (2 * random.next() - 1) * limit;
+    } else if (weight.name.endsWith('/recurrent_kernel')) {
+      values.set(orthogonal(weight.shape[0]!, weight.shape[1]!, () => random.nextGaussian()));
+    } else if (weight.name.endsWith('/embeddings')) {
+      for (let i = 0; i < size; i++) values[i] = (2 * random.next() - 1) * EMBEDDING_LIMIT;
     }
     offset += size;
   }
   return { descriptor: { topology, manifest }, weights };
+}
+
+/** tfjs's and Keras's default embedding initialiser: uniform in [−0.05, 0.05]. */
+const EMBEDDING_LIMIT = 0.05;
+
+/**
+ * A rows × cols matrix (row-major) with orthonormal rows (rows ≤ cols) or columns, as Keras's
+ * Orthogonal initialiser makes it: the Q of a Gaussian matrix's QR decomposition with R's diagonal
+ * made positive, transposed when rows < cols. Here by modified Gram–Schmidt, whose R has a positive
+ * diagonal by construction. Exported for tests.
+ */
+export function orthogonal(rows: number, cols: number, gaussian: () => number): Float32Array {
+  const [tall, narrow] = rows >= cols ? [rows, cols] : [cols, rows];
+  // `narrow` Gaussian vectors of length `tall`, orthonormalised one after another.
+  const vectors = Array.from({ length: narrow }, () => Float64Array.from({ length: tall }, gaussian));
+  vectors.forEach((vector, k) => {
+    for (let j = 0; j < k; j++) {
+      const previous = vectors[j]!;
+      let dot = 0;
+      for (let i = 0; i < tall; i++) dot += vector[i]! * previous[i]!;
+      for (let i = 0; i < tall; i++) vector[i]! -= dot * previous[i]!;
+    }
+    let norm = 0;
+    for (let i = 0; i < tall; i++) norm += vector[i]! ** 2;
+    norm = Math.sqrt(norm);
+    for (let i = 0; i < tall; i++) vector[i]! /= norm;
+  });
+  // As columns of a tall matrix, or as rows of a wide one.
+  const out = new Float32Array(rows * cols);
+  vectors.forEach((vector, k) => {
+    for (let i = 0; i < tall; i++) out[rows >= cols ? i * cols + k : k * cols + i] = vector[i]!;
+  });
+  return out;
 }
 
 // Keras convention: a dense kernel [in, out]; a conv kernel [kh, kw, in, out] has receptive field kh·kw.

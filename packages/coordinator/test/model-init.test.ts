@@ -2,8 +2,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { splitWeights } from '@shoal/protocol';
-import { builtinInitialModel, loadSavedModel } from '../src/model-init.js';
+import fc from 'fast-check';
+import { createSeededRandom, splitWeights } from '@shoal/protocol';
+import { builtinInitialModel, loadSavedModel, orthogonal } from '../src/model-init.js';
 
 describe('builtinInitialModel', () => {
   it('is reproducible per seed and differs across seeds', () => {
@@ -30,6 +31,63 @@ describe('builtinInitialModel', () => {
     const [conv1] = splitWeights(model.descriptor.manifest, model.weights);
     const limit = Math.sqrt(6 / (25 * 1 + 25 * 32));
     expect(Math.max(...conv1!.map(Math.abs))).toBeLessThanOrEqual(limit);
+  });
+});
+
+describe('orthogonal', () => {
+  /** The largest |⟨u_i, u_j⟩ − δ_ij| over the rows (rows ≤ cols) or columns of a row-major matrix. */
+  function orthonormalityError(matrix: Float32Array, rows: number, cols: number): number {
+    const [count, length] = rows <= cols ? [rows, cols] : [cols, rows];
+    const at = (k: number, i: number): number => (rows <= cols ? matrix[k * cols + i]! : matrix[i * cols + k]!);
+    let worst = 0;
+    for (let a = 0; a < count; a++) {
+      for (let b = a; b < count; b++) {
+        let dot = 0;
+        for (let i = 0; i < length; i++) dot += at(a, i) * at(b, i);
+        worst = Math.max(worst, Math.abs(dot - (a === b ? 1 : 0)));
+      }
+    }
+    return worst;
+  }
+
+  it('(property) has orthonormal rows when wide and orthonormal columns when tall', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 12 }), fc.integer(), (rows, cols, seed) => {
+        const random = createSeededRandom(seed);
+        expect(orthonormalityError(orthogonal(rows, cols, () => random.nextGaussian()), rows, cols)).toBeLessThan(1e-5);
+      }),
+    );
+  });
+
+  it('is Gram–Schmidt of the Gaussian draws in order: the first row is the first draw, normalised', () => {
+    const draws = [3, 4, 0, 1, 2, 2];
+    const matrix = orthogonal(2, 3, () => draws.shift()!);
+    expect(Array.from(matrix.subarray(0, 3))).toEqual([0.6, 0.8, 0].map(Math.fround));
+  });
+});
+
+describe('builtinInitialModel: char-gru', () => {
+  const model = builtinInitialModel('char-gru', [40], 65, 3);
+  const [embeddings, kernel, recurrent, gruBias, dense, denseBias] = splitWeights(model.descriptor.manifest, model.weights);
+
+  it('initialises as Keras does: uniform ±0.05 embeddings, Glorot-uniform kernels, an orthogonal recurrent kernel, zero biases', () => {
+    expect(model.weights).toHaveLength(18_761);
+    expect(Math.max(...embeddings!.map(Math.abs))).toBeLessThanOrEqual(0.05);
+    expect(Math.max(...embeddings!.map(Math.abs))).toBeGreaterThan(0.04);
+    expect(Math.max(...kernel!.map(Math.abs))).toBeLessThanOrEqual(Math.sqrt(6 / (8 + 192)));
+    expect(Math.max(...dense!.map(Math.abs))).toBeLessThanOrEqual(Math.sqrt(6 / (64 + 65)));
+    // [64, 192]: 64 orthonormal rows.
+    for (const [a, b] of [[0, 0], [0, 1], [17, 63], [63, 63]] as const) {
+      let dot = 0;
+      for (let i = 0; i < 192; i++) dot += recurrent![a * 192 + i]! * recurrent![b * 192 + i]!;
+      expect(dot, `rows ${a}, ${b}`).toBeCloseTo(a === b ? 1 : 0, 5);
+    }
+    expect(gruBias!.every((x) => x === 0) && denseBias!.every((x) => x === 0)).toBe(true);
+  });
+
+  it('is reproducible per seed and differs across seeds', () => {
+    expect(builtinInitialModel('char-gru', [40], 65, 3).weights).toEqual(model.weights);
+    expect(builtinInitialModel('char-gru', [40], 65, 4).weights).not.toEqual(model.weights);
   });
 });
 

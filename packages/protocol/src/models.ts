@@ -13,7 +13,11 @@ export type LayerSpec =
       readonly padding: 'same' | 'valid';
     }
   | { readonly type: 'maxPool2d'; readonly poolSize: number }
-  | { readonly type: 'flatten' };
+  | { readonly type: 'flatten' }
+  /** Integer ids (given as floats) in 0..inputDim−1 → one learned vector of outputDim each. */
+  | { readonly type: 'embedding'; readonly inputDim: number; readonly outputDim: number }
+  /** A GRU over a sequence [steps, features] (tfjs's: reset gate before the recurrent product, sigmoid gates, tanh), returning its last state. */
+  | { readonly type: 'gru'; readonly units: number };
 
 /**
  * How a client builds the model. `shoal-sequential` is Shoal's own small description (used by the
@@ -34,8 +38,19 @@ export interface ModelDescriptor {
   readonly manifest: WeightManifest;
 }
 
-export const BUILTIN_MODELS = ['logreg', 'mlp', '2nn', 'cnn'] as const;
+export const BUILTIN_MODELS = ['logreg', 'mlp', '2nn', 'cnn', 'char-gru'] as const;
 export type BuiltinModelName = (typeof BUILTIN_MODELS)[number];
+
+/** `char-gru`'s sizes: each character id becomes a vector of 8, read by a GRU of 64 units (128 trains 2–3× slower on the WASM backend). */
+export const CHAR_GRU = { embeddingDim: 8, units: 64 } as const;
+
+/**
+ * Whether built-in model `name` reads its input as integer ids (of characters) rather than as
+ * feature values: such a model and a dataset of feature values are no use to each other.
+ */
+export function readsIds(name: BuiltinModelName): boolean {
+  return name === 'char-gru';
+}
 
 /** The layer name Shoal gives layer `index`; tfjs names its weights `<layer>/kernel`, `<layer>/bias`. */
 export function layerName(index: number, layer: LayerSpec): string {
@@ -50,6 +65,7 @@ const CNN_MIN_SIDE = 4;
  * the model ("needs …"), or undefined when it can. Every model but `cnn` flattens its input.
  */
 export function builtinModelProblem(name: BuiltinModelName, inputShape: readonly number[]): string | undefined {
+  if (name === 'char-gru') return inputShape.length === 1 ? undefined : 'needs a flat input shape [sequenceLength] of character ids';
   if (name !== 'cnn') return undefined;
   const [height = 0, width = 0] = inputShape;
   if (inputShape.length !== 3 || height < CNN_MIN_SIDE || width < CNN_MIN_SIDE) {
@@ -65,6 +81,9 @@ export function builtinModelProblem(name: BuiltinModelName, inputShape: readonly
  * - `2nn`: McMahan et al. 2017's 2NN, two hidden layers of 200 ReLU units (199,210 params on MNIST).
  * - `cnn`: McMahan et al. 2017's CNN, conv5×5×32, pool, conv5×5×64, pool, dense 512 (1,663,370 on MNIST);
  *   it needs an image input shape [height, width, channels] of at least 4×4 (`builtinModelProblem`).
+ * - `char-gru`: next-character model over windows of character ids (inputShape [sequenceLength],
+ *   numClasses the vocabulary size): embedding of 8, one GRU of 64 units, softmax over the
+ *   vocabulary (18,761 params for tiny Shakespeare's 65 characters).
  * Throws RangeError for an input shape the model cannot take.
  */
 export function builtinTopology(
@@ -92,6 +111,15 @@ export function builtinTopology(
         format: 'shoal-sequential',
         inputShape,
         layers: [conv(32), pool, conv(64), pool, { type: 'flatten' }, hidden(512), softmax],
+      };
+    }
+    case 'char-gru': {
+      const problem = builtinModelProblem(name, inputShape);
+      if (problem !== undefined) throw new RangeError(`the char-gru model ${problem}, got [${inputShape.join(', ')}]`);
+      return {
+        format: 'shoal-sequential',
+        inputShape,
+        layers: [{ type: 'embedding', inputDim: numClasses, outputDim: CHAR_GRU.embeddingDim }, { type: 'gru', units: CHAR_GRU.units }, softmax],
       };
     }
   }
@@ -130,6 +158,23 @@ export function manifestOfSequential(topology: Extract<ModelTopology, { format: 
       case 'flatten':
         shape = [shape.reduce((a, b) => a * b, 1)];
         break;
+      case 'embedding':
+        if (shape.length !== 1) throw new RangeError(`${name}: embedding needs a flat sequence of ids [steps], got [${shape.join(', ')}]`);
+        manifest.push({ name: `${name}/embeddings`, shape: [layer.inputDim, layer.outputDim] });
+        shape = [shape[0]!, layer.outputDim];
+        break;
+      case 'gru': {
+        if (shape.length !== 2) throw new RangeError(`${name}: gru needs a sequence [steps, features], got [${shape.join(', ')}]; put an embedding first`);
+        // tfjs's order: input kernel, recurrent kernel, bias; gates z, r, h side by side.
+        const gates = 3 * layer.units;
+        manifest.push(
+          { name: `${name}/kernel`, shape: [shape[1]!, gates] },
+          { name: `${name}/recurrent_kernel`, shape: [layer.units, gates] },
+          { name: `${name}/bias`, shape: [gates] },
+        );
+        shape = [layer.units];
+        break;
+      }
     }
   });
   return manifest;

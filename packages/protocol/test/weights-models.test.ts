@@ -7,6 +7,7 @@ import {
   layerName,
   manifestOfSequential,
   numParams,
+  readsIds,
   sizeOf,
   splitWeights,
 } from '../src/index.js';
@@ -99,8 +100,31 @@ describe('built-in models', () => {
     for (const name of BUILTIN_MODELS.filter((n) => n !== 'cnn')) expect(builtinModelProblem(name, [1])).toBeUndefined();
   });
 
-  it('every built-in model builds a manifest on an image-shaped input', () => {
-    for (const name of BUILTIN_MODELS) expect(numParams(sequential(builtinTopology(name, [8, 8, 1], 3)))).toBeGreaterThan(0);
+  it('every built-in model but char-gru (which reads a sequence of ids) builds a manifest on an image-shaped input', () => {
+    for (const name of BUILTIN_MODELS.filter((n) => n !== 'char-gru')) expect(numParams(sequential(builtinTopology(name, [8, 8, 1], 3)))).toBeGreaterThan(0);
+  });
+
+  it('char-gru: embedding, GRU (kernel, recurrent kernel, bias with the 3 gates side by side), softmax over the vocabulary', () => {
+    expect(sequential(builtinTopology('char-gru', [40], 65))).toEqual([
+      { name: 'l0_embedding/embeddings', shape: [65, 8] },
+      { name: 'l1_gru/kernel', shape: [8, 192] },
+      { name: 'l1_gru/recurrent_kernel', shape: [64, 192] },
+      { name: 'l1_gru/bias', shape: [192] },
+      { name: 'l2_dense/kernel', shape: [64, 65] },
+      { name: 'l2_dense/bias', shape: [65] },
+    ]);
+    expect(numParams(sequential(builtinTopology('char-gru', [40], 65)))).toBe(18_761);
+    expect(readsIds('char-gru')).toBe(true);
+    for (const name of BUILTIN_MODELS.filter((n) => n !== 'char-gru')) expect(readsIds(name)).toBe(false);
+  });
+
+  it('char-gru needs a flat sequence of ids; a GRU needs a sequence and an embedding needs ids', () => {
+    expect(builtinModelProblem('char-gru', [28, 28, 1])).toMatch(/flat input shape \[sequenceLength\]/);
+    expect(() => builtinTopology('char-gru', [8, 8], 65)).toThrow(/char-gru model needs a flat input shape/);
+    const gruOnFlat: ModelTopology = { format: 'shoal-sequential', inputShape: [10], layers: [{ type: 'gru', units: 4 }] };
+    expect(() => sequential(gruOnFlat)).toThrow(/l0_gru: gru needs a sequence \[steps, features\].*put an embedding first/);
+    const embeddingOnImage: ModelTopology = { format: 'shoal-sequential', inputShape: [4, 4], layers: [{ type: 'embedding', inputDim: 5, outputDim: 2 }] };
+    expect(() => sequential(embeddingOnImage)).toThrow(/l0_embedding: embedding needs a flat sequence of ids/);
   });
 
   it('valid padding shrinks the conv output', () => {

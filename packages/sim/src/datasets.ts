@@ -1,5 +1,5 @@
 /**
- * The bundled datasets (MNIST, scikit-learn digits, iris) as flat typed arrays.
+ * The bundled datasets (MNIST, scikit-learn digits, iris, tiny Shakespeare) as flat typed arrays.
  *
  * The parsers are pure functions over bytes or text, so they can be tested and fuzzed without files;
  * `loadDataset()` is the only function here that touches the file system.
@@ -7,10 +7,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { datasetsDir, type DatasetName } from '@shoal/datasets';
+import { DATASET_SHAPES, datasetsDir, type DatasetName } from '@shoal/datasets';
 import { ShoalError, createSeededRandom, shuffled } from '@shoal/protocol';
 import type { SeededRandom } from '@shoal/protocol';
 import { generateSynthetic } from './synthetic.js';
+import { shakespeareExamples, type ShakespeareData } from './shakespeare.js';
 
 /** Features as a row-major Float32Array of numExamples × prod(featureShape), labels as Int32Array of class ids. */
 export interface Dataset {
@@ -31,11 +32,11 @@ export interface TrainTest {
 export type { DatasetName };
 
 export interface LoadDatasetOptions {
-  /** Folder holding `mnist/` and `sklearn/`. Default: the `data/` folder of the `@shoal/datasets` package. */
+  /** Folder holding `mnist/`, `sklearn/` and `shakespeare/`. Default: the `data/` folder of the `@shoal/datasets` package. */
   dataDir?: string;
-  /** Seed of the train/test split of digits and iris. Default 0. MNIST keeps its own split. */
+  /** Seed of the train/test split of digits and iris, and of the order of shakespeare's test split. Default 0. MNIST keeps its own split. */
   seed?: number;
-  /** Share of each class held out for testing (digits and iris), in (0, 1). Default 0.2. */
+  /** Share of each class held out for testing (digits and iris), in (0, 1). Default 0.2. Shakespeare always holds out the last 20 % of each speaker's windows. */
   testFraction?: number;
 }
 
@@ -57,6 +58,9 @@ const MNIST_CLASSES = 10;
  * - `synthetic`: FedProx's Synthetic(1, 1) with its defaults, generated from `seed` (nothing is
  *   read; `dataDir` and `testFraction` do not apply): each device's 90 / 10 train / test split,
  *   pooled. `generateSynthetic()` gives other α, β and which device holds which example.
+ * - `shakespeare`: next-character windows of 40 character ids (featureShape [40], 65 classes), the
+ *   first 80 % of each speaker's windows train, the rest test (`loadShakespeare` also says which
+ *   speaker holds which example; `shakespeare.ts` documents the recipe).
  *
  * @throws ShoalError INVALID_DATA when the folder or a file is missing or malformed;
  *   INVALID_CONFIG for an unknown name or a `testFraction` outside (0, 1).
@@ -72,12 +76,7 @@ export function loadDataset(name: DatasetName, options: LoadDatasetOptions = {})
     const { train, test } = generateSynthetic({ seed });
     return { train, test };
   }
-  if (!existsSync(dataDir)) {
-    throw new ShoalError(
-      'INVALID_DATA',
-      `dataset folder ${dataDir} does not exist; pass dataDir pointing at a folder with mnist/ and sklearn/ (see the README of @shoal/datasets)`,
-    );
-  }
+  checkDataDir(dataDir);
   switch (name) {
     case 'mnist':
       return loadMnist(dataDir);
@@ -95,8 +94,39 @@ export function loadDataset(name: DatasetName, options: LoadDatasetOptions = {})
       const split = splitTrainTest(all, createSeededRandom(seed), testFraction);
       return standardise(split);
     }
+    case 'shakespeare': {
+      const { train, test } = loadShakespeare({ dataDir, seed });
+      return { train, test };
+    }
     default:
-      throw new ShoalError('INVALID_CONFIG', `unknown dataset ${JSON.stringify(name)}; expected mnist, digits, iris or synthetic`);
+      throw new ShoalError('INVALID_CONFIG', `unknown dataset ${JSON.stringify(name)}; expected mnist, digits, iris, synthetic or shakespeare`);
+  }
+}
+
+/**
+ * The `shakespeare` dataset with its speakers (who holds which example): `shakespeare/tinyshakespeare.txt`
+ * of `dataDir`, windows of 40 characters as DATASET_SHAPES promises.
+ * @throws ShoalError INVALID_DATA when the file is missing or malformed, or its vocabulary is not
+ *   the 65 characters the built-in model is shaped for.
+ */
+export function loadShakespeare(options: Pick<LoadDatasetOptions, 'dataDir' | 'seed'> = {}): ShakespeareData {
+  const dataDir = options.dataDir ?? datasetsDir;
+  checkDataDir(dataDir);
+  const file = join(dataDir, 'shakespeare', 'tinyshakespeare.txt');
+  const { featureShape, numClasses } = DATASET_SHAPES.shakespeare;
+  const data = shakespeareExamples(readDataFile(file).toString('utf8'), { sequenceLength: featureShape[0]!, seed: options.seed ?? 0 }, file);
+  if (data.vocabulary.length !== numClasses) {
+    throw new ShoalError('INVALID_DATA', `${file}: ${data.vocabulary.length} distinct characters where the shakespeare dataset promises ${numClasses} (its model's classes); use the bundled tiny-Shakespeare text`);
+  }
+  return data;
+}
+
+function checkDataDir(dataDir: string): void {
+  if (!existsSync(dataDir)) {
+    throw new ShoalError(
+      'INVALID_DATA',
+      `dataset folder ${dataDir} does not exist; pass dataDir pointing at a folder with mnist/, sklearn/ and shakespeare/ (see the README of @shoal/datasets)`,
+    );
   }
 }
 

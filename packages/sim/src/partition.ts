@@ -40,15 +40,26 @@ export function partitionIid(n: number, numClients: number, random: SeededRandom
   return parts;
 }
 
-/** How the train split is divided among virtual clients: the parsed `simulation.partition`. */
-export type PartitionSpec =
+/** How quantity skew draws client sizes: log-normal (the default) or power-law (Pareto). */
+export type QuantityDistribution = 'lognormal' | 'powerlaw';
+export const QUANTITY_DISTRIBUTIONS: readonly QuantityDistribution[] = ['lognormal', 'powerlaw'];
+
+/** A split `partitionLabels` makes from the labels alone. */
+export type LabelPartitionSpec =
   | { readonly kind: 'iid' }
   | { readonly kind: 'shards'; readonly shardsPerClient: number }
   | { readonly kind: 'dirichlet'; readonly alpha: number; readonly recipe: DirichletRecipe }
-  | { readonly kind: 'quantity'; readonly sigma: number };
+  | { readonly kind: 'quantity'; readonly distribution: 'lognormal'; readonly sigma: number }
+  | { readonly kind: 'quantity'; readonly distribution: 'powerlaw'; readonly exponent: number };
+
+/**
+ * How the train split is divided among virtual clients: the parsed `simulation.partition`. `natural`
+ * is the split the data carries (one client per speaker or generated device), made by `clientData`.
+ */
+export type PartitionSpec = LabelPartitionSpec | { readonly kind: 'natural' };
 
 export type PartitionKind = PartitionSpec['kind'];
-export const PARTITION_KINDS: readonly PartitionKind[] = ['iid', 'shards', 'dirichlet', 'quantity'];
+export const PARTITION_KINDS: readonly PartitionKind[] = ['iid', 'shards', 'dirichlet', 'quantity', 'natural'];
 
 /**
  * The two Dirichlet label-skew recipes of the literature, which are different splits:
@@ -60,7 +71,7 @@ export type DirichletRecipe = 'per-client' | 'per-class';
 export const DIRICHLET_RECIPES: readonly DirichletRecipe[] = ['per-client', 'per-class'];
 
 /** Defaults of the partition parameters that have one (`dirichlet` needs `alpha` and `recipe`). */
-export const PARTITION_DEFAULTS = { shardsPerClient: 2, sigma: 1 } as const;
+export const PARTITION_DEFAULTS = { shardsPerClient: 2, distribution: 'lognormal', sigma: 1, exponent: 1.5 } as const;
 
 /** How often `dirichlet` `per-class` redraws a split that leaves a client without examples. */
 export const MAX_DIRICHLET_DRAWS = 100;
@@ -85,9 +96,12 @@ export const MAX_DIRICHLET_DRAWS = 100;
  *   examples (q renormalised over them), then an unused example of that class. When q puts no
  *   weight on any class that has examples left, the client draws in proportion to what is left.
  *   All examples are used, so the last clients' mixes drift towards the classes others left.
- * - `quantity`: client sizes 1 + a share of the other n − numClients examples proportional to
- *   exp(σ·z), z ~ N(0, 1) per client (log-normal sizes; largest remainder rounding), labels IID
- *   (a shuffle dealt in chunks of those sizes). σ = 0 gives iid's sizes.
+ * - `quantity`: client sizes 1 + a share of the other n − numClients examples proportional to a
+ *   weight per client (largest remainder rounding), labels IID (a shuffle dealt in chunks of those
+ *   sizes). `lognormal`: weight exp(σ·z), z ~ N(0, 1); σ = 0 gives iid's sizes. `powerlaw`: weight
+ *   (1 − u)^(−1/a), u ~ U[0, 1), a Pareto draw of tail index a = exponent (P(weight > w) = w^−a,
+ *   w ≥ 1): the smaller a, the heavier the tail (a ≤ 1: the largest client holds a share that does
+ *   not shrink as clients are added).
  *
  * examplesPerClient caps each client's share: `iid` keeps the first examplesPerClient of its chunk,
  * as partitionIid does; the other kinds keep a random examplesPerClient of the client's examples.
@@ -102,7 +116,7 @@ export function partitionLabels(
   labels: ArrayLike<number>,
   numClasses: number,
   numClients: number,
-  spec: PartitionSpec,
+  spec: LabelPartitionSpec,
   random: SeededRandom,
   examplesPerClient?: number,
 ): Int32Array[] {
@@ -130,8 +144,7 @@ export function partitionLabels(
       parts = spec.recipe === 'per-class' ? dirichletPerClass(labels, numClasses, numClients, spec.alpha, random) : dirichletPerClient(labels, numClasses, numClients, spec.alpha, random);
       break;
     case 'quantity':
-      if (!(spec.sigma >= 0) || !Number.isFinite(spec.sigma)) throw invalid(`${where}: sigma must be a finite non-negative number, got ${spec.sigma}`);
-      parts = quantity(n, numClients, spec.sigma, random);
+      parts = quantity(n, quantityWeights(spec, numClients, random), random);
       break;
   }
   // Each client's examples in random order, so a cap keeps a random subset of them.
@@ -210,8 +223,22 @@ function dirichletPerClient(labels: ArrayLike<number>, numClasses: number, numCl
   });
 }
 
-function quantity(n: number, numClients: number, sigma: number, random: SeededRandom): number[][] {
-  const weights = Array.from({ length: numClients }, () => Math.exp(sigma * random.nextGaussian()));
+/** Each client's size weight, drawn in client order. */
+function quantityWeights(spec: Extract<LabelPartitionSpec, { kind: 'quantity' }>, numClients: number, random: SeededRandom): number[] {
+  if (spec.distribution === 'lognormal') {
+    if (!(spec.sigma >= 0) || !Number.isFinite(spec.sigma)) throw invalid(`partition quantity: sigma must be a finite non-negative number, got ${spec.sigma}`);
+    return Array.from({ length: numClients }, () => Math.exp(spec.sigma * random.nextGaussian()));
+  }
+  if (!(spec.exponent > 0) || !Number.isFinite(spec.exponent)) throw invalid(`partition quantity: exponent must be a finite positive number, got ${spec.exponent}`);
+  // Inverse CDF of Pareto(1, a): (1 − u)^(−1/a), 1 − u in (0, 1]. In log space, scaled by the largest,
+  // so a small exponent cannot overflow to Infinity; only the ratios matter.
+  const logs = Array.from({ length: numClients }, () => -Math.log(1 - random.next()) / spec.exponent);
+  const largest = Math.max(...logs);
+  return logs.map((log) => Math.exp(log - largest));
+}
+
+function quantity(n: number, weights: readonly number[], random: SeededRandom): number[][] {
+  const numClients = weights.length;
   const total = weights.reduce((sum, w) => sum + w, 0);
   const spare = n - numClients; // every client holds at least one example
   const quotas = weights.map((w) => (spare * w) / total);
@@ -260,15 +287,15 @@ function invalid(message: string): ShoalError {
   return new ShoalError('INVALID_CONFIG', message);
 }
 
-/** What a run's summary records of its partition: compact enough to read, enough to check the skew. */
-/** A split the data itself carries (Synthetic(α, β)'s devices), with the generator's parameters. */
+/** A split the data itself carries (Synthetic(α, β)'s devices, Shakespeare's speakers), with its parameters. */
 export interface NaturalPartition {
   readonly kind: 'natural';
   readonly [param: string]: number | string;
 }
 
+/** What a run's summary records of its partition: compact enough to read, enough to check the skew. */
 export interface PartitionReport {
-  readonly kind: PartitionKind | 'natural';
+  readonly kind: PartitionKind;
   /** The spec's parameters (none for `iid`), and `examplesPerClient` when it capped the shares. */
   readonly params: Readonly<Record<string, number | string>>;
   /** Examples each client holds, in client order. */
@@ -277,6 +304,8 @@ export interface PartitionReport {
   readonly labelHistograms: readonly (readonly number[])[];
   /** Examples of the split held by no client (dropped shards' remainder, or cut off by examplesPerClient). */
   readonly unused: number;
+  /** With a natural partition that names its owners (Shakespeare's speakers): client i's owner. */
+  readonly owners?: readonly string[];
 }
 
 /** The report of a split made by partitionLabels (or partitionIid) over `labels`, or of a natural one. */

@@ -13,6 +13,11 @@
  * α = β = 0 still gives each device its own W_k, b_k and v_k, all drawn around 0.
  * Each device's examples are shuffled, and the first ⌊0.9·n_k⌋ are its train share, the rest its
  * test share, as the reference's `main()` does.
+ *
+ * Synthetic-IID (`iid: true`, the paper's IID baseline, generated as the released
+ * `data/synthetic_iid/generate_iid.py` does): the same sizes n_k, but one W ~ N(0, 1) and one
+ * b ~ N(0, 1) shared by every device, and x ~ N(0, Σ) on every device (the same Σ; v = 0). α and β
+ * play no part.
  */
 import { ShoalError, createSeededRandom, shuffled } from '@shoal/protocol';
 import type { SeededRandom } from '@shoal/protocol';
@@ -29,6 +34,8 @@ export interface SyntheticOptions {
   readonly features?: number;
   /** Classes. Default 10. */
   readonly classes?: number;
+  /** Synthetic-IID: every device shares one W, b and x ~ N(0, Σ); α and β are unused. Default false. */
+  readonly iid?: boolean;
   /** Share of each device's examples kept for training, in (0, 1). Default 0.9. */
   readonly trainFraction?: number;
   /** Default 0. */
@@ -36,7 +43,7 @@ export interface SyntheticOptions {
 }
 
 /** The defaults of the paper's code. */
-export const SYNTHETIC_DEFAULTS = { alpha: 1, beta: 1, devices: 30, features: 60, classes: 10, trainFraction: 0.9, seed: 0 } as const;
+export const SYNTHETIC_DEFAULTS = { alpha: 1, beta: 1, iid: false, devices: 30, features: 60, classes: 10, trainFraction: 0.9, seed: 0 } as const;
 
 /** Synthetic(α, β): the pooled train and test splits, and which train examples each device holds. */
 export interface SyntheticData extends TrainTest {
@@ -59,13 +66,14 @@ export function syntheticDeviceSize(random: SeededRandom): number {
 /**
  * Generates Synthetic(α, β). Draws, in this order from `createSeededRandom(seed)`: every device's
  * size, then every u_k, every B_k, every v_k, then per device W_k, b_k and its examples (the
- * reference's order), then per device a shuffle for the split.
+ * reference's order), then per device a shuffle for the split. With `iid`: every device's size, then
+ * W and b, then per device its examples, then the shuffles (generate_iid.py's order).
  *
  * @throws ShoalError INVALID_CONFIG when α or β is negative or not finite, or a count or
  *   trainFraction is out of range.
  */
 export function generateSynthetic(options: SyntheticOptions = {}): SyntheticData {
-  const { alpha, beta, devices, features, classes, trainFraction, seed } = { ...SYNTHETIC_DEFAULTS, ...options };
+  const { alpha, beta, iid, devices, features, classes, trainFraction, seed } = { ...SYNTHETIC_DEFAULTS, ...options };
   const check = (ok: boolean, what: string): void => {
     if (!ok) throw new ShoalError('INVALID_CONFIG', `synthetic: ${what}`);
   };
@@ -79,10 +87,27 @@ export function generateSynthetic(options: SyntheticOptions = {}): SyntheticData
   const random = createSeededRandom(seed);
   const gaussian = (mean: number, std: number): number => mean + std * random.nextGaussian();
   const sizes = Array.from({ length: devices }, () => syntheticDeviceSize(random));
-  const modelMeans = Array.from({ length: devices }, () => gaussian(0, alpha)); // u_k
-  const featureMeanMeans = Array.from({ length: devices }, () => gaussian(0, beta)); // B_k
-  const featureMeans = featureMeanMeans.map((centre) => Float64Array.from({ length: features }, () => gaussian(centre, 1))); // v_k
   const featureStds = Float64Array.from({ length: features }, (_, j) => Math.sqrt((j + 1) ** -1.2)); // √Σ_jj
+  // Device k's labelling model (W row-major features × classes, b) and feature means v, drawn when
+  // its examples are: W_k and b_k just before them, as the reference does.
+  let modelOf: (device: number) => { weights: Float64Array; bias: Float64Array; means: Float64Array };
+  if (iid) {
+    const shared = {
+      weights: Float64Array.from({ length: features * classes }, () => gaussian(0, 1)),
+      bias: Float64Array.from({ length: classes }, () => gaussian(0, 1)),
+      means: new Float64Array(features),
+    };
+    modelOf = () => shared;
+  } else {
+    const modelMeans = Array.from({ length: devices }, () => gaussian(0, alpha)); // u_k
+    const featureMeanMeans = Array.from({ length: devices }, () => gaussian(0, beta)); // B_k
+    const featureMeans = featureMeanMeans.map((centre) => Float64Array.from({ length: features }, () => gaussian(centre, 1))); // v_k
+    modelOf = (device) => ({
+      weights: Float64Array.from({ length: features * classes }, () => gaussian(modelMeans[device]!, 1)),
+      bias: Float64Array.from({ length: classes }, () => gaussian(modelMeans[device]!, 1)),
+      means: featureMeans[device]!,
+    });
+  }
 
   const total = sizes.reduce((sum, size) => sum + size, 0);
   const x = new Float32Array(total * features);
@@ -90,10 +115,7 @@ export function generateSynthetic(options: SyntheticOptions = {}): SyntheticData
   const logits = new Float64Array(classes);
   let row = 0;
   for (let device = 0; device < devices; device++) {
-    const u = modelMeans[device]!;
-    const weights = Float64Array.from({ length: features * classes }, () => gaussian(u, 1)); // W_k, row-major features × classes
-    const bias = Float64Array.from({ length: classes }, () => gaussian(u, 1));
-    const means = featureMeans[device]!;
+    const { weights, bias, means } = modelOf(device);
     for (let i = 0; i < sizes[device]!; i++, row++) {
       logits.set(bias);
       for (let j = 0; j < features; j++) {

@@ -33,13 +33,13 @@ function range(values: Float32Array): { min: number; max: number } {
 describe('bundled data folder', () => {
   it('matches SHA256SUMS, and every file stays under 4 MiB', () => {
     const lines = readFileSync(join(REPO_DATA_DIR, 'SHA256SUMS'), 'utf8').trim().split('\n');
-    expect(lines.length).toBe(8);
+    expect(lines.length).toBe(9);
     for (const line of lines) {
       const [digest, file] = line.split(/\s+/) as [string, string];
       const bytes = readFileSync(join(REPO_DATA_DIR, file));
       expect(createHash('sha256').update(bytes).digest('hex'), file).toBe(digest);
     }
-    for (const folder of ['mnist', 'sklearn']) {
+    for (const folder of ['mnist', 'sklearn', 'shakespeare']) {
       for (const file of readdirSync(join(REPO_DATA_DIR, folder))) {
         expect(statSync(join(REPO_DATA_DIR, folder, file)).size, file).toBeLessThan(4 * 1024 * 1024);
       }

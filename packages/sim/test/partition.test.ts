@@ -1,9 +1,9 @@
 import fc from 'fast-check';
-import { createSeededRandom } from '@shoal/protocol';
+import { createSeededRandom, type SeededRandom } from '@shoal/protocol';
 import { describe, expect, it } from 'vitest';
 import { expectShoalError } from '@shoal/testkit';
 // The modules themselves, not the package index: the index pulls in tfjs, which these tests do not need.
-import { describePartition, partitionIid, partitionLabels, MAX_DIRICHLET_DRAWS, type PartitionSpec } from '../src/partition.js';
+import { describePartition, partitionIid, partitionLabels, MAX_DIRICHLET_DRAWS, type LabelPartitionSpec } from '../src/partition.js';
 import { logGamma, sampleDirichlet, sampleGamma } from '../src/sampling.js';
 
 /** n in 1..400 and numClients in 1..n. */
@@ -235,18 +235,61 @@ describe('partitionLabels: dirichlet per-client', () => {
 describe('partitionLabels: quantity', () => {
   it('with sigma 0 gives iid sizes; the sizes always sum to n and are at least 1', () => {
     const labels = blocks(2, 11);
-    const even = partitionLabels(labels, 2, 4, { kind: 'quantity', sigma: 0 }, createSeededRandom(1));
+    const even = partitionLabels(labels, 2, 4, { kind: 'quantity', distribution: 'lognormal', sigma: 0 }, createSeededRandom(1));
     expect(even.map((part) => part.length).sort()).toEqual([5, 5, 6, 6]);
-    const skewed = partitionLabels(labels, 2, 4, { kind: 'quantity', sigma: 2 }, createSeededRandom(1));
+    const skewed = partitionLabels(labels, 2, 4, { kind: 'quantity', distribution: 'lognormal', sigma: 2 }, createSeededRandom(1));
     expect(expectDisjoint(skewed, 22)).toBe(22);
     expect(skewed.every((part) => part.length >= 1)).toBe(true);
   });
 
   it('makes sizes log-normal: with sigma 1 the largest client holds several times the median', () => {
     const labels = new Int32Array(10_000);
-    const lengths = partitionLabels(labels, 1, 100, { kind: 'quantity', sigma: 1 }, createSeededRandom(2)).map((part) => part.length).sort((a, b) => a - b);
+    const lengths = partitionLabels(labels, 1, 100, { kind: 'quantity', distribution: 'lognormal', sigma: 1 }, createSeededRandom(2)).map((part) => part.length).sort((a, b) => a - b);
     // Max of 100 log-normals with σ = 1 is about e^2.5 ≈ 12 times the median.
     expect(lengths.at(-1)! / lengths[50]!).toBeGreaterThan(4);
+  });
+});
+
+describe('partitionLabels: quantity, powerlaw', () => {
+  /** A seeded generator whose first next() draws are `uniforms`, so the Pareto weights are known. */
+  function scripted(uniforms: number[], seed: number): SeededRandom {
+    const rest = createSeededRandom(seed);
+    return { next: () => uniforms.shift() ?? rest.next(), nextInt: (bound) => rest.nextInt(bound), nextGaussian: () => rest.nextGaussian(), fork: () => rest.fork() };
+  }
+  const sizesOf = (parts: Int32Array[]): number[] => parts.map((part) => part.length);
+
+  it('sizes are 1 + a largest-remainder share of the rest proportional to (1 − u)^(−1/exponent)', () => {
+    const labels = new Int32Array(10);
+    // exponent 2: u = 0, 0.75, 0.9375 give weights 1, 2, 4; the 7 spare examples split exactly 1 : 2 : 4.
+    expect(sizesOf(partitionLabels(labels, 1, 3, { kind: 'quantity', distribution: 'powerlaw', exponent: 2 }, scripted([0, 0.75, 0.9375], 1)))).toEqual([2, 3, 5]);
+    // exponent 1: weights 1, 4, 16; quotas 1/3, 4/3, 16/3 give 1, 2, 6 and the leftover example goes to
+    // the tied remainders' lowest client.
+    expect(sizesOf(partitionLabels(labels, 1, 3, { kind: 'quantity', distribution: 'powerlaw', exponent: 1 }, scripted([0, 0.75, 0.9375], 1)))).toEqual([2, 2, 6]);
+  });
+
+  it('is heavy-tailed: with exponent 1 the largest of 100 clients holds many times the median', () => {
+    const labels = new Int32Array(10_000);
+    const lengths = sizesOf(partitionLabels(labels, 1, 100, { kind: 'quantity', distribution: 'powerlaw', exponent: 1 }, createSeededRandom(2))).sort((a, b) => a - b);
+    // The largest of 100 Pareto(1) draws is about 100 times the minimum, 50 times the median.
+    expect(lengths.at(-1)! / lengths[50]!).toBeGreaterThan(5);
+  });
+
+  it('(property) covers every example once, gives every client one at least, and repeats per seed', () => {
+    fc.assert(
+      fc.property(sizes, fc.double({ min: 0.05, max: 20, noNaN: true }), seed, ([n, numClients], exponent, s) => {
+        const spec = { kind: 'quantity', distribution: 'powerlaw', exponent } as const;
+        const parts = partitionLabels(new Int32Array(n), 1, numClients, spec, createSeededRandom(s));
+        expect(expectDisjoint(parts, n)).toBe(n);
+        expect(parts.every((part) => part.length >= 1)).toBe(true);
+        expect(partitionLabels(new Int32Array(n), 1, numClients, spec, createSeededRandom(s))).toEqual(parts);
+      }),
+    );
+  });
+
+  it('refuses an exponent that is not a finite positive number', () => {
+    for (const exponent of [0, -1, Number.POSITIVE_INFINITY, Number.NaN]) {
+      expectShoalError(() => partitionLabels(new Int32Array(4), 1, 2, { kind: 'quantity', distribution: 'powerlaw', exponent }, createSeededRandom(0)), 'INVALID_CONFIG', /exponent must be a finite positive number/);
+    }
   });
 });
 
@@ -265,10 +308,10 @@ describe('partitionLabels: examplesPerClient and bad arguments', () => {
 
   it('refuses labels outside 0..numClasses-1, numClients outside 1..n and bad parameters', () => {
     const random = createSeededRandom(0);
-    const spec: PartitionSpec = { kind: 'quantity', sigma: 1 };
+    const spec: LabelPartitionSpec = { kind: 'quantity', distribution: 'lognormal', sigma: 1 };
     expectShoalError(() => partitionLabels(Int32Array.from([0, 3]), 3, 1, spec, random), 'INVALID_CONFIG', /label 3 at index 1 is outside 0\.\.2/);
     expectShoalError(() => partitionLabels(new Int32Array(4), 1, 5, spec, random), 'INVALID_CONFIG', /partition quantity: numClients must be an integer in 1\.\.4/);
-    expectShoalError(() => partitionLabels(new Int32Array(4), 1, 2, { kind: 'quantity', sigma: -1 }, random), 'INVALID_CONFIG', /sigma must be a finite non-negative number, got -1/);
+    expectShoalError(() => partitionLabels(new Int32Array(4), 1, 2, { kind: 'quantity', distribution: 'lognormal', sigma: -1 }, random), 'INVALID_CONFIG', /sigma must be a finite non-negative number, got -1/);
     expectShoalError(() => partitionLabels(new Int32Array(4), 1, 2, { kind: 'dirichlet', alpha: 0, recipe: 'per-class' }, random), 'INVALID_CONFIG', /alpha must be a finite positive number, got 0/);
     expectShoalError(() => partitionLabels(new Int32Array(4), 1, 2, { kind: 'shards', shardsPerClient: 0 }, random), 'INVALID_CONFIG', /shardsPerClient must be a positive integer, got 0/);
     expectShoalError(() => partitionLabels(new Int32Array(4), 1, 2, spec, random, 0), 'INVALID_CONFIG', /examplesPerClient must be a positive integer, got 0/);
@@ -298,11 +341,12 @@ describe('partitionLabels (property): every kind over sizes, client counts and a
       .chain((labels) => fc.tuple(fc.constant(k), fc.constant(Int32Array.from(labels)), fc.integer({ min: 1, max: Math.min(labels.length, 30) }))),
   );
   const alpha = fc.double({ min: 1e-3, max: 1e3, noNaN: true });
-  const spec: fc.Arbitrary<PartitionSpec> = fc.oneof(
+  const spec: fc.Arbitrary<LabelPartitionSpec> = fc.oneof(
     fc.constant({ kind: 'iid' } as const),
     fc.record({ kind: fc.constant('shards' as const), shardsPerClient: fc.integer({ min: 1, max: 4 }) }),
     fc.record({ kind: fc.constant('dirichlet' as const), alpha, recipe: fc.constantFrom('per-client' as const, 'per-class' as const) }),
-    fc.record({ kind: fc.constant('quantity' as const), sigma: fc.double({ min: 0, max: 3, noNaN: true }) }),
+    fc.record({ kind: fc.constant('quantity' as const), distribution: fc.constant('lognormal' as const), sigma: fc.double({ min: 0, max: 3, noNaN: true }) }),
+    fc.record({ kind: fc.constant('quantity' as const), distribution: fc.constant('powerlaw' as const), exponent: fc.double({ min: 0.1, max: 10, noNaN: true }) }),
   );
   const cap = fc.option(fc.integer({ min: 1, max: 40 }), { nil: undefined });
 

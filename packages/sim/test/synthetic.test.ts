@@ -101,7 +101,62 @@ describe('generateSynthetic: FedProx Synthetic(α, β)', () => {
   });
 });
 
+describe('generateSynthetic: Synthetic-IID', () => {
+  const iid = generateSynthetic({ seed: 0, iid: true });
+
+  it('keeps the sizes of Synthetic(α, β) of the seed (drawn first) and their 90/10 split', () => {
+    expect(iid.sizes).toEqual(generateSynthetic({ seed: 0 }).sizes);
+    iid.sizes.forEach((size, k) => expect(iid.devices[k]!.length).toBe(Math.floor(0.9 * size)));
+  });
+
+  it('ignores α and β: the same draws whatever they are', () => {
+    const other = generateSynthetic({ seed: 0, iid: true, alpha: 5, beta: 3 });
+    expect(Buffer.from(other.train.x.buffer).equals(Buffer.from(iid.train.x.buffer))).toBe(true);
+    expect(other.train.y).toEqual(iid.train.y);
+  });
+
+  it('labels every example of every device with the one W, b drawn right after the sizes', () => {
+    const random = createSeededRandom(0);
+    for (let k = 0; k < 30; k++) syntheticDeviceSize(random);
+    const weights = Array.from({ length: 60 * 10 }, () => random.nextGaussian()); // W ~ N(0, 1), features × classes
+    const bias = Array.from({ length: 10 }, () => random.nextGaussian());
+    const labelOf = (x: Float32Array, row: number): number => {
+      const logits = bias.map((b, c) => x.subarray(row * 60, (row + 1) * 60).reduce((sum, value, j) => sum + value * weights[j * 10 + c]!, b));
+      return logits.indexOf(Math.max(...logits));
+    };
+    for (const split of [iid.train, iid.test]) {
+      const mismatches = Array.from({ length: split.length }, (_, row) => row).filter((row) => labelOf(split.x, row) !== split.y[row]);
+      expect(mismatches).toEqual([]);
+    }
+  });
+
+  it('draws x ~ N(0, Σ) on every device: per-device feature means near 0, variance of feature 1 near 1', () => {
+    for (const [k, indices] of iid.devices.entries()) {
+      if (indices.length < 300) continue;
+      const values = Array.from(indices, (i) => iid.train.x[i * 60]!);
+      const mean = values.reduce((a, b) => a + b, 0) / values.length;
+      const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1);
+      expect(Math.abs(mean), `device ${k}`).toBeLessThan(0.2);
+      expect(variance, `device ${k}`).toBeGreaterThan(0.75);
+      expect(variance, `device ${k}`).toBeLessThan(1.3);
+    }
+  });
+});
+
 describe('simulation.dataset synthetic', () => {
+  it('reads simulation.synthetic.iid, and refuses alpha or beta next to it', () => {
+    expect(parseConfig({ model: 'logreg', simulation: { dataset: 'synthetic', synthetic: { iid: true } } }).simulation.synthetic).toEqual({ iid: true });
+    expect(parseConfig({ model: 'logreg', simulation: { dataset: 'synthetic', synthetic: { iid: false, alpha: 0.5 } } }).simulation.synthetic).toEqual({ alpha: 0.5, beta: 1 });
+    expect(() => parseConfig({ simulation: { dataset: 'synthetic', synthetic: { iid: true, beta: 1 } } })).toThrow(
+      'simulation.synthetic.beta does not apply with simulation.synthetic.iid true: Synthetic-IID gives every device the same model and inputs; drop beta, or set iid false for Synthetic(alpha, beta)',
+    );
+    expect(() => parseConfig({ simulation: { dataset: 'synthetic', synthetic: { iid: 'yes' } } })).toThrow(/simulation.synthetic.iid must be/);
+  });
+
+  it('accepts the natural partition by name, the only one it has', () => {
+    expect(parseConfig({ model: 'logreg', simulation: { dataset: 'synthetic', partition: { kind: 'natural' } } }).simulation.partition).toEqual({ kind: 'natural' });
+  });
+
   it('defaults numClients to 30 devices and refuses a partition', () => {
     const config = parseConfig({ model: 'logreg', simulation: { dataset: 'synthetic', synthetic: { alpha: 0.5, beta: 0 } } });
     expect(config.simulation.numClients).toBe(30);

@@ -74,6 +74,60 @@ function makeLayer(layer: LayerSpec, name: string, inputShape: number[] | undefi
       return tf.layers.maxPooling2d({ name, inputShape, poolSize: layer.poolSize });
     case 'flatten':
       return tf.layers.flatten({ name, inputShape });
+    case 'embedding':
+      return new OneHotEmbedding({ name, inputShape, inputDim: layer.inputDim, outputDim: layer.outputDim });
+    case 'gru':
+      return tf.layers.gru({
+        name,
+        inputShape,
+        units: layer.units,
+        // Spelled out rather than left to tfjs's defaults (hardSigmoid, glorotNormal), which differ from Keras's.
+        recurrentActivation: 'sigmoid',
+        kernelInitializer: 'glorotUniform',
+        // The coordinator's weights (orthogonal recurrent kernel) replace these at once; tfjs's
+        // orthogonal initialiser would run a slow QR on every client for nothing.
+        recurrentInitializer: 'glorotUniform',
+      });
+  }
+}
+
+/**
+ * tfjs's embedding layer computed as one-hot(ids) · E: the same outputs and the same weight
+ * (`embeddings`, [inputDim, outputDim], initialised uniform in ±0.05), but its gradient is a matMul,
+ * which every backend has. `tf.layers.embedding`'s gather needs `UnsortedSegmentSum` for its
+ * gradient, which tfjs 4.22's WASM backend lacks. Ids are cast to integers; an id outside
+ * 0..inputDim−1 embeds to zeros. For small vocabularies (a character model's 65) the one-hot costs
+ * little. Built by `buildModel` only, so it is not registered for tfjs serialization.
+ */
+class OneHotEmbedding extends tf.layers.Layer {
+  static readonly className = 'ShoalOneHotEmbedding';
+  private readonly inputDim: number;
+  private readonly outputDim: number;
+  private embeddings: tf.LayerVariable | undefined;
+
+  constructor(args: { name: string; inputShape: number[] | undefined; inputDim: number; outputDim: number }) {
+    super({ name: args.name, ...(args.inputShape ? { inputShape: args.inputShape } : {}) });
+    this.inputDim = args.inputDim;
+    this.outputDim = args.outputDim;
+  }
+
+  override build(): void {
+    const initializer = tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05 });
+    this.embeddings = this.addWeight('embeddings', [this.inputDim, this.outputDim], 'float32', initializer);
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    return [...(inputShape as tf.Shape), this.outputDim];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const ids = Array.isArray(inputs) ? inputs[0]! : inputs;
+      const oneHot = tf.oneHot(tf.cast(ids.flatten(), 'int32'), this.inputDim).toFloat();
+      const embedded = tf.matMul(oneHot, this.embeddings!.read());
+      return embedded.reshape([...ids.shape, this.outputDim]);
+    });
   }
 }
 
