@@ -19,7 +19,8 @@ import {
 } from '@shoal/protocol';
 import { parseDpConfig, type DpConfig } from '@shoal/dp';
 import { parseSecAggConfig, type SecAggConfig } from '@shoal/secagg';
-import { createStrategy, parseStrategyConfig, ROBUST_STRATEGIES, type StrategyConfig } from '@shoal/strategy';
+import { createStrategy, parseStrategyConfig, PER_UPDATE_STRATEGIES, type StrategyConfig } from '@shoal/strategy';
+import { FEDERATED_EVALUATION_DEFAULTS, resolveFederatedEvaluation, type ResolvedFederatedEvaluation } from './federated-evaluation.js';
 import type { ConnectionLimits, CoordinatorOptions, SecAggOptions } from './options.js';
 import type { DpOptions } from './privacy.js';
 
@@ -63,6 +64,8 @@ export interface CoordinatorConfig {
   readonly sampling: 'fixed' | 'poisson';
   /** The coordinator's bound on a plain update's L2 norm: `auto` (from the global model) or a number. */
   readonly maxUpdateNorm: number | 'auto';
+  /** Federated evaluation with its defaults filled in; absent: off. */
+  readonly federatedEvaluation?: ResolvedFederatedEvaluation;
 }
 
 /** The defaults of the coordinator's keys, in the config and in `CoordinatorOptions` alike. */
@@ -97,7 +100,7 @@ export const COORDINATOR_DEFAULTS = {
 };
 
 const FRACTION = interval('(0, 1]');
-const TOP_LEVEL_KEYS = ['name', 'seed', 'rounds', 'targetAccuracy', 'model', 'clientsPerRound', 'fraction', 'minClients', 'minAvailable', 'roundTimeoutMs', 'train', 'strategy', 'server', 'secagg', 'dp', 'sampling', 'maxUpdateNorm'];
+const TOP_LEVEL_KEYS = ['name', 'seed', 'rounds', 'targetAccuracy', 'model', 'clientsPerRound', 'fraction', 'minClients', 'minAvailable', 'roundTimeoutMs', 'train', 'strategy', 'server', 'secagg', 'dp', 'sampling', 'maxUpdateNorm', 'federatedEvaluation'];
 /** Accepted and ignored: a JSON schema for editors, and a note for humans. */
 const METADATA_KEYS = ['$schema', 'description'];
 
@@ -166,14 +169,32 @@ export function composeConfig<T>(raw: unknown, sections: ConfigSections<T>, defa
     maxUpdateNorm: root.read('maxUpdateNorm', COORDINATOR_DEFAULTS.maxUpdateNorm, checkMaxUpdateNorm),
   };
   checkDistributedDp(base.dp.mode, base.secagg.mode !== 'off');
-  checkRobustAggregation(base.strategy.name, ROBUST_STRATEGIES.includes(base.strategy.name), base.secagg.mode !== 'off', base.dp.mode);
+  checkRobustAggregation(base.strategy.name, PER_UPDATE_STRATEGIES.includes(base.strategy.name), base.secagg.mode !== 'off', base.dp.mode);
+  const coordinator: CoordinatorConfig = root.has('federatedEvaluation')
+    ? { ...base, federatedEvaluation: parseFederatedEvaluation(root.section('federatedEvaluation', Object.keys(FEDERATED_EVALUATION_DEFAULTS)), base) }
+    : base;
   const own = Object.fromEntries(sections.keys.map((key) => [key, root.value(key)]));
-  return { ...base, ...sections.parse(own, base) };
+  return { ...coordinator, ...sections.parse(own, coordinator) };
 }
 
 /**
- * A robust aggregation rule (fedmedian, fedtrimmedavg, krum) needs each client's update, so it runs
- * in plain rounds only: not under secure aggregation, nor under DP.
+ * `federatedEvaluation`: every and timeoutMs integers ≥ 1, clients an integer ≥ 1 or "all",
+ * allowUnprotectedMetrics a boolean, which must be true when secagg or dp is on.
+ */
+function parseFederatedEvaluation(section: ConfigSection, base: Pick<CoordinatorConfig, 'secagg' | 'dp'>): ResolvedFederatedEvaluation {
+  const defaults = FEDERATED_EVALUATION_DEFAULTS;
+  return resolveFederatedEvaluation({
+    every: section.integer('every', defaults.every, 1),
+    clients: section.read('clients', defaults.clients, (value, path) => (value === 'all' ? value : integerAt(value, path, 1))),
+    timeoutMs: section.integer('timeoutMs', defaults.timeoutMs, 1),
+    allowUnprotectedMetrics: section.boolean('allowUnprotectedMetrics', defaults.allowUnprotectedMetrics),
+  }, { secagg: base.secagg.mode !== 'off', dp: base.dp.mode !== 'off' });
+}
+
+/**
+ * A rule over individual updates (the robust rules fedmedian, fedtrimmedavg, krum, and qfedavg)
+ * needs each client's update, so it runs in plain rounds only: not under secure aggregation, nor
+ * under DP.
  */
 export function checkRobustAggregation(strategy: string, robust: boolean, secure: boolean, dpMode: DpConfig['mode']): void {
   if (!robust) return;
@@ -289,7 +310,8 @@ export function coordinatorOptions(config: CoordinatorConfig): Omit<CoordinatorO
     ...(config.minAvailable !== undefined ? { minAvailable: config.minAvailable } : {}),
     roundTimeoutMs: config.roundTimeoutMs,
     train: { ...config.train, proximalMu: 0 },
-    strategy: createStrategy(config.strategy),
+    // q-FedAvg's Lipschitz estimate defaults to 1 / the clients' learning rate, as in the paper's code.
+    strategy: createStrategy(config.strategy.name === 'qfedavg' ? { ...config.strategy, lipschitz: config.strategy.lipschitz ?? 1 / config.train.learningRate } : config.strategy),
     ...(config.seed !== undefined ? { seed: config.seed } : {}),
     heartbeatIntervalMs: config.server.heartbeatIntervalMs,
     maxUpdateNorm: config.maxUpdateNorm,
@@ -297,5 +319,6 @@ export function coordinatorOptions(config: CoordinatorConfig): Omit<CoordinatorO
     ...secaggOptions(config),
     ...privacyOptions(config),
     ...(config.server.checkpointDir !== undefined ? { checkpointDir: config.server.checkpointDir } : {}),
+    ...(config.federatedEvaluation ? { federatedEvaluation: config.federatedEvaluation } : {}),
   };
 }

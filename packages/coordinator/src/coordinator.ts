@@ -26,6 +26,9 @@ import type { RoundMetrics } from './round.js';
 import { modelVersion, runRound, sampleRate, type CoordinatorState, type RoundPorts, type RunSetup } from './run-round.js';
 import { ClientRegistry, type ConnectedClient } from './clients.js';
 
+/** The capability a client announces when it reports `update.initialLoss` on request (q-FedAvg). */
+export const INITIAL_LOSS_CAPABILITY = 'initial-loss';
+
 /** The largest cohort a SecAgg coordinator sizes its frame limit for, when no degree bounds it. */
 const MAX_SECAGG_COHORT = 10_000;
 
@@ -63,11 +66,14 @@ export class Coordinator {
   private readonly cohort: LocalCohort;
   /** The round ports but `random`, which each round gets fresh (`roundRandom`). */
   private readonly ports: Omit<RoundPorts, 'random'>;
+  /** Whether the strategy's train config asks clients for `update.initialLoss` (q-FedAvg). */
+  private readonly needsInitialLoss: boolean;
   /** Between rounds: the model, strategy and privacy state, replaced by each round's result. */
   private state: CoordinatorState;
 
   constructor(options: CoordinatorOptions) {
     this.options = resolveOptions(options);
+    this.needsInitialLoss = this.options.strategy.configureTrain(1, this.options.train).reportInitialLoss === true;
     this.registry = new ClientRegistry({ ttlMs: this.options.limits.resumeTokenTtlMs, maxTokens: this.options.limits.maxResumeTokens });
     this.numParams = numParams(options.model.descriptor.manifest);
     if (options.model.weights.length !== this.numParams) {
@@ -247,10 +253,11 @@ export class Coordinator {
   /**
    * Idle clients that can take part in this coordinator's rounds: under secure aggregation or DP
    * only those that announced the capability (a client that ignores the round's SecAgg or DP
-   * settings would break the round or the privacy guarantee).
+   * settings would break the round or the privacy guarantee); with a strategy that asks for
+   * `initialLoss` (q-FedAvg), only those that announced 'initial-loss'.
    */
   private eligibleIdle(): ConnectedClient[] {
-    const needed = [...(this.options.secagg ? ['secagg'] : []), ...(this.options.dp ? ['dp'] : [])];
+    const needed = [...(this.options.secagg ? ['secagg'] : []), ...(this.options.dp ? ['dp'] : []), ...(this.needsInitialLoss ? [INITIAL_LOSS_CAPABILITY] : [])];
     return this.registry
       .ready()
       .filter((client) => !this.cohort.isBusy(client.clientId!) && needed.every((capability) => client.capabilities.includes(capability)));

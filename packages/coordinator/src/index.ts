@@ -3,6 +3,8 @@ export * from './options.js';
 export * from './config.js';
 export * from './ports.js';
 export * from './round.js';
+export * from './evaluation-summary.js';
+export * from './federated-evaluation.js';
 export * from './round-log.js';
 export * from './run-round.js';
 export * from './norm-bound.js';

@@ -4,6 +4,7 @@ import { SECAGG_DEFAULTS } from '@shoal/secagg';
 import type { Strategy } from '@shoal/strategy';
 import { COORDINATOR_DEFAULTS, checkCohort, checkDistributedDp, checkRobustAggregation, checkFraction, checkLimit, checkMaxUpdateNorm } from './config.js';
 import type { InitialModel } from './model-init.js';
+import { resolveFederatedEvaluation, type FederatedEvaluationOptions, type ResolvedFederatedEvaluation } from './federated-evaluation.js';
 import type { RoundMetrics } from './round.js';
 import type { DpOptions } from './privacy.js';
 
@@ -72,6 +73,11 @@ export interface CoordinatorOptions {
   readonly checkpointDir?: string;
   /** Central evaluation of each new global model (e.g. on a held-out test set). */
   readonly evaluate?: (weights: Float32Array, round: number) => Promise<EvaluationResult>;
+  /**
+   * Federated evaluation: after committed rounds, idle clients that announced 'evaluate' score the
+   * committed model on their held-out data (`RoundMetrics.federatedEvaluation`). Default: off.
+   */
+  readonly federatedEvaluation?: FederatedEvaluationOptions;
   /** Secure aggregation: the coordinator learns only the sum of the cohort's updates. Default: off. */
   readonly secagg?: SecAggOptions;
   /** Client-level differential privacy; needs `clientsPerRound` (the expected cohort). Default: off. */
@@ -131,7 +137,9 @@ export interface ConnectionLimits {
 /** The defaults of `limits` (the config's `server.limits`). */
 export const DEFAULT_CONNECTION_LIMITS: Required<ConnectionLimits> = COORDINATOR_DEFAULTS.limits;
 
-export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'seed' | 'targetAccuracy' | 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound' | 'secagg' | 'dp' | 'limits'>> {
+export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'seed' | 'targetAccuracy' | 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound' | 'secagg' | 'dp' | 'limits' | 'federatedEvaluation'>> {
+  /** With every default filled in; absent when federated evaluation is off. */
+  readonly federatedEvaluation?: ResolvedFederatedEvaluation;
   readonly limits: Required<ConnectionLimits>;
   /** With every default filled in (SECAGG_DEFAULTS); threshold and degree stay derived per round unless given. */
   readonly secagg?: SecAggOptions & Required<Pick<SecAggOptions, 'maxDropout' | 'stageTimeoutMs' | 'clipRange' | 'maxWeight' | 'shareMetrics'>>;
@@ -163,7 +171,8 @@ export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
   const maxUpdateNorm = checkMaxUpdateNorm(options.maxUpdateNorm ?? COORDINATOR_DEFAULTS.maxUpdateNorm);
   const limits = { ...DEFAULT_CONNECTION_LIMITS };
   for (const key of Object.keys(limits) as (keyof ConnectionLimits)[]) limits[key] = checkLimit(options.limits?.[key] ?? limits[key], `limits.${key}`);
-  const { secagg: givenSecagg, ...rest } = options;
+  const federatedEvaluation = options.federatedEvaluation && resolveFederatedEvaluation(options.federatedEvaluation, { secagg: options.secagg !== undefined, dp: options.dp !== undefined });
+  const { secagg: givenSecagg, federatedEvaluation: _given, ...rest } = options;
   const secagg = givenSecagg && {
     ...givenSecagg,
     maxDropout: givenSecagg.maxDropout ?? SECAGG_DEFAULTS.maxDropout,
@@ -176,6 +185,7 @@ export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
     ...rest,
     limits,
     ...(secagg ? { secagg } : {}),
+    ...(federatedEvaluation ? { federatedEvaluation } : {}),
     ...(options.dp ? { dp: { delta: DP_DEFAULTS.delta, ...options.dp } } : {}),
     sampling: options.sampling ?? COORDINATOR_DEFAULTS.sampling,
     maxUpdateNorm,

@@ -67,8 +67,9 @@ export interface Cohort {
   /**
    * Picks the round's members from the clients eligible now (idle, with the capabilities the
    * rounds need, in admission order) with `sample`, and holds them for `round` until `release`.
+   * `capability`: only clients that also announced it (federated evaluation asks for 'evaluate').
    */
-  select(round: number, sample: (eligible: readonly string[]) => readonly string[]): readonly string[];
+  select(round: number, sample: (eligible: readonly string[]) => readonly string[], capability?: string): readonly string[];
   /** Whether `member` already holds the weights of `modelVersion` (so `train` can leave them out). */
   holds(member: string, modelVersion: string): boolean;
   /** Sends one frame to a member still connected; the bytes sent (0 when it is gone). `holding`: it will hold that model version after this frame. */

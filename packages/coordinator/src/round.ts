@@ -13,6 +13,8 @@ export interface SecAggMetrics {
 
 export type SecAggStage = 'advertise' | 'share' | 'masked' | 'confirm' | 'unmask';
 
+import type { FederatedEvaluationMetrics } from './evaluation-summary.js';
+
 /** What happened in one round, as recorded in metrics and reported to `onRound`. */
 export interface RoundMetrics {
   readonly round: number;
@@ -29,6 +31,11 @@ export interface RoundMetrics {
   /** Central evaluation of the new global model, when an evaluate callback is configured. */
   readonly accuracy?: number;
   readonly loss?: number;
+  /**
+   * Federated evaluation of the committed model on the clients' held-out data (`federatedEvaluation`):
+   * present when the round committed, was due, and at least one client answered in time.
+   */
+  readonly federatedEvaluation?: FederatedEvaluationMetrics;
   /** Mean of the participants' reported training loss. */
   readonly trainLoss?: number;
   /** Bytes of round messages received from / sent to the cohort. */

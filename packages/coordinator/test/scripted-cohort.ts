@@ -117,6 +117,10 @@ export class ScriptedCohort implements Cohort {
   }
 
   private async answer(kind: AnswerKind, member: string): Promise<RoundMessage> {
+    if (kind === 'evaluation') {
+      const evaluate = this.last(member, 'evaluate');
+      return { type: 'evaluation', round: evaluate.round, modelVersion: evaluate.modelVersion, loss: 1, accuracy: 0.5, numExamples: this.numExamples };
+    }
     const train = this.last(member, 'train') as TrainMessage;
     const { round } = train;
     switch (kind) {

@@ -20,6 +20,11 @@ export interface TrainConfig {
    * to the masked values, so the bits are summed (and noised) without the coordinator seeing any.
    */
   readonly bitNoiseStd?: number;
+  /**
+   * Report `update.initialLoss`, the loss of the received global model on the training data before
+   * local training (q-FedAvg needs it). Sent only to clients that announced `'initial-loss'`.
+   */
+  readonly reportInitialLoss?: boolean;
 }
 
 /** Metrics a client reports about its local training. */
@@ -63,6 +68,24 @@ export interface UpdateMessage {
   readonly metrics: TrainMetrics;
   /** With `clipNorm` set: true when the update's norm was within the clip norm (adaptive clipping). */
   readonly unclipped?: boolean;
+  /** With `config.reportInitialLoss`: the received global model's loss on the training data, before training (finite, ≥ 0). */
+  readonly initialLoss?: number;
+}
+
+/**
+ * A client's evaluation of the model `evaluate` named, on its own held-out examples. Sent only in
+ * answer to `evaluate`, so only by clients that announced `'evaluate'`.
+ */
+export interface EvaluationMessage {
+  readonly type: 'evaluation';
+  readonly round: number;
+  readonly modelVersion: string;
+  /** Mean loss over the held-out examples: finite, ≥ 0. */
+  readonly loss: number;
+  /** Fraction of the held-out examples classified correctly, in [0, 1]. */
+  readonly accuracy: number;
+  /** How many held-out examples the client evaluated on. */
+  readonly numExamples: number;
 }
 
 /** A client that cannot train this round says so, and becomes a dropout at once. */
@@ -179,7 +202,7 @@ export interface RevealMessage {
   readonly maskKeyShares: readonly { readonly of: number; readonly share: Uint8Array }[];
 }
 
-export type ClientMessage = HelloMessage | UpdateMessage | DeclineMessage | AdvertiseMessage | SharesMessage | MaskedMessage | ConfirmMessage | RevealMessage;
+export type ClientMessage = HelloMessage | UpdateMessage | EvaluationMessage | DeclineMessage | AdvertiseMessage | SharesMessage | MaskedMessage | ConfirmMessage | RevealMessage;
 
 // ---- coordinator → client ----
 
@@ -216,7 +239,21 @@ export interface RoundResultMessage {
   readonly reason?: string;
 }
 
-export type CoordinatorMessage = WelcomeMessage | TrainMessage | RoundResultMessage | KeysMessage | InboxMessage | SurvivorsMessage | UnmaskMessage;
+/**
+ * Federated evaluation: asks a client that announced `'evaluate'` to score the model committed in
+ * `round` on its held-out examples and answer with `evaluation` within `deadlineMs`. `weights` is
+ * absent when the client already holds `modelVersion`.
+ */
+export interface EvaluateMessage {
+  readonly type: 'evaluate';
+  readonly round: number;
+  readonly modelVersion: string;
+  readonly weights?: Float32Array;
+  /** Milliseconds the client has to answer, from the arrival of this message. */
+  readonly deadlineMs: number;
+}
+
+export type CoordinatorMessage = WelcomeMessage | TrainMessage | EvaluateMessage | RoundResultMessage | KeysMessage | InboxMessage | SurvivorsMessage | UnmaskMessage;
 
 export type Message = ClientMessage | CoordinatorMessage;
 export type MessageType = Message['type'];

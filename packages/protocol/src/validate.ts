@@ -1,7 +1,7 @@
 import { decodeFrame } from './codec.js';
 import { Rejection, array, boolean, bytes, describeError, distinct, fields, finite, inRange, integer, isPlainObject, object, oneOf, optional, positive, quote, reject, string, vector, version, words, type RawMessage } from './field-checks.js';
 import type { ErrorCode } from './errors.js';
-import type { ClientMessage, CoordinatorMessage, DeclineMessage, HelloMessage, RoundResultMessage } from './messages.js';
+import type { ClientMessage, CoordinatorMessage, DeclineMessage, EvaluateMessage, EvaluationMessage, HelloMessage, RoundResultMessage } from './messages.js';
 import type { TrainConfig, TrainMessage, TrainMetrics, UpdateMessage, WelcomeMessage } from './messages.js';
 import type { AdvertiseMessage, ConfirmMessage, InboxMessage, KeysMessage, MaskedMessage, NeighbourKeys, RevealMessage } from './messages.js';
 import type { SecAggRoundConfig, SharesMessage, SurvivorsMessage, UnmaskMessage } from './messages.js';
@@ -97,6 +97,7 @@ export function decodeClientMessage(bytes: Uint8Array, limits: ClientMessageLimi
     switch (type) {
       case 'hello': return hello(raw);
       case 'update': return update(raw, limits.numParams);
+      case 'evaluation': return evaluation(raw);
       case 'decline': return decline(raw);
       case 'advertise': return advertise(raw);
       case 'shares': return shares(raw);
@@ -114,6 +115,7 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, limits?: Partial<Cli
     switch (type) {
       case 'welcome': return welcome(raw);
       case 'train': return train(raw, limits?.numParams);
+      case 'evaluate': return evaluate(raw, limits?.numParams);
       case 'result': return result(raw);
       case 'keys': return keys(raw);
       case 'inbox': return inbox(raw);
@@ -167,7 +169,7 @@ function hello(raw: RawMessage): HelloMessage {
 }
 
 function update(raw: RawMessage, numParams: number): UpdateMessage {
-  fields('update', raw, ['type', 'round', 'modelVersion', 'numExamples', 'delta', 'metrics'], ['unclipped']);
+  fields('update', raw, ['type', 'round', 'modelVersion', 'numExamples', 'delta', 'metrics'], ['unclipped', 'initialLoss']);
   return {
     type: 'update',
     round: integer('update.round', raw.round, 0),
@@ -176,6 +178,19 @@ function update(raw: RawMessage, numParams: number): UpdateMessage {
     delta: vector('update.delta', raw.delta, numParams),
     metrics: metrics('update.metrics', raw.metrics),
     ...optional(raw, 'unclipped', (value) => boolean('update.unclipped', value)),
+    ...optional(raw, 'initialLoss', (value) => inRange('update.initialLoss', value, 0, Infinity)),
+  };
+}
+
+function evaluation(raw: RawMessage): EvaluationMessage {
+  fields('evaluation', raw, ['type', 'round', 'modelVersion', 'loss', 'accuracy', 'numExamples'], []);
+  return {
+    type: 'evaluation',
+    round: integer('evaluation.round', raw.round, 0),
+    modelVersion: string('evaluation.modelVersion', raw.modelVersion, MAX_ID_LENGTH),
+    loss: inRange('evaluation.loss', raw.loss, 0, Infinity),
+    accuracy: inRange('evaluation.accuracy', raw.accuracy, 0, 1),
+    numExamples: integer('evaluation.numExamples', raw.numExamples, 0),
   };
 }
 
@@ -211,6 +226,17 @@ function train(raw: RawMessage, numParams: number | undefined): TrainMessage {
     config: trainConfig('train.config', raw.config),
     deadlineMs: positive('train.deadlineMs', raw.deadlineMs),
     ...optional(raw, 'secagg', (value) => secaggConfig('train.secagg', value)),
+  };
+}
+
+function evaluate(raw: RawMessage, numParams: number | undefined): EvaluateMessage {
+  fields('evaluate', raw, ['type', 'round', 'modelVersion', 'deadlineMs'], ['weights']);
+  return {
+    type: 'evaluate',
+    round: integer('evaluate.round', raw.round, 0),
+    modelVersion: string('evaluate.modelVersion', raw.modelVersion, MAX_ID_LENGTH),
+    ...optional(raw, 'weights', (value) => vector('evaluate.weights', value, numParams)),
+    deadlineMs: positive('evaluate.deadlineMs', raw.deadlineMs),
   };
 }
 
@@ -366,7 +392,7 @@ function metrics(path: string, value: unknown): TrainMetrics {
 }
 
 function trainConfig(path: string, value: unknown): TrainConfig {
-  const raw = object(path, value, ['epochs', 'batchSize', 'learningRate', 'optimizer', 'proximalMu'], ['clipNorm', 'noiseStd', 'bitNoiseStd']);
+  const raw = object(path, value, ['epochs', 'batchSize', 'learningRate', 'optimizer', 'proximalMu'], ['clipNorm', 'noiseStd', 'bitNoiseStd', 'reportInitialLoss']);
   return {
     epochs: integer(`${path}.epochs`, raw.epochs, 1),
     batchSize: integer(`${path}.batchSize`, raw.batchSize, 1),
@@ -376,6 +402,7 @@ function trainConfig(path: string, value: unknown): TrainConfig {
     ...optional(raw, 'clipNorm', (v) => positive(`${path}.clipNorm`, v)),
     ...optional(raw, 'noiseStd', (v) => inRange(`${path}.noiseStd`, v, 0, Infinity)),
     ...optional(raw, 'bitNoiseStd', (v) => inRange(`${path}.bitNoiseStd`, v, 0, Infinity)),
+    ...optional(raw, 'reportInitialLoss', (v) => boolean(`${path}.reportInitialLoss`, v)),
   };
 }
 
@@ -430,9 +457,17 @@ function layerSpec(value: unknown, path: string): LayerSpec {
     case 'flatten':
       object(path, value, ['type'], []);
       return { type };
+    case 'embedding': {
+      const raw = object(path, value, ['type', 'inputDim', 'outputDim'], []);
+      return { type, inputDim: integer(`${path}.inputDim`, raw.inputDim, 1), outputDim: integer(`${path}.outputDim`, raw.outputDim, 1) };
+    }
+    case 'gru': {
+      const raw = object(path, value, ['type', 'units'], []);
+      return { type, units: integer(`${path}.units`, raw.units, 1) };
+    }
     default:
       object(path, value, ['type'], []); // names a non-object as such before blaming the type
-      return reject('INVALID_MESSAGE', `${path}.type is not one of dense, conv2d, maxPool2d, flatten`);
+      return reject('INVALID_MESSAGE', `${path}.type is not one of dense, conv2d, maxPool2d, flatten, embedding, gru`);
   }
 }
 

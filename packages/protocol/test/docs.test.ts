@@ -12,8 +12,8 @@ const protocolDoc = read('protocol.md');
 // Every message type, checked against the union at compile time: adding a type to messages.ts
 // without listing it here fails `tsc`, and listing it here without documenting it fails below.
 const MESSAGE_TYPES = [
-  'hello', 'update', 'decline', 'advertise', 'shares', 'masked', 'confirm', 'reveal',
-  'welcome', 'train', 'result', 'keys', 'inbox', 'survivors', 'unmask',
+  'hello', 'update', 'evaluation', 'decline', 'advertise', 'shares', 'masked', 'confirm', 'reveal',
+  'welcome', 'train', 'evaluate', 'result', 'keys', 'inbox', 'survivors', 'unmask',
 ] as const satisfies readonly MessageType[];
 const everyTypeListed: Exclude<MessageType, (typeof MESSAGE_TYPES)[number]> extends never ? true : false = true;
 

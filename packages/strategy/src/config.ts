@@ -2,9 +2,9 @@
 // strategy factories default to) and which keys each strategy takes. `createStrategy` applies the
 // same rules to a config built in code; the coordinator's schema composes this one with the others.
 import { ConfigSection, configError, oneOfAt } from '@shoal/protocol';
-import { checkByzantine, checkDecay, checkKrumSelect, checkMaxWeight, checkMomentum, checkProximalMu, checkServerLearningRate, checkTau, checkTrimFraction } from './options.js';
+import { checkByzantine, checkDecay, checkKrumSelect, checkLipschitz, checkMaxWeight, checkMomentum, checkProximalMu, checkQ, checkServerLearningRate, checkTau, checkTrimFraction } from './options.js';
 
-export const STRATEGY_NAMES = ['fedavg', 'fedavgm', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad', 'fedmedian', 'fedtrimmedavg', 'krum'] as const;
+export const STRATEGY_NAMES = ['fedavg', 'fedavgm', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad', 'fedmedian', 'fedtrimmedavg', 'krum', 'qfedavg'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 /** The `strategy` section of a coordinator or simulation config. */
@@ -30,6 +30,10 @@ export interface StrategyConfig {
   readonly byzantine?: number;
   /** krum only: m, the lowest-scoring updates averaged (1 is Krum, more is Multi-Krum). Default 1 (`STRATEGY_DEFAULTS`). */
   readonly krumSelect?: number;
+  /** qfedavg only: q ≥ 0, how strongly high-loss clients are favoured. Default 1 (`STRATEGY_DEFAULTS`). */
+  readonly q?: number;
+  /** qfedavg only: the Lipschitz estimate L > 0. Default in a config file: 1 / train.learningRate (`coordinatorOptions`). */
+  readonly lipschitz?: number;
 }
 
 /** The defaults of `strategy` and of the strategy factories. `proximalMu` has none: fedprox needs it. */
@@ -48,10 +52,18 @@ export const STRATEGY_DEFAULTS = {
   trimFraction: 0.1,
   /** Multi-Krum's m: 1 is Krum. */
   krumSelect: 1,
-} as const satisfies Required<Omit<StrategyConfig, 'proximalMu' | 'byzantine'>>;
+  /** q-FedAvg's q: 1 is the middle of the paper's grid (it uses q from 0.001 to 15 per task). */
+  q: 1,
+} as const satisfies Required<Omit<StrategyConfig, 'proximalMu' | 'byzantine' | 'lipschitz'>>;
 
 /** The strategies with a robust aggregation rule: plain rounds only (no secagg, no dp). */
 export const ROBUST_STRATEGIES: readonly StrategyName[] = ['fedmedian', 'fedtrimmedavg', 'krum'];
+
+/**
+ * The strategies that aggregate individual updates (the robust rules, and q-FedAvg, which weighs
+ * each update by its client's loss): plain rounds only, as the coordinator's config enforces.
+ */
+export const PER_UPDATE_STRATEGIES: readonly StrategyName[] = [...ROBUST_STRATEGIES, 'qfedavg'];
 
 /** The strategies with an adaptive server optimiser (Reddi et al., ICLR 2021). */
 export const ADAPTIVE_STRATEGIES: readonly StrategyName[] = ['fedadam', 'fedyogi', 'fedadagrad'];
@@ -81,6 +93,8 @@ export const STRATEGY_OPTIONS: Readonly<Record<StrategyName, readonly (keyof Str
   fedmedian: ['serverLearningRate'],
   fedtrimmedavg: ['serverLearningRate', 'trimFraction'],
   krum: ['serverLearningRate', 'byzantine', 'krumSelect'],
+  // Unweighted like the robust rules; its weights come from the clients' losses.
+  qfedavg: ['serverLearningRate', 'q', 'lipschitz'],
 };
 
 /**
@@ -104,6 +118,8 @@ export function checkStrategyConfig(config: StrategyConfig): StrategyConfig {
   if (config.trimFraction !== undefined) checkTrimFraction(config.trimFraction);
   if (config.byzantine !== undefined) checkByzantine(config.byzantine);
   if (config.krumSelect !== undefined) checkKrumSelect(config.krumSelect);
+  if (config.q !== undefined) checkQ(config.q);
+  if (config.lipschitz !== undefined) checkLipschitz(config.lipschitz);
   if (name === 'fedprox') checkProximalMu(config.proximalMu);
   return config;
 }
@@ -113,7 +129,7 @@ export function checkStrategyConfig(config: StrategyConfig): StrategyConfig {
  * the other defaults stay with the factories.
  */
 export function parseStrategyConfig(raw: unknown): StrategyConfig {
-  const strategy = new ConfigSection(raw, 'strategy', ['name', 'serverLearningRate', 'maxWeight', 'momentum', 'proximalMu', 'beta1', 'beta2', 'tau', 'trimFraction', 'byzantine', 'krumSelect']);
+  const strategy = new ConfigSection(raw, 'strategy', ['name', 'serverLearningRate', 'maxWeight', 'momentum', 'proximalMu', 'beta1', 'beta2', 'tau', 'trimFraction', 'byzantine', 'krumSelect', 'q', 'lipschitz']);
   const name = strategy.oneOf('name', STRATEGY_DEFAULTS.name, STRATEGY_NAMES);
   return checkStrategyConfig({
     name,
@@ -127,5 +143,7 @@ export function parseStrategyConfig(raw: unknown): StrategyConfig {
     ...strategy.optional('trimFraction', checkTrimFraction),
     ...strategy.optional('byzantine', checkByzantine),
     ...strategy.optional('krumSelect', checkKrumSelect),
+    ...strategy.optional('q', checkQ),
+    ...strategy.optional('lipschitz', checkLipschitz),
   });
 }

@@ -3,6 +3,7 @@ import { fedAvg } from './fedavg.js';
 import { fedAvgM } from './fedavgm.js';
 import { fedAdagrad, fedAdam, fedYogi } from './fedopt.js';
 import { fedProx } from './fedprox.js';
+import { qFedAvg } from './qfedavg.js';
 import { fedMedian, fedTrimmedAvg, krum } from './robust.js';
 import type { Strategy } from './strategy.js';
 
@@ -31,5 +32,7 @@ export function createStrategy(config: StrategyConfig): Strategy {
       return fedTrimmedAvg(config);
     case 'krum':
       return krum(config);
+    case 'qfedavg':
+      return qFedAvg({ ...config, lipschitz: config.lipschitz! });
   }
 }

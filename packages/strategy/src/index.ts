@@ -6,6 +6,7 @@ export * from './fedavgm.js';
 export * from './fedprox.js';
 export * from './fedopt.js';
 export * from './robust.js';
+export * from './qfedavg.js';
 export * from './create.js';
 export * from './config.js';
 export * from './central-dp.js';

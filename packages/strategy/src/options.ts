@@ -58,3 +58,17 @@ export function checkByzantine(value: unknown): number {
 export function checkKrumSelect(value: unknown): number {
   return requireNumber('krumSelect', value, 'an integer >= 1', (v) => Number.isSafeInteger(v) && v >= 1);
 }
+
+/** q-FedAvg's q: finite and >= 0 (0 is FedAvg with every client weighing 1). */
+export function checkQ(value: unknown): number {
+  return requireNumber('q', value, 'a finite number >= 0', (v) => Number.isFinite(v) && v >= 0);
+}
+
+/**
+ * q-FedAvg's Lipschitz estimate L: finite and > 0. Required in code; a config file defaults it to
+ * 1 / train.learningRate, so `undefined` is rejected here with that hint.
+ */
+export function checkLipschitz(value: unknown): number {
+  if (value === undefined) throw new ShoalError('INVALID_CONFIG', 'strategy.lipschitz is required for qfedavg built in code (a config file defaults it to 1 / train.learningRate)');
+  return requireNumber('lipschitz', value, 'a finite number > 0', (v) => Number.isFinite(v) && v > 0);
+}

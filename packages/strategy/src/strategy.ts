@@ -28,6 +28,8 @@ export interface StepResult {
 export interface WeightedUpdate {
   readonly delta: Float32Array;
   readonly weight: number;
+  /** F_k(w^t): the client's loss at the global model before training, when the round asked for it (q-FedAvg). */
+  readonly initialLoss?: number;
 }
 
 /**
@@ -43,7 +45,8 @@ export interface Strategy {
   /** The weight a client's update gets in the mean (FedAvg: its example count, capped by maxWeight). */
   clientWeight(numExamples: number): number;
   /**
-   * A robust aggregation rule (FedMedian, FedTrimmedAvg, Krum): the aggregate the step uses, from
+   * An aggregation rule over individual updates — a robust one (FedMedian, FedTrimmedAvg, Krum), or
+   * q-FedAvg's loss-weighted one: the aggregate the step uses, from
    * the cohort's individual updates instead of their sum. Only a strategy that has it makes a plain
    * round keep every update (memory cohort × d instead of d); it cannot run under secure
    * aggregation (only the sum is revealed) or DP (whose sensitivity analysis assumes the clipped

@@ -35,7 +35,7 @@ describe('createStrategy', () => {
 
   it('rejects a missing proximalMu, an unknown name and options the strategy does not take', () => {
     expect(invalidConfigMessage({ name: 'fedprox' })).toMatch('strategy.proximalMu is required');
-    expect(invalidConfigMessage({ name: 'fedsgd' })).toMatch('strategy.name must be one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad, fedmedian, fedtrimmedavg, krum, got "fedsgd"');
+    expect(invalidConfigMessage({ name: 'fedsgd' })).toMatch('strategy.name must be one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad, fedmedian, fedtrimmedavg, krum, qfedavg, got "fedsgd"');
     expect(invalidConfigMessage({ name: 'toString' })).toMatch('strategy.name');
     expect(invalidConfigMessage({})).toMatch('strategy.name');
     expect(invalidConfigMessage({ name: 'fedavg', momentum: 0.9 })).toMatch('strategy.momentum is not an option of fedavg');

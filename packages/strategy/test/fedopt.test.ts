@@ -196,6 +196,6 @@ describe('config of the adaptive strategies', () => {
     expect(invalidConfigMessage({ name: 'fedavgm', beta1: 0.9 })).toMatch('strategy.beta1 is not an option of fedavgm');
     expect(invalidConfigMessage({ name: 'fedadam', momentum: 0.9 })).toBe('strategy.momentum is not an option of fedadam (it takes serverLearningRate, maxWeight, beta1, beta2, tau)');
     expect(invalidConfigMessage({ name: 'fedyogi', proximalMu: 0.1 })).toMatch('strategy.proximalMu is not an option of fedyogi');
-    expect(invalidConfigMessage({ name: 'fedadams' })).toBe('strategy.name must be one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad, fedmedian, fedtrimmedavg, krum, got "fedadams"');
+    expect(invalidConfigMessage({ name: 'fedadams' })).toBe('strategy.name must be one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad, fedmedian, fedtrimmedavg, krum, qfedavg, got "fedadams"');
   });
 });

@@ -7,6 +7,7 @@ export * from './matmul-kernels.js';
 export * from './model.js';
 export * from './pipeline.js';
 export * from './trainer.js';
+export * from './evaluation.js';
 export * from './transport.js';
 export * from './privacy-steps.js';
 export * from './secagg-participant.js';

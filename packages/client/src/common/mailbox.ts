@@ -109,7 +109,8 @@ export class Mailbox {
         if (kind === 'result' && over.by === 'result') return over.result as CoordinatorMessageOf<K>;
         throw new ShoalError('ABORTED', `round ${round}: stopped waiting for ${kind} (${over.by})`, { cause: over });
       }
-      const index = this.queue.findIndex(({ message }) => message.type !== 'welcome' && message.type !== 'train' && message.round === round);
+      // `evaluate` is answered between rounds, by the connection loop, even when it names this round's number.
+      const index = this.queue.findIndex(({ message }) => message.type !== 'welcome' && message.type !== 'train' && message.type !== 'evaluate' && message.round === round);
       if (index >= 0) {
         const { message } = this.queue.splice(index, 1)[0]!;
         if (message.type === kind) return message as CoordinatorMessageOf<K>;

@@ -8,6 +8,8 @@ export interface LocalUpdate {
   readonly metrics: TrainMetrics;
   /** Set by the DP clip step: whether the update was within the clip norm (adaptive clipping reads it). */
   readonly unclipped?: boolean;
+  /** With `config.reportInitialLoss` (q-FedAvg): the global model's loss on the training data before training. */
+  readonly initialLoss?: number;
 }
 
 /** What an update step may need to know about the round. */

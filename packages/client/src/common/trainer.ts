@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ShoalError, shuffled, splitWeights, type ModelDescriptor, type SeededRandom, type TrainConfig, type TrainMetrics } from '@shoal/protocol';
+import { scoreModel, type Evaluation } from './evaluation.js';
 import { buildModel, checkManifest, readWeights, writeWeights } from './model.js';
 
 /** A client's local examples: row-major features and integer class labels. */
@@ -55,9 +56,13 @@ export class LocalTrainer {
     private readonly ownsModel: boolean,
   ) {}
 
-  /** Builds the coordinator's model, or checks that the app's own model matches its manifest. */
-  static async create(descriptor: ModelDescriptor, data: ClientDataset, appModel?: tf.LayersModel): Promise<LocalTrainer> {
+  /**
+   * Builds the coordinator's model, or checks that the app's own model matches its manifest.
+   * `evaluationData`, when given, is checked against the model the same way as `data`.
+   */
+  static async create(descriptor: ModelDescriptor, data: ClientDataset, appModel?: tf.LayersModel, evaluationData?: ClientDataset): Promise<LocalTrainer> {
     validateDataset(data, descriptor);
+    if (evaluationData !== undefined) validateDataset(evaluationData, descriptor, 'evaluation data');
     const model = appModel ?? (await buildModel(descriptor.topology));
     checkManifest(model, descriptor.manifest);
     return new LocalTrainer(model, descriptor, data, appModel === undefined);
@@ -185,6 +190,15 @@ export class LocalTrainer {
     return { loss: loss / Math.max(seen, 1), accuracy: correct / Math.max(seen, 1) };
   }
 
+  /**
+   * The loss and accuracy of `weights` on `data` (default: the training examples), on the same tfjs
+   * model training uses. Leaves the model holding `weights`; releases every tensor it creates.
+   */
+  async evaluate(weights: Float32Array, data: ClientDataset = this.data): Promise<Evaluation> {
+    writeWeights(this.model, this.descriptor.manifest, weights);
+    return scoreModel(this.model, data);
+  }
+
   /** Releases the model's variables (unless the app owns the model). The trainer is unusable afterwards. */
   dispose(): void {
     if (this.ownsModel) this.model.dispose();
@@ -223,14 +237,14 @@ function lastOf(values: readonly (number | tf.Tensor)[] | undefined): number {
   return typeof last === 'number' ? last : Number.NaN;
 }
 
-function validateDataset(data: ClientDataset, descriptor: ModelDescriptor): void {
+function validateDataset(data: ClientDataset, descriptor: ModelDescriptor, what = 'client data'): void {
   const perExample = data.featureShape.reduce((a, b) => a * b, 1);
-  if (data.y.length === 0) throw new ShoalError('INVALID_DATA', 'client data has no examples');
+  if (data.y.length === 0) throw new ShoalError('INVALID_DATA', `${what} has no examples`);
   if (data.x.length !== data.y.length * perExample) {
-    throw new ShoalError('INVALID_DATA', `client data: x has ${data.x.length} values; ${data.y.length} examples of shape [${data.featureShape.join(', ')}] need ${data.y.length * perExample}`);
+    throw new ShoalError('INVALID_DATA', `${what}: x has ${data.x.length} values; ${data.y.length} examples of shape [${data.featureShape.join(', ')}] need ${data.y.length * perExample}`);
   }
   const topology = descriptor.topology;
   if (topology.format === 'shoal-sequential' && topology.inputShape.reduce((a, b) => a * b, 1) !== perExample) {
-    throw new ShoalError('INVALID_DATA', `client data: examples of shape [${data.featureShape.join(', ')}] do not fit the model input [${topology.inputShape.join(', ')}]`);
+    throw new ShoalError('INVALID_DATA', `${what}: examples of shape [${data.featureShape.join(', ')}] do not fit the model input [${topology.inputShape.join(', ')}]`);
   }
 }
