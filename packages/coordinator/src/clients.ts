@@ -61,7 +61,7 @@ export class ClientRegistry {
       this.releasedTokens.delete(resumeToken!); // one use only
       clientId = released.clientId;
     } else {
-      clientId = `c${this.nextNumber++}`;
+      clientId = `c${this.nextNumber++}`; // `byAdmission` orders by this number
     }
     const token = randomBytes(18).toString('base64url');
     this.liveTokens.set(token, clientId);
@@ -90,7 +90,7 @@ export class ClientRegistry {
     return this.byId.get(clientId);
   }
 
-  /** Clients that said hello and are still connected, in admission order (so seeded sampling is reproducible). */
+  /** Clients that said hello and are still connected, in the order they (re)connected; `byAdmission` sorts them by first admission. */
   ready(): ConnectedClient[] {
     return [...this.byId.values()].filter((s) => s.state === 'ready');
   }
@@ -126,6 +126,11 @@ export class ClientRegistry {
   private notify(): void {
     for (const wake of [...this.waiters]) wake();
   }
+}
+
+/** Orders client ids as the registry numbered them (`c2` before `c10`). */
+export function byAdmission(a: string, b: string): number {
+  return Number(a.slice(1)) - Number(b.slice(1));
 }
 
 function identityText(client: ConnectedClient): string | undefined {

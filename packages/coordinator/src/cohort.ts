@@ -1,6 +1,6 @@
 import type { ErrorCode } from '@shoal/protocol';
 import { Refusal, type AnswerKind, type AnswerOf, type Clock, type Cohort, type Gathered, type GatherRequest, type RoundMessage } from './ports.js';
-import type { ClientRegistry, ConnectedClient } from './clients.js';
+import { byAdmission, type ClientRegistry, type ConnectedClient } from './clients.js';
 
 /** What the local cohort needs from the coordinator that owns the connections. */
 export interface LocalCohortDeps {
@@ -41,13 +41,27 @@ export class LocalCohort implements Cohort {
   private open: OpenGather | undefined;
   /** The model version each connected client holds (sent by us or announced in hello). */
   private readonly held = new Map<string, string>();
+  /**
+   * Members of the last selected round whose connection closed during it. Nothing more of that
+   * round (its result included) goes to them, even once they are back: their new connection was
+   * never in it, and whether they are back by then is a matter of timing, which must not change
+   * what a seeded simulation records (`bytesDown`).
+   */
+  private readonly lostDuringRound = new Set<string>();
 
   constructor(private readonly deps: LocalCohortDeps) {}
 
-  select(round: number, sample: (eligible: readonly string[]) => readonly string[]): readonly string[] {
-    const eligible = this.deps.eligible().map((client) => client.clientId!);
+  select(round: number, sample: (eligible: readonly string[]) => readonly string[], capability?: string): readonly string[] {
+    const eligible = this.deps
+      .eligible()
+      .filter((client) => capability === undefined || client.capabilities.includes(capability))
+      .map((client) => client.clientId!)
+      // In admission order, not connection order: a client that reconnected must not move, or a
+      // seeded sample would depend on when clients reconnect.
+      .sort(byAdmission);
     const chosen = sample(eligible);
     this.round = { number: round, members: new Map(chosen.map((id) => [id, { queue: [], out: false }])) };
+    this.lostDuringRound.clear();
     for (const id of chosen) this.deps.registry.get(id)?.assignedRounds.add(round);
     return chosen;
   }
@@ -58,7 +72,7 @@ export class LocalCohort implements Cohort {
 
   send(member: string, frame: Uint8Array, holding?: string): number {
     const client = this.deps.registry.get(member);
-    if (client?.state !== 'ready') return 0;
+    if (client?.state !== 'ready' || this.lostDuringRound.has(member)) return 0;
     client.connection.send(frame);
     if (holding !== undefined) this.held.set(member, holding);
     return frame.byteLength;
@@ -152,6 +166,7 @@ export class LocalCohort implements Cohort {
   /** The client's connection closed: it leaves the round in flight, and what it held is forgotten. */
   disconnected(clientId: string): void {
     this.held.delete(clientId);
+    if (this.round?.members.has(clientId)) this.lostDuringRound.add(clientId);
     if (this.round?.members.has(clientId)) this.leave(clientId);
   }
 
@@ -165,6 +180,9 @@ export class LocalCohort implements Cohort {
         // Peer text goes to the log quoted, so it cannot forge log lines.
         this.deps.log(`client ${id} declined round ${message.round}: ${JSON.stringify(message.reason)}`);
         this.leave(id);
+      } else if (open.request.kind === 'evaluation' && message.type !== 'evaluation') {
+        // A training answer of the round just committed (same number), sent as its stage closed:
+        // a straggler's, dropped as any late answer is, not a reason to close the connection.
       } else if (!open.pending.has(id)) {
         const again = open.answered.includes(id) && message.type === open.request.kind;
         this.refuse(id, again ? 'DUPLICATE_MESSAGE' : 'UNEXPECTED_MESSAGE', again ? `second ${message.type} in round ${message.round}` : `${message.type} while the round waits for ${open.request.kind}`);

@@ -2,6 +2,7 @@ import { encodeFrame, shuffled, type CoordinatorMessage, type SecAggRoundConfig,
 import { enforceClip } from '@shoal/dp';
 import { SecAggAbort, SecAggServer, deriveSecAggParams, type KeyAgreement, type MaskPrg, type SecAggParams, type Signing } from '@shoal/secagg';
 import { WeightedSum, type Aggregate, type StepResult, type Strategy, type StrategyState, type WeightedUpdate } from '@shoal/strategy';
+import { evaluateOnClients } from './federated-evaluation.js';
 import type { EvaluationResult, ResolvedOptions } from './options.js';
 import { maxUpdateNormFor } from './norm-bound.js';
 import { Refusal, type AnswerKind, type AnswerOf, type Clock, type Cohort, type Random } from './ports.js';
@@ -60,7 +61,7 @@ export function sampleRate(options: ResolvedOptions, eligible: number): number {
 
 /**
  * One round, top to bottom: select → configure → collect stage by stage (plain or secure) →
- * aggregate → evaluate → charge → append. Returns the state after the round and its record; the
+ * aggregate → evaluate → charge → tell the cohort → evaluate on clients (when due) → append. Returns the state after the round and its record; the
  * record is already appended to the log. A round that cannot finish aborts: its record says why,
  * and the returned state keeps the model, the strategy state and the privacy spent unchanged.
  */
@@ -118,6 +119,14 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
   const result: CoordinatorMessage = { type: 'result', round, status, modelVersion: newVersion, ...(reason !== undefined ? { reason } : {}) };
   let bytesDown = collected.bytesDown;
   for (const member of members) bytesDown += ports.cohort.send(member, encodeFrame(result));
+
+  // Federated evaluation of the committed model: it only adds metrics, never changes the round.
+  const evaluation = options.federatedEvaluation;
+  const federated =
+    status === 'committed' && evaluation !== undefined && round % evaluation.every === 0
+      ? await evaluateOnClients(ports, evaluation, { round, modelVersion: newVersion, weights: after.weights }, (count) => strategy.clientWeight(count), signal)
+      : undefined;
+  bytesDown += federated?.bytesDown ?? 0;
   const metrics: RoundMetrics = {
     round,
     status,
@@ -127,8 +136,9 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
     dropouts: collected.dropouts,
     modelVersion: newVersion,
     ...('evaluation' in next ? next.evaluation : {}),
+    ...(federated?.metrics ? { federatedEvaluation: federated.metrics } : {}),
     ...(collected.trainLoss !== undefined ? { trainLoss: collected.trainLoss } : {}),
-    bytesUp: collected.bytesUp,
+    bytesUp: collected.bytesUp + (federated?.bytesUp ?? 0),
     bytesDown,
     durationMs: ports.clock.now() - started,
     ...(collected.secagg ? { secagg: collected.secagg } : {}),
@@ -226,6 +236,13 @@ async function collectPlain(ports: RoundPorts, run: RunSetup, state: Coordinator
   const losses: number[] = [];
   let clippedUpdates = 0;
   let unclipped = 0;
+  // A float sum depends on the order of its terms, and updates arrive in whatever order the clients
+  // finish (threads, networks). Folding them in the cohort's selection order makes the aggregate a
+  // function of the cohort alone: a seeded simulation gets the same model with 1 worker thread or 8.
+  const folding = inSelectionOrder<WeightedUpdate>(members, (update) => {
+    sum.add(update.delta, update.weight);
+    kept?.push(update);
+  });
 
   const bytesDown = sendTrain(ports.cohort, train, members);
   const updates = await ports.cohort.gather({
@@ -234,21 +251,24 @@ async function collectPlain(ports: RoundPorts, run: RunSetup, state: Coordinator
     deadline: ports.clock.now() + train.deadlineMs,
     quorum: minClients,
     signal,
-    accept: (_member, update) => {
+    accept: (member, update) => {
       if (update.modelVersion !== train.modelVersion) {
         throw new Refusal('ROUND_MISMATCH', `update for round ${train.round} was computed on ${update.modelVersion}, not ${train.modelVersion}`);
       }
       const { clipped, wasClipped, norm } = enforceClip(update.delta, bound);
+      if (train.config.reportInitialLoss === true && update.initialLoss === undefined) {
+        throw new Refusal('INVALID_MESSAGE', `update for round ${train.round} lacks initialLoss, which the round's train config asked for`);
+      }
       const weight = strategy.clientWeight(update.numExamples);
-      sum.add(clipped, weight);
-      // A copy: the decoded delta may be a view into the frame it arrived in.
-      kept?.push({ delta: clipped.slice(), weight });
+      // A copy: the decoded delta may be a view into the frame it arrived in, and it may wait its turn.
+      folding.arrive(member, { delta: clipped.slice(), weight, ...(update.initialLoss !== undefined ? { initialLoss: update.initialLoss } : {}) });
       norms.push(norm);
       if (wasClipped) clippedUpdates++;
       if (update.unclipped === true) unclipped++;
       losses.push(update.metrics.loss);
     },
   });
+  folding.flush(); // whoever has not answered by now is out of the round
 
   const answered = updates.answered.length;
   const common = {
@@ -429,8 +449,32 @@ async function nextModel(ports: RoundPorts, options: ResolvedOptions, strategy: 
   }
 }
 
+/** The mean, summed in ascending order so that it does not depend on the order the values arrived in. */
 function mean(values: readonly number[]): number {
-  return values.reduce((total, value) => total + value, 0) / values.length;
+  return [...values].sort((a, b) => a - b).reduce((total, value) => total + value, 0) / values.length;
+}
+
+/**
+ * Hands each member's value to `fold` in the order of `order`, whatever order they arrive in: a
+ * value waits until every member before it has arrived, or until `flush` (when the members still
+ * missing are known to be out). Memory: nothing held while arrivals follow the order.
+ */
+function inSelectionOrder<T>(order: readonly string[], fold: (value: T) => void): { arrive(member: string, value: T): void; flush(): void } {
+  const waiting = new Map<string, T>();
+  let next = 0;
+  return {
+    arrive(member, value) {
+      waiting.set(member, value);
+      for (; next < order.length && waiting.has(order[next]!); next++) {
+        fold(waiting.get(order[next]!)!);
+        waiting.delete(order[next]!);
+      }
+    },
+    flush() {
+      for (; next < order.length; next++) if (waiting.has(order[next]!)) fold(waiting.get(order[next]!)!);
+      waiting.clear();
+    },
+  };
 }
 
 /** The median of `values` (the mean of the middle two for an even count); `values` is not changed. */

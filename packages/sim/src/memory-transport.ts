@@ -26,7 +26,7 @@ export function memoryTransport(coordinator: Coordinator, tokens: readonly strin
       };
       const handlers = coordinator.accept({
         send: (frame) => {
-          const copy = frame.slice();
+          const copy = new Uint8Array(frame); // a copy even of a Buffer, whose slice() is a view
           if (open) setImmediate(() => onFrame(copy));
         },
         close: shut,
@@ -34,7 +34,7 @@ export function memoryTransport(coordinator: Coordinator, tokens: readonly strin
       });
       const connection: ClientConnection = {
         send: (frame) => {
-          const copy = frame.slice();
+          const copy = new Uint8Array(frame); // a copy even of a Buffer, whose slice() is a view
           if (open) setImmediate(() => handlers.message(copy, true));
         },
         close: (code = 1000, reason = '') => shut(code, reason),

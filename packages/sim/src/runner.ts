@@ -13,15 +13,14 @@ import {
   writeFileAtomically,
 } from '@shoal/coordinator';
 import { initBackend, wsTransport, type ClientTransport } from '@shoal/client';
-import { createSeededRandom } from '@shoal/protocol';
 import type { ShoalConfig } from './config.js';
 import { take, type Dataset } from './datasets.js';
-import { clientData } from './client-data.js';
-import { virtualClient } from './virtual-client.js';
-import { withFaults } from './faults.js';
+import type { ClientData } from './client-data.js';
+import { runVirtualClient, simulationData, virtualClients } from './virtual-client.js';
 import { centralEvaluator } from './evaluate.js';
 import { memoryTransport } from './memory-transport.js';
 import type { PartitionReport } from './partition.js';
+import { ClientWorkers, simulationWorkers } from './worker-pool.js';
 
 export interface SimulationOptions {
   /** Where metrics.jsonl and summary.json go. */
@@ -30,6 +29,8 @@ export interface SimulationOptions {
   readonly onRound?: (metrics: RoundMetrics, config: ShoalConfig) => void;
   readonly log?: (line: string) => void;
   readonly signal?: AbortSignal;
+  /** Caps each worker thread's heap, in MiB; a worker over it crashes and fails the run. Default: Node's limit. */
+  readonly workerHeapMb?: number;
 }
 
 export interface SimulationSummary {
@@ -44,6 +45,8 @@ export interface SimulationSummary {
   /** The global weights after the last committed round (not written to summary.json). */
   readonly finalWeights: Float32Array;
   readonly backend: string;
+  /** Threads that hosted the virtual clients (`simulation.workers`; 1: the main thread). */
+  readonly workers: number;
   readonly durationMs: number;
   /** How the train split was divided: kind, parameters, each client's size and label histogram. */
   readonly partition: PartitionReport;
@@ -57,15 +60,19 @@ const SIMULATION_TOKEN = 'simulation';
  * per virtual client, each holding its own partition of the dataset. Central evaluation on the
  * test split after every committed round. Writes `metrics.jsonl` (one line per round) and
  * `summary.json` (with the partition's report; written last, atomically) to `outDir`.
+ *
+ * With `simulation.workers` > 1 the clients live in that many worker threads (the coordinator
+ * stays here); the metrics are the same as with 1, timings aside. A worker that fails fails the
+ * run, naming the worker; every thread is ended when the run ends.
  */
 export async function runSimulation(config: ShoalConfig, options: SimulationOptions): Promise<SimulationSummary> {
   const started = performance.now();
   const backend = await initBackend();
   const sim = config.simulation;
   // Split before anything listens, so a split the data does not allow fails without a server to close.
-  const random = createSeededRandom(config.seed);
-  const { train, test, partitions, partition } = clientData(config, random.fork());
-  const faultsRandom = random.fork();
+  const data = simulationData(config);
+  const { train, test, partition } = data;
+  const workers = simulationWorkers(config);
   const model = await initialModel(config, train);
   const evaluation = await centralEvaluator(model.descriptor, sim.testExamples ? take(test, sim.testExamples) : test);
 
@@ -90,26 +97,31 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
   });
   await coordinator.restore();
 
-  let transport: ClientTransport;
-  let url = 'memory://coordinator';
-  let server: Awaited<ReturnType<typeof serveCoordinator>> | undefined;
-  if (sim.transport === 'ws') {
-    server = await serveCoordinator(coordinator, { host: '127.0.0.1', port: 0 });
-    transport = wsTransport;
-    url = server.url;
-  } else {
-    transport = memoryTransport(coordinator, [SIMULATION_TOKEN]);
-  }
-
-  transport = withFaults(transport, config.faults, faultsRandom);
-  const clientsStop = new AbortController();
-  setMaxListeners(4 * sim.numClients + 10, clientsStop.signal); // every virtual client listens on it
-  options.signal?.addEventListener('abort', () => coordinator.stop(), { once: true });
-  const link = { url, token: SIMULATION_TOKEN, transport };
-  const clients = partitions.map((indices, clientNumber) => virtualClient(config, train, indices, clientNumber, link).run({ signal: clientsStop.signal }));
+  const server = sim.transport === 'ws' ? await serveCoordinator(coordinator, { host: '127.0.0.1', port: 0 }) : undefined;
+  let failure: Error | undefined;
+  const fail = (error: Error) => {
+    failure ??= error;
+    coordinator.stop();
+  };
+  const hosts =
+    workers > 1
+      ? new ClientWorkers({
+          config,
+          workers,
+          backend: backend.name,
+          token: SIMULATION_TOKEN,
+          target: server ? { url: server.url } : { coordinator },
+          onFailure: fail,
+          ...(options.workerHeapMb !== undefined ? { maxHeapMb: options.workerHeapMb } : {}),
+        })
+      : inThreadClients(config, data, server ? { url: server.url, transport: wsTransport } : { url: 'memory://coordinator', transport: memoryTransport(coordinator, [SIMULATION_TOKEN]) });
+  const onAbort = () => coordinator.stop();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const starting = hosts.startClients().catch(fail);
 
   try {
     const summary = await coordinator.run();
+    if (failure !== undefined) throw failure;
     await metricsWritten;
     const last = [...summary.rounds].reverse().find((r) => r.status === 'committed');
     const result: SimulationSummary = {
@@ -121,6 +133,7 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
       ...(summary.reason !== undefined ? { stopReason: summary.reason } : {}),
       finalWeights: summary.weights,
       backend: backend.name,
+      workers,
       durationMs: performance.now() - started,
       partition,
     };
@@ -129,11 +142,48 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
     await writeFileAtomically(join(options.outDir, 'summary.json'), `${compactJson({ ...written, rounds: summary.rounds.length, config })}\n`);
     return result;
   } finally {
-    clientsStop.abort();
-    await Promise.allSettled(clients);
+    options.signal?.removeEventListener('abort', onAbort);
+    await hosts.close();
+    await starting;
     await server?.close();
     evaluation.dispose();
   }
+}
+
+/** The virtual clients in this thread (`simulation.workers` 1), started in client-number order like the workers' clients. */
+function inThreadClients(config: ShoalConfig, data: ClientData, target: { readonly url: string; readonly transport: ClientTransport }) {
+  const numbers = data.partitions.map((_, k) => k);
+  const clients = virtualClients(config, data, numbers, { ...target, token: SIMULATION_TOKEN });
+  const stop = new AbortController();
+  setMaxListeners(4 * numbers.length + 10, stop.signal); // every virtual client listens on it
+  const running: Promise<void>[] = [];
+  return {
+    async startClients(): Promise<void> {
+      for (const client of clients.values()) {
+        if (stop.signal.aborted) return;
+        const { joined, done } = runVirtualClient(client, stop.signal);
+        running.push(done);
+        await joined;
+      }
+    },
+    async close(): Promise<void> {
+      stop.abort();
+      await Promise.allSettled(running);
+    },
+  };
+}
+
+/**
+ * A metrics.jsonl line without what differs between two runs of one seeded config: timings
+ * (`durationMs`, SecAgg's `stageMs`) and the random run id in `modelVersion` (`<run id>:<round>`).
+ * Two runs of one config, with any number of workers, agree on the rest.
+ */
+export function reproducibleMetrics(metrics: RoundMetrics): Record<string, unknown> {
+  const { durationMs: _duration, modelVersion, secagg, ...rest } = metrics;
+  const round = modelVersion.slice(modelVersion.lastIndexOf(':') + 1);
+  if (secagg === undefined) return { ...rest, modelVersion: round };
+  const { stageMs: _stageMs, ...secaggCounts } = secagg;
+  return { ...rest, modelVersion: round, secagg: secaggCounts };
 }
 
 /** JSON indented by 2, but an array of numbers on one line (a 100-client partition report stays ~100 lines). */
