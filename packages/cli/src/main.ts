@@ -1,7 +1,8 @@
 // The `shoal` command: dispatches to one module per command, each loaded only when it runs, so
 // `serve` never loads the simulator and `--help` loads nothing. Every ShoalError ends the command
 // with exit status 2 and one message on stderr (`shoal: config: …` for a config or flag mistake,
-// `shoal: sweep: …` for any of those under `shoal sweep`, whose flags and runs' configs are one);
+// `shoal: sweep: …` for any of those under `shoal sweep`, whose flags and runs' configs are one,
+// and `shoal: report: …` for a folder `shoal report` cannot report on);
 // anything else is a bug, and propagates with its stack.
 import { ShoalError } from '@shoal/protocol';
 import { wantsHelp } from './args.js';
@@ -23,8 +24,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       case 'serve':
       case 'simulate':
+      case 'swarm':
       case 'privacy':
       case 'sweep':
+      case 'report':
         if (wantsHelp(rest)) {
           process.stdout.write(USAGE[command]);
           return 0;
@@ -36,7 +39,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (error) {
     if (!(error instanceof ShoalError)) throw error;
-    const prefix = error.code !== 'INVALID_CONFIG' ? '' : command === 'sweep' ? 'sweep: ' : 'config: ';
+    const prefix = error.code !== 'INVALID_CONFIG' ? '' : command === 'sweep' || command === 'report' ? `${command}: ` : 'config: ';
     process.stderr.write(`shoal: ${prefix}${error.message}\n`);
     return 2;
   }
@@ -48,9 +51,13 @@ async function run(command: keyof typeof USAGE, args: readonly string[]): Promis
       return (await import('./serve.js')).serve(args);
     case 'simulate':
       return (await import('./simulate.js')).simulate(args);
+    case 'swarm':
+      return (await import('./swarm.js')).swarm(args);
     case 'privacy':
       return (await import('./privacy.js')).privacy(args);
     case 'sweep':
       return (await import('./sweep.js')).sweep(args);
+    case 'report':
+      return (await import('./report.js')).report(args);
   }
 }

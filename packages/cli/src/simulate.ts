@@ -16,17 +16,32 @@ export async function simulate(args: readonly string[]): Promise<number> {
   const config = await readConfig(configPath, values.set ?? [], parseConfig);
   const outDir = values.out ?? join('runs', config.name);
   const bar = values.quiet ? undefined : progressBar(process.stderr, config.rounds);
-  const { runSimulation } = await import('@shoal/sim');
+  const { runSimulation, writeRunReport } = await import('@shoal/sim');
   const summary = await runSimulation(config, { outDir, onRound: (metrics) => bar?.update(metrics) });
   bar?.done();
+  const reportLine = await reportAfterRun(outDir, writeRunReport);
   const committed = summary.rounds.filter((r) => r.status === 'committed').length;
   const accuracy = summary.finalAccuracy === undefined ? 'n/a' : `${(100 * summary.finalAccuracy).toFixed(2)}%`;
   process.stdout.write(
     `${config.name}: ${committed}/${summary.rounds.length} rounds committed on ${config.simulation.dataset} ` +
       `(${config.simulation.numClients} clients, ${summary.backend} backend) in ${(summary.durationMs / 1000).toFixed(1)} s\n` +
-      `final test accuracy: ${accuracy}\n${privacyLines(summary)}metrics: ${join(outDir, 'metrics.jsonl')}\n`,
+      `final test accuracy: ${accuracy}\n${privacyLines(summary)}metrics: ${join(outDir, 'metrics.jsonl')}\n${reportLine}`,
   );
   return 0;
+}
+
+/**
+ * Writes the run's report.html and returns the line naming it. The report is derived from files
+ * that are complete by now, so failing to draw it does not fail the run: it is said on stderr
+ * (with how to retry) and the command still succeeds, so `shoal sweep` keeps the run.
+ */
+async function reportAfterRun(outDir: string, writeRunReport: (dir: string) => Promise<string>): Promise<string> {
+  try {
+    return `report: ${await writeRunReport(outDir)}\n`;
+  } catch (error) {
+    process.stderr.write(`shoal: simulate: report.html not written: ${(error as Error).message} (the run's files are complete; retry with shoal report ${outDir})\n`);
+    return '';
+  }
 }
 
 /** With DP on: the ε spent, and why training stopped early when the budget ran out. */

@@ -103,6 +103,9 @@ export async function sweep(args: readonly string[]): Promise<number> {
   await writeFileAtomically(csvPath, toCsv([csvHeader(axes.map((axis) => axis.key)), ...rows]));
   const finished = results.filter((r) => r !== undefined).length;
   process.stdout.write(`${finished}/${runs.length} runs finished (${ran} ran, ${finished - ran} already done): ${csvPath}\n`);
+  // The report shows the finished runs, also after an interruption or failures (loaded only now: it brings vega).
+  const { writeSweepReport } = await import('@shoal/sim/report');
+  process.stdout.write(`report: ${await writeSweepReport(outDir)}\n`);
   if (stop.signal.aborted) {
     process.stderr.write('shoal: sweep: interrupted; run the same command again to finish the remaining runs\n');
     return 130;

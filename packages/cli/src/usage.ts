@@ -18,12 +18,35 @@ Options:
 export const SIMULATE_USAGE = `Usage: shoal simulate CONFIG.json [--set key.path=value ...] [--out DIR] [--quiet]
 
 Runs the real coordinator with virtual clients on a bundled dataset and writes
-DIR/metrics.jsonl and DIR/summary.json.
+DIR/metrics.jsonl, DIR/summary.json and DIR/report.html (plots; their Vega-Lite specs in
+DIR/report-specs/).
 
 Options:
   --set key.path=value   override a config key before validation (repeatable)
   --out DIR              where the results go (default: runs/<config name>/)
   --quiet                no progress bar
+  -h, --help             print this help
+`;
+
+export const SWARM_SYNOPSIS = 'shoal swarm --url ws://HOST:PORT --token T [--clients FROM-TO | --share I/N] CONFIG.json';
+
+export const SWARM_USAGE = `Usage: ${SWARM_SYNOPSIS}
+         [--set key.path=value ...]
+
+Hosts CONFIG's virtual clients (all of them, or a share) against a remote coordinator, such as
+\`shoal serve\`, over real WebSockets, so one simulation can span several machines. Each client
+holds the data \`shoal simulate\` would give it (same dataset, partition and seed) and drops out
+as faults says. Prints one JSON line per client joining and per round one of its clients ended
+(committed or aborted), and {"event":"finished","rounds":[...]} when the coordinator has finished
+training; exits 0 then, or on SIGINT/SIGTERM after closing its connections. Exits 2 with an error
+when the coordinator cannot be reached or refuses the token.
+
+Options:
+  --url ws://HOST:PORT   the coordinator's WebSocket address (wss:// behind TLS)
+  --token T              a token the coordinator accepts (default: the SHOAL_TOKEN environment variable)
+  --clients FROM-TO      host clients FROM to TO (0-based, inclusive) of simulation.numClients
+  --share I/N            host the I-th of N equal shares of the clients (1-based), e.g. 1/2 and 2/2
+  --set key.path=value   override a config key before validation (repeatable)
   -h, --help             print this help
 `;
 
@@ -35,8 +58,10 @@ export const SWEEP_USAGE = `Usage: ${SWEEP_SYNOPSIS}
 Runs \`shoal simulate\` on every combination of the --grid values (times seeds 0..N-1 with
 --seeds), C at a time, each in its own process and folder DIR/<key-value__...>/, then writes
 DIR/summary.csv: one row per run with the swept values, seed, final_accuracy, best_accuracy,
-rounds_to_target, final_epsilon (DP on), committed_rounds and wall_time_s. Run it again with the
-same DIR to resume: runs whose summary.json is complete for the same config are skipped.
+rounds_to_target, final_epsilon (DP on), committed_rounds and wall_time_s, and DIR/report.html:
+the runs' accuracy curves overlaid, the privacy-utility frontier (final accuracy vs ε) and the
+table. Run it again with the same DIR to resume: runs whose summary.json is complete for the same
+config are skipped.
 
 Options:
   --grid key.path=[v1,...]  a config key (as for --set) and a JSON array of its values (repeatable)
@@ -46,6 +71,20 @@ Options:
   --set key.path=value      override a config key in every run (repeatable)
   --target-accuracy A       fill rounds_to_target: the first round with test accuracy >= A
   -h, --help                print this help
+`;
+
+export const REPORT_SYNOPSIS = 'shoal report DIR';
+
+export const REPORT_USAGE = `Usage: ${REPORT_SYNOPSIS}
+
+Rebuilds DIR/report.html from the files in DIR: a sweep folder (with summary.csv) gets the sweep
+report, a run folder (with metrics.jsonl or summary.json) the run report; a run still in progress
+(no summary.json yet) is reported as far as it got. The report is one offline HTML file (inline
+SVG, no script); each figure's Vega-Lite spec, data included, goes to DIR/report-specs/ to restyle
+and re-render.
+
+Options:
+  -h, --help             print this help
 `;
 
 export const PRIVACY_SYNOPSIS = 'shoal privacy --sample-rate Q --rounds T --delta D (--noise-multiplier Z | --target-epsilon E) [--json]';
@@ -74,9 +113,14 @@ Usage:
       (or the SHOAL_TOKENS environment variable, comma-separated).
   shoal simulate CONFIG.json [--set key.path=value ...] [--out DIR] [--quiet]
       Run the real coordinator with virtual clients on a bundled dataset; writes
-      DIR/metrics.jsonl and DIR/summary.json (default DIR: runs/<config name>/).
+      DIR/metrics.jsonl, DIR/summary.json and DIR/report.html (default DIR: runs/<config name>/).
+  ${SWARM_SYNOPSIS}
+      Host a config's virtual clients (or a share of them) against a remote coordinator.
   ${SWEEP_SYNOPSIS}
-      Run a grid of simulations, C at a time, resumable; writes DIR/summary.csv, one row per run.
+      Run a grid of simulations, C at a time, resumable; writes DIR/summary.csv, one row per run,
+      and DIR/report.html.
+  ${REPORT_SYNOPSIS}
+      Rebuild the report.html of a run folder or a sweep folder.
   ${PRIVACY_SYNOPSIS}
       The privacy cost of a DP schedule: the ε it spends, or the noise multiplier that keeps
       ε <= E. --json prints {"epsilon", "order", "noiseMultiplier"}.
@@ -87,4 +131,11 @@ Configuration keys and their defaults: docs/configuration.md
 `;
 
 /** Each command's usage, for `shoal COMMAND --help`. */
-export const USAGE: Readonly<Record<'serve' | 'simulate' | 'sweep' | 'privacy', string>> = { serve: SERVE_USAGE, simulate: SIMULATE_USAGE, sweep: SWEEP_USAGE, privacy: PRIVACY_USAGE };
+export const USAGE: Readonly<Record<'serve' | 'simulate' | 'swarm' | 'sweep' | 'report' | 'privacy', string>> = {
+  serve: SERVE_USAGE,
+  simulate: SIMULATE_USAGE,
+  swarm: SWARM_USAGE,
+  sweep: SWEEP_USAGE,
+  report: REPORT_USAGE,
+  privacy: PRIVACY_USAGE,
+};

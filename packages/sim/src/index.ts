@@ -6,5 +6,7 @@ export * from './memory-transport.js';
 export * from './runner.js';
 export * from './client-data.js';
 export * from './virtual-client.js';
+export * from './held-out.js';
 export * from './faults.js';
 export * from './evaluate.js';
+export { writeReport, writeRunReport, writeSweepReport, REPORT_FILE } from './report/index.js';
