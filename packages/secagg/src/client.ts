@@ -28,6 +28,12 @@ export interface SecAggClientOptions {
   readonly numParams: number;
   /** Cryptographic randomness (crypto.getRandomValues in production); asked for ≤ 65,536 bytes at a time. */
   readonly randomBytes: (n: number) => Uint8Array;
+  /**
+   * The randomness of the update's stochastic rounding to fixed point only. Default `randomBytes`.
+   * Simulations seed it so a secure-aggregation run repeats exactly; a deployed client leaves it to
+   * the CSPRNG: a coordinator that could predict it would learn which way each value was rounded.
+   */
+  readonly roundingBytes?: (n: number) => Uint8Array;
   readonly prg: MaskPrg;
   /** X25519; default tweetnacl. */
   readonly agreement?: KeyAgreement;
@@ -70,6 +76,7 @@ export class SecAggClient {
   private readonly context: RoundContext;
   private readonly numParams: number;
   private readonly randomBytes: (n: number) => Uint8Array;
+  private readonly roundingBytes: (n: number) => Uint8Array;
   private readonly prg: MaskPrg;
   private readonly agreement: KeyAgreement;
   private readonly signing: Signing;
@@ -106,6 +113,7 @@ export class SecAggClient {
     this.context = { sessionId: config.sessionId, round };
     this.numParams = numParams;
     this.randomBytes = options.randomBytes;
+    this.roundingBytes = options.roundingBytes ?? options.randomBytes;
     this.prg = options.prg;
     this.agreement = options.agreement ?? naclKeyAgreement;
     this.signing = options.signing ?? naclSigning;
@@ -239,7 +247,7 @@ export class SecAggClient {
     }
     this.currentStage = 'masking';
     try {
-      const encoded = encodeUpdate(weightedValues, weight, this.config, (n) => this.random(n));
+      const encoded = encodeUpdate(weightedValues, weight, this.config, (n) => this.random(n, this.roundingBytes));
       const masked = new WordSum(encoded.length);
       masked.add(encoded);
       await this.prg.addTo(masked, selfMaskKey(this.selfMaskSeed!, this.context), 1);
@@ -338,9 +346,9 @@ export class SecAggClient {
     this.signingKeys.clear();
   }
 
-  private random(n: number): Uint8Array {
-    const bytes = this.randomBytes(n);
-    if (!(bytes instanceof Uint8Array) || bytes.length !== n) throw new RangeError(`randomBytes(${n}) returned ${bytes?.length} bytes`);
+  private random(n: number, source = this.randomBytes): Uint8Array {
+    const bytes = source(n);
+    if (!(bytes instanceof Uint8Array) || bytes.length !== n) throw new RangeError(`${source === this.randomBytes ? 'randomBytes' : 'roundingBytes'}(${n}) returned ${bytes?.length} bytes`);
     return bytes;
   }
 }

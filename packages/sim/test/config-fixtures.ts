@@ -70,7 +70,7 @@ export const DEFAULTS: ShoalConfig = {
   dp: { mode: 'off', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, allowNoCheckpoint: false },
   sampling: 'fixed',
   maxUpdateNorm: 'auto',
-  faults: { dropout: 0 },
+  faults: { dropout: 0, stragglers: 0, stragglerPolicy: 'partial' },
   simulation: { dataset: 'mnist', numClients: 20, partition: 'iid', transport: 'memory' },
 };
 
@@ -84,6 +84,7 @@ export const FULL = {
   name: 'full',
   seed: 7,
   rounds: 3,
+  targetAccuracy: 0.97,
   model: { builtin: 'logreg', inputShape: [64], numClasses: 12 }, // simulate takes the dataset's shape, and at least its classes
   clientsPerRound: 5,
   minClients: 3,
@@ -113,8 +114,10 @@ export const FULL = {
   dp: { mode: 'distributed', noiseMultiplier: 0.8, clipNorm: 0.5, adaptiveClip: { targetQuantile: 0.7, learningRate: 0.1, countNoiseStd: 2 }, delta: 1e-6, targetEpsilon: 4, allowNoCheckpoint: true },
   sampling: 'poisson',
   maxUpdateNorm: 2.5,
-  faults: { dropout: 0.1, stage: 'share' },
-  simulation: { dataset: 'digits', numClients: 40, partition: 'iid', examplesPerClient: 30, testExamples: 99, transport: 'ws', synthetic: { alpha: 0.5, beta: 0.25 } },
+  // With secagg and dp on, federated evaluation needs allowUnprotectedMetrics.
+  federatedEvaluation: { every: 2, clients: 4, timeoutMs: 5_000, allowUnprotectedMetrics: true },
+  faults: { dropout: 0.1, stage: 'share', stragglers: 0.5, stragglerPolicy: 'drop' },
+  simulation: { dataset: 'digits', numClients: 40, partition: 'iid', examplesPerClient: 30, testExamples: 99, transport: 'ws', synthetic: { alpha: 0.5, beta: 0.25 }, heldOut: 0.25, workers: 3 },
 };
 export const { clientsPerRound: _omitted, ...FULL_WITHOUT_COHORT } = FULL;
 // DP needs clientsPerRound (its expected cohort), so the fraction variant turns it off; its other keys stay valid.
@@ -126,10 +129,13 @@ export const FULL_WITH_FEDYOGI = { ...FULL, strategy: { name: 'fedyogi', serverL
 const PLAIN = { secagg: { mode: 'off' }, dp: { ...FULL.dp, mode: 'off' }, faults: { dropout: 0.1, stage: 'train' } };
 export const FULL_WITH_FEDTRIMMEDAVG = { ...FULL, ...PLAIN, strategy: { name: 'fedtrimmedavg', serverLearningRate: 0.5, trimFraction: 0.2 } };
 export const FULL_WITH_KRUM = { ...FULL, ...PLAIN, strategy: { name: 'krum', serverLearningRate: 0.5, byzantine: 1, krumSelect: 2 } };
+export const FULL_WITH_QFEDAVG = { ...FULL, ...PLAIN, strategy: { name: 'qfedavg', serverLearningRate: 0.5, q: 2, lipschitz: 10 } };
 /** The full configs with another strategy than FULL's: each is read back with its strategy unchanged. */
-export const FULL_STRATEGY_VARIANTS = [FULL_WITH_FEDPROX, FULL_WITH_FEDYOGI, FULL_WITH_FEDTRIMMEDAVG, FULL_WITH_KRUM];
+export const FULL_STRATEGY_VARIANTS = [FULL_WITH_FEDPROX, FULL_WITH_FEDYOGI, FULL_WITH_FEDTRIMMEDAVG, FULL_WITH_KRUM, FULL_WITH_QFEDAVG];
 /** FULL and its variants: together they set every key the docs list. */
-export const FULL_VARIANTS = [FULL, FULL_WITH_FRACTION, FULL_WITH_SAVED_MODEL, ...FULL_STRATEGY_VARIANTS];
+// Synthetic-IID has no alpha or beta, so it is a variant of its own (accepted, and unused, with digits).
+export const FULL_WITH_SYNTHETIC_IID = { ...FULL, simulation: { ...FULL.simulation, synthetic: { iid: true } } };
+export const FULL_VARIANTS = [FULL, FULL_WITH_FRACTION, FULL_WITH_SAVED_MODEL, FULL_WITH_SYNTHETIC_IID, ...FULL_STRATEGY_VARIANTS];
 
 /** Every dotted key path of a config object (sections and leaves; arrays are leaves). */
 export function keyPaths(value: unknown, prefix = ''): string[] {
@@ -189,6 +195,14 @@ export const CROSS_KEY_EXAMPLES: readonly (readonly [Record<string, unknown>, st
     "strategy.name krum cannot run with dp.mode central: DP's sensitivity analysis assumes the noised sum of clipped updates, not a robust rule over them; set dp.mode off or choose another strategy",
   ],
   [
+    { clientsPerRound: 10, strategy: { name: 'qfedavg' }, secagg: { mode: 'secagg' } },
+    "strategy.name qfedavg needs each client's update, but with secagg.mode on the coordinator only sees their masked sum: set secagg.mode off or choose another strategy",
+  ],
+  [
+    { clientsPerRound: 10, secagg: { mode: 'secagg' }, federatedEvaluation: {} },
+    "federatedEvaluation sends each client's loss and accuracy in the clear, outside the protection of secagg.mode: set federatedEvaluation.allowUnprotectedMetrics to true to accept that, or remove federatedEvaluation",
+  ],
+  [
     { model: 'cnn', simulation: { dataset: 'digits' } },
     'model cnn needs an image input shape [height, width, channels] of at least 4×4 (it max-pools by 2 twice), but simulation.dataset digits has examples of shape [64]: choose another model or dataset',
   ],
@@ -197,6 +211,22 @@ export const CROSS_KEY_EXAMPLES: readonly (readonly [Record<string, unknown>, st
     'model.inputShape [8, 8, 1] does not match simulation.dataset digits, whose examples have shape [64]: simulate feeds them to the model as they are',
   ],
   [{ model: { builtin: 'mlp', numClasses: 2 }, simulation: { dataset: 'iris' } }, 'model.numClasses 2 is fewer than the 3 classes of simulation.dataset iris'],
+  [
+    { model: 'logreg', simulation: { dataset: 'shakespeare' } },
+    'simulation.dataset shakespeare holds windows of character ids, which model logreg would read as feature values: use model char-gru (or a saved model that embeds ids)',
+  ],
+  [
+    { model: 'char-gru', simulation: { dataset: 'digits' } },
+    'model char-gru reads character ids, but simulation.dataset digits holds feature values: use simulation.dataset shakespeare, or another model',
+  ],
+  [
+    { simulation: { dataset: 'mnist', partition: { kind: 'natural' } } },
+    'simulation.partition kind natural needs examples that have an owner (shakespeare: its speakers; synthetic: its devices), but simulation.dataset mnist has none: choose kind iid, shards, dirichlet or quantity',
+  ],
+  [
+    { simulation: { dataset: 'synthetic', synthetic: { iid: true, alpha: 1 } } },
+    'simulation.synthetic.alpha does not apply with simulation.synthetic.iid true: Synthetic-IID gives every device the same model and inputs; drop alpha, or set iid false for Synthetic(alpha, beta)',
+  ],
   [
     { simulation: { dataset: 'synthetic', partition: 'iid' } },
     'simulation.partition does not apply to simulation.dataset synthetic: each generated device is one client (the natural partition); set simulation.numClients to change the number of devices',
@@ -212,6 +242,7 @@ export const LEVELS: readonly { readonly prefix: string; readonly withKey: (key:
   ...SECTIONS.map((section) => ({ prefix: `${section}.`, withKey: (key: string) => ({ [section]: { [key]: 1 } }) })),
   { prefix: 'dp.adaptiveClip.', withKey: (key) => ({ dp: { adaptiveClip: { [key]: 1 } } }) },
   { prefix: 'server.limits.', withKey: (key) => ({ server: { limits: { [key]: 1 } } }) },
+  { prefix: 'federatedEvaluation.', withKey: (key) => ({ federatedEvaluation: { [key]: 1 } }) },
   { prefix: 'simulation.synthetic.', withKey: (key) => ({ simulation: { synthetic: { [key]: 1 } } }) },
   { prefix: 'model.', withKey: (key) => ({ model: { builtin: 'mlp', [key]: 1 } }) },
   { prefix: 'model.', withKey: (key) => ({ model: { path: 'm.json', [key]: 1 } }) },
@@ -231,6 +262,6 @@ export const CONFIG_LEAF: fc.Arbitrary<unknown> = fc.oneof(
   fc.integer({ min: -1, max: 70_000 }),
   fc.double(),
   fc.constantFrom('mlp', 'cnn', 'sgd', 'adam', 'fedavg', 'fedprox', 'fedadam', 'fedyogi', 'fedadagrad', 'fedmedian', 'fedtrimmedavg', 'krum', 'mnist', 'iris', 'iid', 'memory', 'ws', 'off', 'secagg+', 'share', 'train', 'central', 'distributed', 'poisson'),
-  fc.constantFrom({ kind: 'shards' }, { kind: 'dirichlet', alpha: 0.5, recipe: 'per-class' }, { kind: 'quantity', sigma: 2 }), // simulation.partition's object form
+  fc.constantFrom({ kind: 'shards' }, { kind: 'dirichlet', alpha: 0.5, recipe: 'per-class' }, { kind: 'quantity', sigma: 2 }, { kind: 'quantity', distribution: 'powerlaw', exponent: 1 }, { kind: 'natural' }), // simulation.partition's object form
   fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 3 }),
 );

@@ -17,6 +17,7 @@ import {
   FULL_STRATEGY_VARIANTS,
   FULL_WITH_FRACTION,
   FULL_WITH_SAVED_MODEL,
+  FULL_WITH_SYNTHETIC_IID,
   LEVELS,
   SECTIONS,
   UNKNOWN,
@@ -46,7 +47,7 @@ describe('parseConfig: defaults', () => {
       strategy: { maxWeight: null, momentum: null }, server: { checkpointDir: null },
       secagg: { mode: null, threshold: null, degree: null, maxDropout: null },
       dp: { mode: null, noiseMultiplier: null, clipNorm: null, adaptiveClip: null, delta: null, targetEpsilon: null }, sampling: null, maxUpdateNorm: null,
-      faults: { dropout: null, stage: null },
+      faults: { dropout: null, stage: null, stragglers: null, stragglerPolicy: null },
       simulation: { examplesPerClient: null },
     };
     expect(parseConfig(keysNull)).toEqual(DEFAULTS);
@@ -70,11 +71,15 @@ describe('parseConfig: defaults', () => {
     expect(parseConfig(FULL_WITH_FRACTION).fraction).toBe(0.25);
     expect(parseConfig(FULL_WITH_FRACTION).dp).toEqual({ ...FULL.dp, mode: 'off' });
     expect(parseConfig(FULL_WITH_SAVED_MODEL).model).toEqual({ path: 'models/model.json' });
+    expect(parseConfig(FULL_WITH_SYNTHETIC_IID).simulation.synthetic).toEqual({ iid: true });
     for (const config of FULL_STRATEGY_VARIANTS) expect(parseConfig(config).strategy).toEqual(config.strategy);
   });
 
   it('reads a model name string as a built-in model', () => {
-    for (const name of BUILTIN_MODELS) expect(parseConfig({ model: name }).model).toEqual({ builtin: name });
+    for (const name of BUILTIN_MODELS) {
+      const dataset = name === 'char-gru' ? 'shakespeare' : 'mnist'; // the model of character ids needs them
+      expect(parseConfig({ model: name, simulation: { dataset } }).model).toEqual({ builtin: name });
+    }
   });
 
   it('accepts the documented range boundaries', () => {
@@ -155,10 +160,10 @@ describe('parseConfig: bad values', () => {
     ['seed', '1', 'must be an integer'],
     ['rounds', 0, 'must be an integer in [1, ∞], got 0'],
     ['rounds', 'ten', 'must be an integer'],
-    ['model', 'resnet', 'must be one of logreg, mlp, 2nn, cnn, got "resnet"'],
+    ['model', 'resnet', 'must be one of logreg, mlp, 2nn, cnn, char-gru, got "resnet"'],
     ['model', 5, 'must be an object'],
     ['model', [], 'must be an object'],
-    ['model.builtin', 'resnet', 'must be one of logreg, mlp, 2nn, cnn'],
+    ['model.builtin', 'resnet', 'must be one of logreg, mlp, 2nn, cnn, char-gru'],
     ['model.inputShape', [], 'must be a non-empty array of positive integers'],
     ['model.inputShape', 'x', 'must be a non-empty array of positive integers'],
     ['model.inputShape[1]', [4, 0], 'must be an integer in [1, ∞], got 0'],
@@ -263,14 +268,18 @@ describe('parseConfig: bad values', () => {
     ['faults.dropout', true, 'must be a number in [0, 1]'],
     ['faults.stage', 'mask', 'must be one of advertise, share, masked, confirm, unmask, train, got "mask"'],
     ['faults.stage', 3, 'must be one of advertise, share, masked, confirm, unmask, train'],
+    ['faults.stragglers', 1.5, 'must be a number in [0, 1], got 1.5'],
+    ['faults.stragglerPolicy', 'skip', 'must be one of partial, drop, got "skip"'],
+    ['targetAccuracy', 0, 'must be a number in (0, 1], got 0'],
     ['simulation', 1, 'must be an object'],
-    ['simulation.dataset', 'cifar', 'must be one of mnist, digits, iris'],
+    ['simulation.dataset', 'cifar', 'must be one of mnist, digits, iris, synthetic, shakespeare'],
     ['simulation.numClients', 0, 'must be an integer in [1, ∞]'],
-    ['simulation.partition', 'dirichlet', 'must be "iid" or an object { kind, ... } with kind one of iid, shards, dirichlet, quantity, got "dirichlet"'],
+    ['simulation.partition', 'dirichlet', 'must be "iid" or an object { kind, ... } with kind one of iid, shards, dirichlet, quantity, natural, got "dirichlet"'],
     ['simulation.partition', 3, 'must be "iid" or an object { kind, ... }, got 3'],
     ['simulation.partition', [], 'must be "iid" or an object { kind, ... }, got []'],
     ['simulation.examplesPerClient', 0, 'must be an integer in [1, ∞]'],
     ['simulation.testExamples', -5, 'must be an integer in [1, ∞]'],
+    ['simulation.workers', 0, 'must be an integer in [1, ∞]'],
     ['simulation.transport', 'tcp', 'must be one of memory, ws'],
   ];
 
@@ -309,7 +318,7 @@ describe('parseConfig: bad values', () => {
         if ((mode === undefined || mode === 'off') && stage !== 'train') {
           expect(configError(() => parseConfig(raw)), label).toBe(`faults.stage ${stage} is a secure-aggregation stage, but secagg.mode is off`);
         } else {
-          expect(parseConfig(raw).faults, label).toEqual({ dropout: 0.5, stage });
+          expect(parseConfig(raw).faults, label).toEqual({ dropout: 0.5, stage, stragglers: 0, stragglerPolicy: 'partial' });
         }
       }
       // With no stage, a dropout stage is drawn per client at run time, so any mode goes.
@@ -440,25 +449,28 @@ describe('parseConfig on arbitrary input (property)', () => {
     sampling: mostly(fc.constantFrom('fixed', 'poisson')),
     maxUpdateNorm: mostly(fc.oneof(fc.constant('auto'), positive)),
     // Drawn independently of secagg.mode, so some configs break the faults.stage cross-key rule.
-    faults: sectionOf({ dropout: mostly(fc.double({ min: 0, max: 1, noNaN: true })), stage: mostly(fc.constantFrom(...FAULT_STAGES)) }),
+    faults: sectionOf({ dropout: mostly(fc.double({ min: 0, max: 1, noNaN: true })), stage: mostly(fc.constantFrom(...FAULT_STAGES)), stragglers: mostly(fc.double({ min: 0, max: 1, noNaN: true })), stragglerPolicy: mostly(fc.constantFrom('partial', 'drop')) }),
     simulation: sectionOf({
-      dataset: mostly(fc.constantFrom('mnist', 'digits', 'iris')),
+      dataset: mostly(fc.constantFrom('mnist', 'digits', 'iris', 'shakespeare')),
       numClients: mostly(int(1)),
       partition: mostly(
         fc.oneof(
           fc.constant('iid'),
           objectOf({
-            kind: mostly(fc.constantFrom('iid', 'shards', 'dirichlet', 'quantity')),
+            kind: mostly(fc.constantFrom('iid', 'shards', 'dirichlet', 'quantity', 'natural')),
             shardsPerClient: mostly(int(1, 5)),
             alpha: mostly(positive),
             recipe: mostly(fc.constantFrom('per-client', 'per-class')),
+            distribution: mostly(fc.constantFrom('lognormal', 'powerlaw')),
             sigma: mostly(fc.double({ min: 0, max: 3, noNaN: true })),
+            exponent: mostly(fc.double({ min: 0.1, max: 5, noNaN: true })),
           }),
         ),
       ),
       examplesPerClient: mostly(int(1)),
       testExamples: mostly(int(1)),
       transport: mostly(fc.constantFrom('memory', 'ws')),
+      workers: mostly(int(1, 4)),
     }),
   });
 
@@ -526,7 +538,7 @@ describe('what parseConfig accepts, the packages accept (property)', () => {
         },
         { requiredKeys: ['mode'] },
       ),
-      simulation: fc.record({ dataset: fc.constantFrom('mnist', 'digits', 'iris') }),
+      simulation: fc.record({ dataset: fc.constantFrom('mnist', 'digits', 'iris', 'shakespeare') }),
     },
     { requiredKeys: [] },
   );

@@ -19,6 +19,7 @@ import { askConsent, type ClientStorage, type Consent, type RoundPlan } from './
 import { Emitter } from './emitter.js';
 import { Mailbox } from './mailbox.js';
 import type { UpdateStep } from './pipeline.js';
+import { answerEvaluate } from './evaluation.js';
 import { endRound, playRound, type HeldModel, type RoundIo } from './round.js';
 import { LocalTrainer, type ClientDataset, type TrainProgress } from './trainer.js';
 import type { ClientConnection, ClientTransport } from './transport.js';
@@ -32,6 +33,13 @@ export interface ShoalClientOptions {
   readonly token: string;
   /** The local examples. They never leave the device; only model updates do. */
   readonly data: ClientDataset;
+  /**
+   * Held-out examples, never trained on, for federated evaluation: with them the client announces
+   * the 'evaluate' capability and, when asked, reports the global model's loss, accuracy and
+   * example count on them. Those three numbers leave the device in the clear, outside secure
+   * aggregation and any DP guarantee (docs/privacy.md). Default: none (the client never evaluates).
+   */
+  readonly evaluationData?: ClientDataset;
   /** The app's own model; it must match the coordinator's manifest. Default: built from the coordinator's topology. */
   readonly model?: tf.LayersModel;
   /** Steps applied to each update before it is sent (clip, noise, encode, mask). Default: none. */
@@ -48,6 +56,19 @@ export interface ShoalClientOptions {
    * reproducible run to run. Default: unseeded (a fresh random order).
    */
   readonly shuffleSeed?: number;
+  /**
+   * Seeds the stochastic rounding of a securely aggregated update (and nothing else), so a
+   * simulation with secure aggregation repeats exactly. Never set it on a deployed client: a
+   * coordinator that knows it learns which way each value was rounded. Default: the CSPRNG.
+   */
+  readonly roundingSeed?: number;
+  /**
+   * How many of a round's `train.epochs` this device trains, from 1 to that number: a device that
+   * can afford only part of the work (battery, time) sends the update of fewer epochs rather than
+   * miss the round, FedProx's partial work (Li et al. 2020). Called once per round it trains.
+   * Default: every epoch asked for.
+   */
+  readonly localEpochs?: (round: number, epochs: number) => number;
   /** The secure-aggregation mask PRG (AES-128-CTR). Default: WebCrypto; the Node entry uses node:crypto. */
   readonly maskPrg?: MaskPrg;
   /** X25519 for secure aggregation. Default: tweetnacl; the Node entry uses node:crypto (same bytes, faster). */
@@ -96,12 +117,19 @@ export interface ClientEvents {
   roundPlan: RoundPlan;
   progress: { round: number } & TrainProgress;
   roundEnd: { round: number; status: 'committed' | 'aborted' | 'sent'; modelVersion: string; reason?: string };
+  /** After answering a federated evaluation: what was sent. */
+  evaluated: { round: number; modelVersion: string; loss: number; accuracy: number; numExamples: number };
   error: { error: Error };
   disconnected: { code: number; reason: string };
 }
 
-/** What this SDK can do, announced in hello: the coordinator selects only clients able to run its rounds. */
-const CAPABILITIES = ['fedavg', 'fedprox', 'secagg', 'dp'];
+/**
+ * What this SDK can do, announced in hello: the coordinator selects only clients able to run its
+ * rounds. 'initial-loss': reports `update.initialLoss` when the train config asks (q-FedAvg).
+ * 'evaluate' is added only when the app gives `evaluationData`.
+ */
+const CAPABILITIES = ['fedavg', 'fedprox', 'secagg', 'dp', 'initial-loss'];
+const EVALUATE_CAPABILITY = 'evaluate';
 
 /**
  * Close codes from the coordinator after which reconnecting cannot help: it speaks another protocol
@@ -265,7 +293,7 @@ export class ShoalClient extends Emitter<ClientEvents> {
       type: 'hello',
       protocolVersion: PROTOCOL_VERSION,
       // No numExamples: the example count is the weight secure aggregation masks.
-      capabilities: CAPABILITIES,
+      capabilities: this.options.evaluationData !== undefined ? [...CAPABILITIES, EVALUATE_CAPABILITY] : CAPABILITIES,
       ...(this.resumeToken !== undefined ? { resumeToken: this.resumeToken } : {}),
       ...(this.global !== undefined ? { modelVersion: this.global.version } : {}),
       ...(this.options.identitySeed !== undefined ? { identityKey: (this.options.signing ?? naclSigning).keyPair(this.options.identitySeed).publicKey } : {}),
@@ -286,6 +314,12 @@ export class ShoalClient extends Emitter<ClientEvents> {
             if (!welcomed || !this.trainer) throw new ShoalError('UNEXPECTED_MESSAGE', 'coordinator sent train before welcome');
             const io: RoundIo = { mailbox, send, emit, trainer: this.trainer, options: this.options, clock, signal };
             const held = await playRound(message, received.at, this.global, io);
+            if (!forgotModel) this.global = held;
+            break;
+          }
+          case 'evaluate': {
+            if (!welcomed || !this.trainer) throw new ShoalError('UNEXPECTED_MESSAGE', 'coordinator sent evaluate before welcome');
+            const held = await answerEvaluate(message, received.at, this.global, { trainer: this.trainer, data: this.options.evaluationData, send, emit, clock });
             if (!forgotModel) this.global = held;
             break;
           }
@@ -315,7 +349,7 @@ export class ShoalClient extends Emitter<ClientEvents> {
       this.trainer?.dispose();
       this.trainer = undefined;
       this.global = undefined;
-      this.trainer = await LocalTrainer.create(message.model, this.options.data, this.options.model);
+      this.trainer = await LocalTrainer.create(message.model, this.options.data, this.options.model, this.options.evaluationData);
     }
     this.welcome = message;
     this.emit('connected', { clientId: message.clientId });

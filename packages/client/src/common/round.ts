@@ -1,4 +1,4 @@
-import { ShoalError, createSeededRandom, type ClientMessage, type Clock, type RoundResultMessage, type TrainMessage } from '@shoal/protocol';
+import { ShoalError, createSeededRandom, type ClientMessage, type SeededRandom, type Clock, type RoundResultMessage, type TrainMessage } from '@shoal/protocol';
 import { webCryptoMaskPrg } from '@shoal/secagg';
 import type { ClientEvents, ShoalClientOptions } from './client.js';
 import { planRound } from './consent.js';
@@ -69,6 +69,7 @@ export async function playRound(train: TrainMessage, receivedAt: number, held: H
         numValues: plan.updateValues,
         prg: io.options.maskPrg ?? webCryptoMaskPrg(),
         randomBytes: (n) => globalThis.crypto.getRandomValues(new Uint8Array(n)),
+        ...(io.options.roundingSeed !== undefined && { roundingBytes: seededBytes(roundStream(io.options.roundingSeed, round)) }),
         ...(io.options.keyAgreement && { agreement: io.options.keyAgreement }),
         ...(io.options.signing && { signing: io.options.signing }),
         ...(io.options.identitySeed && { identitySeed: io.options.identitySeed }),
@@ -87,7 +88,16 @@ export async function playRound(train: TrainMessage, receivedAt: number, held: H
     const weight = updateWeight(train, update.numExamples);
     const answer: ClientMessage = secagg
       ? await secagg.mask({ delta: update.delta, weight, extra: maskedExtras(update, config), ...(plan.sendsMetrics ? { metrics: update.metrics } : {}) })
-      : { type: 'update', round, modelVersion, numExamples: weight, delta: update.delta, metrics: update.metrics, ...(update.unclipped !== undefined ? { unclipped: update.unclipped } : {}) };
+      : {
+          type: 'update',
+          round,
+          modelVersion,
+          numExamples: weight,
+          delta: update.delta,
+          metrics: update.metrics,
+          ...(update.unclipped !== undefined ? { unclipped: update.unclipped } : {}),
+          ...(update.initialLoss !== undefined ? { initialLoss: update.initialLoss } : {}),
+        };
     part.signal.throwIfAborted();
     io.send(answer);
     io.emit('roundEnd', { round, status: 'sent', modelVersion });
@@ -141,12 +151,36 @@ export function updateWeight(train: TrainMessage, numExamples: number): number {
 async function trainLocally(train: TrainMessage, global: HeldModel, io: RoundIo, signal: AbortSignal): Promise<LocalUpdate> {
   const { round, modelVersion, config } = train;
   const { shuffleSeed, updateSteps = [] } = io.options;
-  // One stream per round, so a client that skips rounds still sees the same order in the others.
-  const shuffle = shuffleSeed === undefined ? undefined : createSeededRandom((Math.imul(shuffleSeed, 0x9e3779b1) ^ round) >>> 0);
+  const shuffle = shuffleSeed === undefined ? undefined : roundStream(shuffleSeed, round);
   const onProgress = (progress: TrainProgress) => io.emit('progress', { round, ...progress });
+  // q-FedAvg weighs the update by F_k(w^t), the received model's loss on the training data, so it is measured before training.
+  const initialLoss = config.reportInitialLoss === true ? (await io.trainer.evaluate(global.weights)).loss : undefined;
+  if (initialLoss !== undefined && !Number.isFinite(initialLoss)) throw new ShoalError('NON_FINITE', `round ${round}: the loss of ${modelVersion} on the training data is ${initialLoss}`);
+  const epochs = localEpochs(io.options, round, config.epochs);
   // `signal` stops training within one batch; the trainer then releases its tensors and throws ABORTED.
-  const result = await io.trainer.train(global.weights, config, onProgress, shuffle, signal);
-  return runPipeline([...updateSteps, ...privacySteps(config)], { ...result, numExamples: io.trainer.numExamples }, { round, modelVersion, config });
+  const result = await io.trainer.train(global.weights, { ...config, epochs }, onProgress, shuffle, signal);
+  const update = await runPipeline([...updateSteps, ...privacySteps(config)], { ...result, numExamples: io.trainer.numExamples }, { round, modelVersion, config });
+  // Added after the app's and DP's steps, which transform the update, not this measurement.
+  return initialLoss === undefined ? update : { ...update, initialLoss };
+}
+
+/** The stream of a per-client seed for one round: a client that skips rounds still draws the same in the others. */
+function roundStream(seed: number, round: number): SeededRandom {
+  return createSeededRandom((Math.imul(seed, 0x9e3779b1) ^ round) >>> 0);
+}
+
+/** `randomBytes` drawn from a seeded stream (simulations only: see `roundingSeed`). */
+function seededBytes(random: SeededRandom): (n: number) => Uint8Array {
+  return (n) => Uint8Array.from({ length: n }, () => random.nextInt(256));
+}
+
+/** The epochs this device trains in `round`: the app's `localEpochs` choice, checked, or all `epochs` asked for. */
+function localEpochs(options: ShoalClientOptions, round: number, epochs: number): number {
+  const chosen = options.localEpochs?.(round, epochs) ?? epochs;
+  if (!Number.isInteger(chosen) || chosen < 1 || chosen > epochs) {
+    throw new RangeError(`localEpochs returned ${chosen} for round ${round}: it must be an integer from 1 to the ${epochs} epochs the round asks for`);
+  }
+  return chosen;
 }
 
 /** Thrown inside a round the client will not train (it lacks the model, or the user said no): a decline, not an error. */
