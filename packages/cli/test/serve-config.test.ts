@@ -37,7 +37,7 @@ describe('parseServeConfig', () => {
 
   it('checks simulation.dataset and that the simulator sections are objects, and leaves their other keys to simulate', () => {
     expect(() => parseServeConfig({ simulation: { numClients: -1, anything: true }, faults: { dropout: 7, stage: 'share' } })).not.toThrow();
-    expect(configError(() => parseServeConfig({ simulation: { dataset: 'cifar' } }))).toBe('simulation.dataset must be one of mnist, digits, iris, synthetic, got "cifar"');
+    expect(configError(() => parseServeConfig({ simulation: { dataset: 'cifar' } }))).toBe('simulation.dataset must be one of mnist, digits, iris, synthetic, shakespeare, got "cifar"');
     expect(configError(() => parseServeConfig({ faults: 0.1 }))).toBe('faults must be an object');
     expect(configError(() => parseServeConfig({ simulation: [] }))).toBe('simulation must be an object');
     expect(configError(() => parseServeConfig({ simulations: {} }))).toContain('unknown key simulations');

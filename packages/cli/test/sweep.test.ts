@@ -24,13 +24,13 @@ function parseCsv(text: string): string[][] {
 }
 
 describe('shoal sweep', () => {
-  // Two sweeps of four ~1 s child processes: 15 s on an idle 2-core machine, twice that under load.
-  it('runs a 2×2 grid into summary.csv, and a rerun redoes only the run whose summary.json is gone', { timeout: 120_000 }, async () => {
+  // Two sweeps of four ~3 s child processes (a simulation and its report): 25 s on an idle 2-core machine, several times that under load.
+  it('runs a 2×2 grid into summary.csv, and a rerun redoes only the run whose summary.json is gone', { timeout: 220_000 }, async () => {
     const config = tmp.writeConfig('iris-sweep', TINY_IRIS);
     const out = join(tmp.path, 'sweep');
     // One axis of names with a comma and a quote, to see the CSV quoting and the folder names.
     const args = ['sweep', config, '--grid', 'train.learningRate=[0.05,0.5]', '--grid', 'name=["iris,one","iris \\"two\\""]', '--concurrency', '2', '--out', out, '--target-accuracy', '0.3'];
-    const first = await shoal(args, { timeoutMs: 60_000 });
+    const first = await shoal(args, { timeoutMs: 100_000 });
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(first.stdout.match(/\] ran /g)).toHaveLength(4);
@@ -62,7 +62,7 @@ describe('shoal sweep', () => {
     const kept = rows.filter((row) => row[0] !== lost).map((row) => join(out, row[0]!, 'summary.json'));
     const mtimes = kept.map((path) => statSync(path).mtimeMs);
     rmSync(join(out, lost, 'summary.json'));
-    const second = await shoal(args, { timeoutMs: 60_000 });
+    const second = await shoal(args, { timeoutMs: 100_000 });
     expect(second.stderr).toBe('');
     expect(second.code).toBe(0);
     expect(second.stdout.match(/\] ran .*/g)).toEqual([expect.stringContaining(`ran ${lost}:`)]);
