@@ -2,21 +2,13 @@
 // files on disk (possibly from an older or newer Shoal, or half-written by a run in progress), so
 // every field is checked for its type and anything unexpected is left out rather than trusted.
 // Pure: no I/O here (read.ts does that).
+import type { MetricDistribution } from '@shoal/coordinator';
 
 /** The SecAgg stages in protocol order; a stage this list lacks (a newer Shoal) is kept after them. */
 export const SECAGG_STAGES = ['advertise', 'share', 'masked', 'confirm', 'unmask'] as const;
 
-/** Mean, spread and tails of one quantity over the clients of a federated evaluation. */
-export interface ClientSpread {
-  readonly mean: number;
-  readonly std: number;
-  readonly min: number;
-  readonly max: number;
-  /** Mean over the worst 10 % of clients. */
-  readonly worst10: number;
-  /** Mean over the best 10 % of clients. */
-  readonly best10: number;
-}
+/** Mean, spread and tails of one quantity over the clients of a federated evaluation: the coordinator's own type. */
+export type ClientSpread = MetricDistribution;
 
 /** One line of metrics.jsonl: the fields a report plots, each present only when the line had it with the right type. */
 export interface RoundRecord {
