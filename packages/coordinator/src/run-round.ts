@@ -61,9 +61,10 @@ export function sampleRate(options: ResolvedOptions, eligible: number): number {
 
 /**
  * One round, top to bottom: select → configure → collect stage by stage (plain or secure) →
- * aggregate → evaluate → charge → tell the cohort → evaluate on clients (when due) → append. Returns the state after the round and its record; the
- * record is already appended to the log. A round that cannot finish aborts: its record says why,
- * and the returned state keeps the model, the strategy state and the privacy spent unchanged.
+ * aggregate → evaluate → charge → tell the cohort → evaluate on clients (when due) → append.
+ * Returns the state after the round and its record; the record is already appended to the log. A
+ * round that cannot finish aborts: its record says why, and the returned state keeps the model, the
+ * strategy state and the privacy spent unchanged.
  */
 export async function runRound(ports: RoundPorts, run: RunSetup, state: CoordinatorState, signal: AbortSignal): Promise<{ state: CoordinatorState; record: RoundRecord }> {
   const { options, privacy } = run;
