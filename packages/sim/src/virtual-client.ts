@@ -35,6 +35,8 @@ export function virtualClient(config: ShoalConfig, train: Dataset, indices: Int3
     roundingSeed: config.seed * 100_003 + clientNumber + 0x5ec, // and reproducible SecAgg encodings
     ...(partialWork(config) ? { localEpochs: (round: number, epochs: number) => straggling(config.seed, clientNumber, round, config.faults.stragglers).epochs(epochs) } : {}),
     prepare: async () => {}, // the host chooses the backend once for all its virtual clients
+    // Most virtual clients sit idle in any round: a model each would dominate a large simulation's memory.
+    releaseModelBetweenRounds: true,
   });
 }
 

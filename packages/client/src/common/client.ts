@@ -42,6 +42,15 @@ export interface ShoalClientOptions {
   readonly evaluationData?: ClientDataset;
   /** The app's own model; it must match the coordinator's manifest. Default: built from the coordinator's topology. */
   readonly model?: tf.LayersModel;
+  /**
+   * Builds the tfjs model only while a round (or an evaluation) uses it, and disposes it when that
+   * round ends, instead of keeping it from `welcome` until `run()` ends: a device holds the model's
+   * memory only while it works, and a process hosting thousands of mostly idle virtual clients holds
+   * one model per client at work rather than one per client. Costs one model build per round. The
+   * data are still checked against the coordinator's model at `welcome`. No effect with `model` (the
+   * app owns that one). Default: `false` (the model is kept between rounds).
+   */
+  readonly releaseModelBetweenRounds?: boolean;
   /** Steps applied to each update before it is sent (clip, noise, encode, mask). Default: none. */
   readonly updateSteps?: readonly UpdateStep[];
   readonly reconnect?: BackoffOptions;
@@ -311,15 +320,14 @@ export class ShoalClient extends Emitter<ClientEvents> {
             welcomed = true;
             break;
           case 'train': {
-            if (!welcomed || !this.trainer) throw new ShoalError('UNEXPECTED_MESSAGE', 'coordinator sent train before welcome');
-            const io: RoundIo = { mailbox, send, emit, trainer: this.trainer, options: this.options, clock, signal };
-            const held = await playRound(message, received.at, this.global, io);
+            if (!welcomed) throw new ShoalError('UNEXPECTED_MESSAGE', 'coordinator sent train before welcome');
+            const held = await this.withTrainer((trainer) => playRound(message, received.at, this.global, { mailbox, send, emit, trainer, options: this.options, clock, signal }));
             if (!forgotModel) this.global = held;
             break;
           }
           case 'evaluate': {
-            if (!welcomed || !this.trainer) throw new ShoalError('UNEXPECTED_MESSAGE', 'coordinator sent evaluate before welcome');
-            const held = await answerEvaluate(message, received.at, this.global, { trainer: this.trainer, data: this.options.evaluationData, send, emit, clock });
+            if (!welcomed) throw new ShoalError('UNEXPECTED_MESSAGE', 'coordinator sent evaluate before welcome');
+            const held = await this.withTrainer((trainer) => answerEvaluate(message, received.at, this.global, { trainer, data: this.options.evaluationData, send, emit, clock }));
             if (!forgotModel) this.global = held;
             break;
           }
@@ -345,14 +353,37 @@ export class ShoalClient extends Emitter<ClientEvents> {
 
   private async onWelcome(message: WelcomeMessage): Promise<void> {
     this.resumeToken = message.resumeToken;
-    if (!this.trainer || JSON.stringify(this.welcome?.model) !== JSON.stringify(message.model)) {
+    const { data, model, evaluationData } = this.options;
+    if (this.options.releaseModelBetweenRounds === true) {
+      // Nothing is built until a round needs it; what building would refuse is refused now.
+      if (JSON.stringify(this.welcome?.model) !== JSON.stringify(message.model)) this.global = undefined;
+      LocalTrainer.check(message.model, data, model, evaluationData);
+    } else if (!this.trainer || JSON.stringify(this.welcome?.model) !== JSON.stringify(message.model)) {
       this.trainer?.dispose();
       this.trainer = undefined;
       this.global = undefined;
-      this.trainer = await LocalTrainer.create(message.model, this.options.data, this.options.model, this.options.evaluationData);
+      this.trainer = await LocalTrainer.create(message.model, data, model, evaluationData);
     }
     this.welcome = message;
     this.emit('connected', { clientId: message.clientId });
+  }
+
+  /**
+   * Runs `work` (a round, an evaluation) with the trainer kept since `welcome`, or, with
+   * `releaseModelBetweenRounds`, with one built for it and disposed once `work` has settled (a
+   * round settles its training before it returns, so nothing uses the model afterwards).
+   */
+  private async withTrainer<T>(work: (trainer: LocalTrainer) => Promise<T>): Promise<T> {
+    if (this.trainer !== undefined) return work(this.trainer);
+    const welcome = this.welcome;
+    if (welcome === undefined) throw new ShoalError('UNEXPECTED_MESSAGE', 'coordinator sent a round before welcome');
+    const { data, model, evaluationData } = this.options;
+    const trainer = await LocalTrainer.create(welcome.model, data, model, evaluationData);
+    try {
+      return await work(trainer);
+    } finally {
+      trainer.dispose();
+    }
   }
 
   private send(connection: ClientConnection, message: ClientMessage): void {

@@ -61,11 +61,21 @@ export class LocalTrainer {
    * `evaluationData`, when given, is checked against the model the same way as `data`.
    */
   static async create(descriptor: ModelDescriptor, data: ClientDataset, appModel?: tf.LayersModel, evaluationData?: ClientDataset): Promise<LocalTrainer> {
-    validateDataset(data, descriptor);
-    if (evaluationData !== undefined) validateDataset(evaluationData, descriptor, 'evaluation data');
+    LocalTrainer.check(descriptor, data, appModel, evaluationData);
     const model = appModel ?? (await buildModel(descriptor.topology));
     checkManifest(model, descriptor.manifest);
     return new LocalTrainer(model, descriptor, data, appModel === undefined);
+  }
+
+  /**
+   * What `create` checks before building anything: `data` and `evaluationData` fit the model's
+   * input, and the app's own model (when given) matches the manifest.
+   * @throws ShoalError INVALID_DATA or the manifest check's error, as `create` would.
+   */
+  static check(descriptor: ModelDescriptor, data: ClientDataset, appModel?: tf.LayersModel, evaluationData?: ClientDataset): void {
+    validateDataset(data, descriptor);
+    if (evaluationData !== undefined) validateDataset(evaluationData, descriptor, 'evaluation data');
+    if (appModel !== undefined) checkManifest(appModel, descriptor.manifest);
   }
 
   get numExamples(): number {
