@@ -73,7 +73,8 @@ async function runScale(clients: number): Promise<ScaleResult> {
     train: { epochs: 1, batchSize: 10, learningRate: 0.1 },
     // In-process clients answer pings from the main thread's event loop, so a stall of that loop
     // longer than two intervals (the coordinator's own SecAgg work for 1,000 clients on a loaded
-    // machine) reads as every client's death; the default 5 s aborted every 10,000-client round here.
+    // machine) read as every client's death; the default 5 s aborted every 10,000-client round here
+    // before the coordinator learnt to skip a check that fires late (not re-measured since).
     server: { heartbeatIntervalMs: 60_000 },
     // Likewise a SecAgg+ stage of 1,000 clients can take longer than the default 30 s on 2 shared
     // cores; this bench measures the cost of the stages, not their deadlines.

@@ -145,6 +145,22 @@ describe('the coordinator over real WebSockets', () => {
     expect(alive.isOpen).toBe(true);
   });
 
+  it("keeps a peer that answers pings through a stall of the coordinator's own event loop", async () => {
+    const heartbeatIntervalMs = 100;
+    await start({ rounds: 1, minClients: 5, heartbeatIntervalMs });
+    const alive = await connect({ token: TOKEN });
+    await alive.hello();
+    // The coordinator (in this process) cannot read pongs for 6 intervals: a long synchronous
+    // stretch, as an in-process unmasking of a large cohort is. Its first check afterwards runs
+    // late and must not count that stretch against the peer.
+    const stalledUntil = performance.now() + 6 * heartbeatIntervalMs;
+    while (performance.now() < stalledUntil) {
+      // busy: no timer, no socket is served
+    }
+    await new Promise((resolve) => setTimeout(resolve, 4 * heartbeatIntervalMs));
+    expect(alive.isOpen).toBe(true);
+  });
+
   it('closes a peer that sends its update twice with DUPLICATE_MESSAGE; the round still commits', async () => {
     await start({ rounds: 1, minClients: 2 });
     const replayer = await connect();

@@ -198,7 +198,15 @@ export class Coordinator {
   /** Runs every configured round, then closes all connections with TRAINING_COMPLETE. */
   async run(): Promise<TrainingSummary> {
     const interval = this.options.heartbeatIntervalMs;
-    this.heartbeatTimer = setInterval(() => this.checkHeartbeats(), interval);
+    let lastCheckMs = Date.now();
+    this.heartbeatTimer = setInterval(() => {
+      const now = Date.now();
+      // A check that fires late means this process was too busy to read pongs (a long unmasking, a
+      // stall): that stretch is not held against the clients; they are pinged and judged next time.
+      const late = now - lastCheckMs > 1.5 * interval;
+      lastCheckMs = now;
+      this.checkHeartbeats(now, late);
+    }, interval);
     const signal = this.stopController.signal;
     let budgetReason: string | undefined;
     let reachedTarget = false;
@@ -312,10 +320,10 @@ export class Coordinator {
     this.forget(client);
   }
 
-  private checkHeartbeats(): void {
-    const limit = Date.now() - 2 * this.options.heartbeatIntervalMs;
+  private checkHeartbeats(now: number, late: boolean): void {
+    const limit = now - 2 * this.options.heartbeatIntervalMs;
     for (const client of this.clients) {
-      if (client.lastSeenMs < limit) this.closeConnection(client, 'HEARTBEAT_TIMEOUT', 'no heartbeat for two intervals');
+      if (!late && client.lastSeenMs < limit) this.closeConnection(client, 'HEARTBEAT_TIMEOUT', 'no heartbeat for two intervals');
       else client.connection.ping();
     }
   }
