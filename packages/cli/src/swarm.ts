@@ -1,7 +1,6 @@
 // `shoal swarm`: hosts a config's virtual clients (all, or a share) against a remote coordinator
 // (`shoal serve`) over real WebSockets, so one simulation spans several machines on the
 // production protocol. Each client holds the data `shoal simulate` would give it (same seed).
-import { setMaxListeners } from 'node:events';
 import { ShoalError, configError } from '@shoal/protocol';
 // The config schema only: the clients, which load tfjs, are imported once the config is valid.
 import { parseConfig, type ShoalConfig } from '@shoal/sim/config';
@@ -24,22 +23,24 @@ export async function swarm(args: readonly string[]): Promise<number> {
   const config = await readConfig(configPath, values.set ?? [], parseConfig);
   const numbers = hostedClients(config, values.clients, values.share);
 
-  const { remoteVirtualClients, runVirtualClient } = await import('@shoal/sim');
+  const { remoteVirtualClients, VirtualClientHost } = await import('@shoal/sim');
   const { clients, backend } = await remoteVirtualClients(config, numbers, values.url, token);
   const say = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
   say({ event: 'starting', clients: numbers.length, first: numbers[0], last: numbers.at(-1), backend, url: values.url });
 
-  const stop = new AbortController();
-  setMaxListeners(4 * clients.size + 10, stop.signal); // every client listens on it
-  const onSignal = () => stop.abort();
+  const host = new VirtualClientHost(clients);
+  const onSignal = () => host.stop();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const rounds = new Set<number>();
   let failure: ShoalError | undefined;
-  const running: Promise<void>[] = [];
+  const failWith = (error: ShoalError) => {
+    failure ??= error;
+    host.stop();
+  };
   try {
     for (const [clientNumber, client] of clients) {
-      if (stop.signal.aborted) break;
+      if (host.stopped) break;
       client.on('connected', ({ clientId }) => say({ event: 'joined', client: clientNumber, clientId }));
       client.on('roundEnd', ({ round, status }) => {
         if (status === 'sent') return;
@@ -49,28 +50,21 @@ export async function swarm(args: readonly string[]): Promise<number> {
       // Before its first welcome a client that cannot reach the coordinator would retry forever: fail instead.
       const unreachable = client.on('error', ({ error }) => {
         if (client.clientId !== undefined || !(error instanceof ShoalError) || error.code !== 'CONNECTION_FAILED') return;
-        failure ??= error;
-        stop.abort();
+        failWith(error);
       });
-      const { joined, done } = runVirtualClient(client, stop.signal);
-      running.push(
-        done.catch((error: unknown) => {
-          failure ??= error instanceof ShoalError ? error : new ShoalError('CONNECTION_FAILED', `client ${clientNumber} stopped: ${(error as Error).message}`, { cause: error });
-          stop.abort();
-        }),
-      );
+      const { joined, done } = host.start(clientNumber);
+      done.catch((error: unknown) => failWith(error instanceof ShoalError ? error : new ShoalError('CONNECTION_FAILED', `client ${clientNumber} stopped: ${(error as Error).message}`, { cause: error })));
       await joined;
       unreachable();
     }
-    await Promise.all(running);
+    await host.finished();
   } finally {
-    stop.abort(); // ends the clients still running after a failure or a signal
-    await Promise.all(running);
+    await host.close(); // ends the clients still running after a failure or a signal
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
   if (failure !== undefined) throw new ShoalError(failure.code, `swarm: ${failure.message}`, { cause: failure });
-  say({ event: 'finished', rounds: [...rounds].sort((a, b) => a - b), stopped: stop.signal.aborted });
+  say({ event: 'finished', rounds: [...rounds].sort((a, b) => a - b), stopped: host.stopped });
   return 0;
 }
 

@@ -1,6 +1,5 @@
 import { mkdir, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setMaxListeners } from 'node:events';
 import {
   Coordinator,
   builtinInitialModel,
@@ -12,11 +11,10 @@ import {
   type TrainingSummary,
   writeFileAtomically,
 } from '@shoal/coordinator';
-import { initBackend, wsTransport, type ClientTransport } from '@shoal/client';
+import { initBackend, wsTransport } from '@shoal/client';
 import type { ShoalConfig } from './config.js';
 import { take, type Dataset } from './datasets.js';
-import type { ClientData } from './client-data.js';
-import { runVirtualClient, simulationData, virtualClients } from './virtual-client.js';
+import { VirtualClientHost, simulationData, virtualClients } from './virtual-client.js';
 import { centralEvaluator } from './evaluate.js';
 import { memoryTransport } from './memory-transport.js';
 import type { PartitionReport } from './partition.js';
@@ -114,7 +112,12 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
           onFailure: fail,
           ...(options.workerHeapMb !== undefined ? { maxHeapMb: options.workerHeapMb } : {}),
         })
-      : inThreadClients(config, data, server ? { url: server.url, transport: wsTransport } : { url: 'memory://coordinator', transport: memoryTransport(coordinator, [SIMULATION_TOKEN]) });
+      : new VirtualClientHost(
+          virtualClients(config, data, data.partitions.map((_, k) => k), {
+            token: SIMULATION_TOKEN,
+            ...(server ? { url: server.url, transport: wsTransport } : { url: 'memory://coordinator', transport: memoryTransport(coordinator, [SIMULATION_TOKEN]) }),
+          }),
+        );
   const onAbort = () => coordinator.stop();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const starting = hosts.startClients().catch(fail);
@@ -148,29 +151,6 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
     await server?.close();
     evaluation.dispose();
   }
-}
-
-/** The virtual clients in this thread (`simulation.workers` 1), started in client-number order like the workers' clients. */
-function inThreadClients(config: ShoalConfig, data: ClientData, target: { readonly url: string; readonly transport: ClientTransport }) {
-  const numbers = data.partitions.map((_, k) => k);
-  const clients = virtualClients(config, data, numbers, { ...target, token: SIMULATION_TOKEN });
-  const stop = new AbortController();
-  setMaxListeners(4 * numbers.length + 10, stop.signal); // every virtual client listens on it
-  const running: Promise<void>[] = [];
-  return {
-    async startClients(): Promise<void> {
-      for (const client of clients.values()) {
-        if (stop.signal.aborted) return;
-        const { joined, done } = runVirtualClient(client, stop.signal);
-        running.push(done);
-        await joined;
-      }
-    },
-    async close(): Promise<void> {
-      stop.abort();
-      await Promise.allSettled(running);
-    },
-  };
 }
 
 /**

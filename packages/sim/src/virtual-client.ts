@@ -1,6 +1,7 @@
 // One virtual client: a real ShoalClient holding its share of the simulation's data. Every host of
 // virtual clients (the runner, its worker threads, `shoal swarm`) builds them here, so a client is
 // the same whichever process runs it.
+import { setMaxListeners } from 'node:events';
 import { ShoalClient, initBackend, wsTransport, type ClientTransport } from '@shoal/client';
 import { createSeededRandom } from '@shoal/protocol';
 import type { ShoalConfig } from './config.js';
@@ -65,20 +66,65 @@ export function virtualClients(config: ShoalConfig, data: ClientData, clientNumb
 }
 
 /**
- * Runs `client` until training ends or `signal` aborts (`done`). `joined` resolves when the
- * coordinator first welcomes it, or when it stops before that: hosts start the next client only
- * then, so a fresh coordinator admits clients in client-number order and client k is `c${k + 1}`
- * in every run, whichever thread or process hosts it.
+ * Runs a set of virtual clients until training ends or `close()`: every host of virtual clients (the
+ * runner's thread, a worker thread, `shoal swarm`) starts and ends them through one of these.
  */
-export function runVirtualClient(client: ShoalClient, signal: AbortSignal): { readonly joined: Promise<void>; readonly done: Promise<void> } {
-  let stopListening = () => {};
-  const joined = new Promise<void>((resolve) => (stopListening = client.on('connected', () => resolve())));
-  const done = client.run({ signal });
-  const settled = done.then(
-    () => {},
-    () => {},
-  );
-  return { joined: Promise.race([joined, settled]).finally(stopListening), done };
+export class VirtualClientHost {
+  private readonly stopping = new AbortController();
+  private readonly running: Promise<void>[] = [];
+
+  constructor(readonly clients: ReadonlyMap<number, ShoalClient>) {
+    setMaxListeners(4 * clients.size + 10, this.stopping.signal); // every client listens on it
+  }
+
+  /** Whether `stop()` or `close()` was called. */
+  get stopped(): boolean {
+    return this.stopping.signal.aborted;
+  }
+
+  /**
+   * Runs client `clientNumber` (`done`: its run). `joined` resolves when the coordinator first
+   * welcomes it, or when it stops before that: hosts start the next client only then, so a fresh
+   * coordinator admits clients in client-number order and client k is `c${k + 1}` in every run,
+   * whichever thread or process hosts it.
+   */
+  start(clientNumber: number): { readonly joined: Promise<void>; readonly done: Promise<void> } {
+    const client = this.clients.get(clientNumber);
+    if (client === undefined) throw new RangeError(`this host does not hold client ${clientNumber}`);
+    let stopListening = () => {};
+    const joined = new Promise<void>((resolve) => (stopListening = client.on('connected', () => resolve())));
+    const done = client.run({ signal: this.stopping.signal });
+    const settled = done.then(
+      () => {},
+      () => {},
+    );
+    this.running.push(settled);
+    return { joined: Promise.race([joined, settled]).finally(stopListening), done };
+  }
+
+  /** Starts every client, in client-number order, each once the one before has joined. */
+  async startClients(): Promise<void> {
+    for (const clientNumber of [...this.clients.keys()].sort((a, b) => a - b)) {
+      if (this.stopped) return;
+      await this.start(clientNumber).joined;
+    }
+  }
+
+  /** Resolves once every started client's run has ended (training over, or stopped). */
+  async finished(): Promise<void> {
+    await Promise.all(this.running);
+  }
+
+  /** Stops every client without waiting. */
+  stop(): void {
+    this.stopping.abort();
+  }
+
+  /** Stops every client and waits until each has ended. */
+  async close(): Promise<void> {
+    this.stop();
+    await this.finished();
+  }
 }
 
 /**
