@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ShoalError } from '@shoal/protocol';
+import { parseCsv } from '@shoal/sim/report';
 import { parseGridFlag, planRuns, runName, toCsv } from '../src/sweep-plan.js';
 import { shoal, tempFolder } from './run-cli.js';
 
@@ -14,14 +15,6 @@ afterAll(() => tmp.remove());
 
 /** Iris, logreg, 3 clients, 2 rounds: about a second per run. */
 const TINY_IRIS = { seed: 1, rounds: 2, model: 'logreg', clientsPerRound: 3, minClients: 2, simulation: { dataset: 'iris', numClients: 3 } };
-
-/** The CSV as rows of fields (enough of RFC 4180 for these tests: quoted fields with "" and commas). */
-function parseCsv(text: string): string[][] {
-  return text
-    .trimEnd()
-    .split('\r\n')
-    .map((line) => [...line.matchAll(/(?:^|,)("(?:[^"]|"")*"|[^,]*)/g)].map(([, field]) => (field!.startsWith('"') ? field!.slice(1, -1).replaceAll('""', '"') : field!)));
-}
 
 describe('shoal sweep', () => {
   // Two sweeps of four ~3 s child processes (a simulation and its report): 25 s on an idle 2-core machine, several times that under load.
