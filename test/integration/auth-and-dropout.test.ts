@@ -3,7 +3,7 @@
  * token checks in the HTTP upgrade, dropouts and aborted rounds, heartbeats, replays, stragglers,
  * and skipping the weights for a client that already holds the current model.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { builtinInitialModel, startCoordinator, type CoordinatorHandle } from '@shoal/coordinator';
 import type { CoordinatorOptions } from '@shoal/coordinator';
 import { closeCodeOf, numParams, type TrainMessage } from '@shoal/protocol';
@@ -125,40 +125,66 @@ describe('the coordinator over real WebSockets', () => {
     });
   });
 
-  it('closes a peer that stops answering pings with HEARTBEAT_TIMEOUT after two intervals, and keeps one that answers', async () => {
+  // The heartbeat tests fake only the coordinator's heartbeat clock (setInterval and Date); the
+  // sockets stay real. Each interval is one explicit tick, and WsPeer.roundTrip() is the barrier
+  // that shows what the coordinator has read and decided by then: no timing window anywhere.
+  describe('heartbeats', () => {
     const heartbeatIntervalMs = 100;
-    await start({ rounds: 1, minClients: 5, heartbeatIntervalMs });
-    const silent = await connect({ token: TOKEN, autoPong: false });
-    const alive = await connect({ token: TOKEN });
-    expect((await silent.hello()).heartbeatIntervalMs).toBe(heartbeatIntervalMs);
-    const lastFrame = performance.now();
-    await alive.hello();
-    const closed = await silent.closed;
-    const silentFor = performance.now() - lastFrame;
-    expect(closed.code).toBe(closeCodeOf('HEARTBEAT_TIMEOUT'));
-    // Closed once silent for more than two intervals: at the first check after 200 ms, i.e. by
-    // ~300 ms; the rest of the upper bound is slack for timers on a loaded machine.
-    expect(silentFor).toBeGreaterThanOrEqual(2 * heartbeatIntervalMs - 10);
-    expect(silentFor).toBeLessThan(3 * heartbeatIntervalMs + 300);
-    // A peer that answers pings (ws does so automatically) stays connected however long it is idle.
-    await new Promise((resolve) => setTimeout(resolve, 4 * heartbeatIntervalMs));
-    expect(alive.isOpen).toBe(true);
-  });
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    });
+    afterEach(() => {
+      vi.useRealTimers();
+    });
 
-  it("keeps a peer that answers pings through a stall of the coordinator's own event loop", async () => {
-    const heartbeatIntervalMs = 100;
-    await start({ rounds: 1, minClients: 5, heartbeatIntervalMs });
-    const alive = await connect({ token: TOKEN });
-    await alive.hello();
-    // The coordinator (in this process) cannot read pongs for 6 intervals: a long synchronous
-    // stretch, as an in-process unmasking of a large cohort is. Its first check afterwards runs
-    // late and must not count that stretch against the peer.
-    const stalledUntil = performance.now() + 6 * heartbeatIntervalMs;
-    while (performance.now() < stalledUntil) {
-      // busy: no timer, no socket is served
+    /** One heartbeat interval: the coordinator's check runs and pings `peers`, which have seen it (and auto-ponged) on return. */
+    async function tick(...pinged: WsPeer[]): Promise<void> {
+      const pings = pinged.map((peer) => peer.nextPing());
+      vi.advanceTimersByTime(heartbeatIntervalMs);
+      await Promise.all(pings);
     }
-    await new Promise((resolve) => setTimeout(resolve, 4 * heartbeatIntervalMs));
-    expect(alive.isOpen).toBe(true);
+
+    it('closes a peer that stops answering pings with HEARTBEAT_TIMEOUT at the first check after two silent intervals, and keeps one that answers', async () => {
+      await start({ rounds: 1, minClients: 5, heartbeatIntervalMs });
+      const silent = await connect({ token: TOKEN, autoPong: false });
+      const alive = await connect({ token: TOKEN });
+      expect((await silent.hello()).heartbeatIntervalMs).toBe(heartbeatIntervalMs);
+      await alive.hello(); // both last heard at t = 0 on the fake clock
+      // t = 100 and t = 200: silent for at most two intervals, so still connected.
+      for (let check = 1; check <= 2; check++) {
+        await tick(silent, alive);
+        expect(await alive.roundTrip()).toBe('open');
+        expect(await silent.roundTrip()).toBe('open');
+      }
+      // t = 300: silent for more than two intervals, so closed by this very check.
+      await tick(alive);
+      expect(await silent.roundTrip()).toBe('closed');
+      expect((await silent.closed).code).toBe(closeCodeOf('HEARTBEAT_TIMEOUT'));
+      // A peer that answers pings (ws does so automatically) stays connected however long it is idle.
+      expect(await alive.roundTrip()).toBe('open');
+      for (let check = 0; check < 10; check++) {
+        await tick(alive);
+        expect(await alive.roundTrip()).toBe('open');
+      }
+    });
+
+    it("keeps a peer that answers pings through a stall of the coordinator's own event loop", async () => {
+      await start({ rounds: 1, minClients: 5, heartbeatIntervalMs });
+      const alive = await connect({ token: TOKEN });
+      await alive.hello();
+      await tick(alive);
+      expect(await alive.roundTrip()).toBe('open'); // last heard at t = 100
+      // A stall of 6 intervals (as an in-process unmasking of a large cohort is): the clock moves,
+      // no check runs, no pong is read. The first check afterwards (t = 800) runs late and must not
+      // count that stretch against the peer, though it was last heard 700 ms before.
+      vi.setSystemTime(Date.now() + 6 * heartbeatIntervalMs);
+      await tick(alive);
+      expect(await alive.roundTrip()).toBe('open');
+      for (let check = 0; check < 4; check++) {
+        await tick(alive);
+        expect(await alive.roundTrip()).toBe('open');
+      }
+    });
   });
 
   it('closes a peer that sends its update twice with DUPLICATE_MESSAGE; the round still commits', async () => {

@@ -9,6 +9,7 @@ import { builtinInitialModel, startCoordinator, type CoordinatorHandle } from '@
 import { PROTOCOL_VERSION, ShoalError, decodeCoordinatorMessage, encodeFrame } from '@shoal/protocol';
 import { fedAvg } from '@shoal/strategy';
 import { webSocketTransport, type WebSocketConstructor, type WebSocketLike } from '@shoal/client/browser';
+import { upgradeStatus } from '@shoal/testkit';
 
 const TOKEN = 'browser-secret';
 const MODEL = builtinInitialModel('logreg', [2], 2, 7);
@@ -62,12 +63,22 @@ describe('webSocketTransport (browser entry) over a real coordinator', () => {
     expect(await closed).toEqual({ code: 1000, reason: 'done' });
   });
 
-  it('a wrong token rejects with CONNECTION_FAILED, since a browser cannot tell a 401 apart', async () => {
+  it('a wrong token: the upgrade it makes is refused with 401, and it rejects with CONNECTION_FAILED without echoing the token', async () => {
     const { url } = await start();
-    const error = await rejectionOf(webSocketTransport(NodeWebSocket).connect(url, 'wrong-token'));
+    const opened: string[] = [];
+    // The WebSocket class a browser would use, recording the URL the transport opens.
+    const Recording = function (this: unknown, target: string) {
+      opened.push(target);
+      return new NodeWebSocket(target);
+    } as unknown as WebSocketConstructor;
+    const error = await rejectionOf(webSocketTransport(Recording).connect(url, 'wrong-token'));
     expect(error.code).toBe('CONNECTION_FAILED');
-    expect(error.message).toContain('401');
     expect(error.message).not.toContain('wrong-token');
+    // A browser cannot see the status; the refusal is checked on the very URL the transport opened.
+    expect(opened).toHaveLength(1);
+    expect(new URL(opened[0]!).searchParams.get('token')).toBe('wrong-token');
+    expect(await upgradeStatus(opened[0]!)).toEqual({ opened: false, statusCode: 401 });
+    expect(await upgradeStatus(opened[0]!.replace('wrong-token', TOKEN))).toEqual({ opened: true });
   });
 
   it('an unreachable coordinator rejects with CONNECTION_FAILED', async () => {

@@ -3,7 +3,7 @@
  * with backoff until the coordinator exists, resuming its id after the network drops mid-training,
  * and failing at once (no retry) on a wrong token or an app model that does not fit.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import * as tf from '@tensorflow/tfjs';
 import { ShoalClient, wsTransport, type ClientDataset, type ClientTransport } from '@shoal/client';
@@ -75,14 +75,6 @@ async function startRelay(targetPort: number): Promise<{ url: string; cutAll(): 
   };
 }
 
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const started = performance.now();
-  while (!condition()) {
-    if (performance.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 describe('ShoalClient (Node) connection handling', () => {
   let coordinator: CoordinatorHandle | undefined;
   const cleanups: (() => unknown)[] = [];
@@ -103,22 +95,34 @@ describe('ShoalClient (Node) connection handling', () => {
     const port = await reservePort();
     // random() = 1 takes the top of each jitter range, so the delays are exactly 20, 40, 80, 100, 100 ms.
     const client = new ShoalClient({ url: `ws://127.0.0.1:${port}`, token: TOKEN, data: smallDataset(), reconnect: RECONNECT, random: () => 1 });
-    const failedAt: number[] = [];
+    // Only the client's timers are faked (setTimeout is what its backoff sleeps on); the refused
+    // connections are real. Each gap is measured on the fake clock: the backoff timer is pending,
+    // still pending 1 ms before its delay, and gone (the next attempt started) exactly at it.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const errorCodes: string[] = [];
+    let nextError: () => void = () => {};
     client.on('error', ({ error }) => {
-      failedAt.push(performance.now());
       errorCodes.push((error as ShoalError).code);
+      nextError();
     });
+    const refused = () => new Promise<void>((resolve) => (nextError = resolve));
+    let refusal = refused();
     const run = client.run({ signal: stopOnCleanup() });
-
-    await waitFor(() => failedAt.length >= 6, 'six refused connection attempts');
-    expect(new Set(errorCodes)).toEqual(new Set(['CONNECTION_FAILED']));
-    const gaps = failedAt.slice(1, 6).map((at, i) => at - failedAt[i]!);
-    const delays = [20, 40, 80, 100, 100];
-    gaps.forEach((gap, i) => {
-      expect(gap).toBeGreaterThanOrEqual(delays[i]! - 2); // timers may fire a millisecond early
-      expect(gap).toBeLessThan(delays[i]! + 150); // capped at maxDelayMs, not 160, 320, …
-    });
+    try {
+      for (const delay of [20, 40, 80, 100, 100]) {
+        await refusal; // the client has scheduled its backoff timer by now (same tick as the event)
+        refusal = refused();
+        expect(vi.getTimerCount()).toBe(1);
+        vi.advanceTimersByTime(delay - 1);
+        expect(vi.getTimerCount()).toBe(1);
+        vi.advanceTimersByTime(1); // capped at maxDelayMs: 100, not 160, 320, …
+        expect(vi.getTimerCount()).toBe(0);
+      }
+    } finally {
+      vi.useRealTimers(); // the attempt in flight backs off on real timers from here
+    }
+    await refusal;
+    expect(errorCodes).toEqual(Array(6).fill('CONNECTION_FAILED'));
 
     coordinator = await startCoordinator(coordinatorOptions(), { port });
     expect(coordinator.port).toBe(port);

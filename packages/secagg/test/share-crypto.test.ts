@@ -1,6 +1,8 @@
 import nacl from 'tweetnacl';
 import { describe, expect, it } from 'vitest';
-import { FIELD_PRIME, SHARE_BOX_BYTES, keyPairFromSecret, naclKeyAgreement, openShares, sealShares, shareBoxKey } from '../src/index.js';
+import type { NeighbourKeys } from '@shoal/protocol';
+import { FIELD_PRIME, SHARE_BOX_BYTES, SecAggClient, deriveSecAggParams, keyPairFromSecret, naclKeyAgreement, openShares, roundConfig, sealShares, shareBoxKey } from '../src/index.js';
+import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '../src/node.js';
 import { SECAGG_LIMITS } from '@shoal/protocol';
 import { seededRandomBytes } from './harness.js';
 
@@ -26,7 +28,10 @@ describe('share boxes', () => {
     expect(openShares(bobKey, box, address)).toEqual({ ok: true, shares });
   });
 
-  it('use a fresh nonce: the same shares seal to different boxes', () => {
+  it('carry the nonce they were sealed with in front: the same shares under two nonces seal to different boxes', () => {
+    const nonce = random(24);
+    const box = sealShares(shareBoxKey(agreed(alice, bob), context), nonce, address, shares);
+    expect(box.subarray(0, 24)).toEqual(nonce);
     expect(Buffer.from(seal()).equals(Buffer.from(seal()))).toBe(false);
   });
 
@@ -91,5 +96,71 @@ describe('share boxes', () => {
     const key = shareBoxKey(agreed(alice, bob), context);
     expect(() => sealShares(key, random(24), address, { ...shares, maskKeyShare: FIELD_PRIME })).toThrow(RangeError);
     expect(() => sealShares(key, random(23), address, shares)).toThrow(RangeError);
+  });
+});
+
+/**
+ * The nonces the client really seals with in a round (SecAggClient.share), not ones a test hands
+ * to sealShares: each box must carry 24 bytes drawn from the client's randomness for that box.
+ */
+describe('the share stage of a SecAgg client', () => {
+  const params = deriveSecAggParams({ mode: 'secagg', cohortSize: 5, numParams: 8, bound: 1, maxWeight: 10, maxDropout: 0.2 });
+  const ROUND = 3;
+
+  /** A randomness source that can switch streams mid-round and records every draw while `recording`. */
+  function switchableRandom(seed: string) {
+    let source = seededRandomBytes(seed);
+    const draws: Uint8Array[] = [];
+    let recording = false;
+    return {
+      randomBytes: (n: number) => {
+        const bytes = source(n);
+        if (recording) draws.push(bytes.slice());
+        return bytes;
+      },
+      continueWith(nextSeed: string) {
+        source = seededRandomBytes(nextSeed);
+        recording = true;
+      },
+      draws,
+    };
+  }
+
+  function client(index: number, randomBytes: (n: number) => Uint8Array): SecAggClient {
+    const config = roundConfig(params, index, context.sessionId);
+    return new SecAggClient({ config, round: ROUND, numParams: params.numParams, randomBytes, prg: nodeMaskPrg, agreement: nodeKeyAgreement, signing: nodeSigning });
+  }
+
+  const neighbours: NeighbourKeys[] = [2, 3, 4, 5].map((index) => ({ index, ...client(index, seededRandomBytes(`neighbour-${index}`)).advertise() }));
+  const nonceOf = (box: Uint8Array) => Buffer.from(box.subarray(0, 24)).toString('hex');
+
+  it('seals each box with its own 24 bytes from the client\'s randomness, drawn during the share stage', () => {
+    const random = switchableRandom('sealer');
+    const sealer = client(1, random.randomBytes);
+    sealer.advertise();
+    random.continueWith('sealer-share-stage');
+    const { ciphertexts } = sealer.share(neighbours);
+    expect(ciphertexts.map((c) => c.to)).toEqual([2, 3, 4, 5]);
+    const nonces = ciphertexts.map((c) => nonceOf(c.box));
+    expect(new Set(nonces).size).toBe(ciphertexts.length);
+    const drawnNonces = random.draws.filter((draw) => draw.length === 24).map((draw) => Buffer.from(draw).toString('hex'));
+    for (const nonce of nonces) expect(drawnNonces).toContain(nonce);
+  });
+
+  it('never repeats a nonce under one key: the same keys, neighbour and round sealed twice give two nonces', () => {
+    // Two runs of client 1 with the same key pairs (the same randomness through advertise), so
+    // every box key is the same; the share stage's randomness then differs, as a retried round's would.
+    const [first, second] = ['run-a', 'run-b'].map((run) => {
+      const random = switchableRandom('same-keys');
+      const sealer = client(1, random.randomBytes);
+      const advertised = sealer.advertise();
+      random.continueWith(run);
+      return { advertised, boxes: sealer.share(neighbours).ciphertexts };
+    });
+    expect(first!.advertised.encryptionKey).toEqual(second!.advertised.encryptionKey);
+    for (const [i, box] of first!.boxes.entries()) {
+      expect(second!.boxes[i]!.to).toBe(box.to);
+      expect(nonceOf(second!.boxes[i]!.box)).not.toBe(nonceOf(box.box));
+    }
   });
 });

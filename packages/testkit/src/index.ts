@@ -4,3 +4,4 @@ export * from './errors.js';
 export * from './serve-process.js';
 export * from './raw-tcp.js';
 export * from './fake-clock.js';
+export * from './float-bounds.js';

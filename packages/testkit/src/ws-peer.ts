@@ -133,6 +133,53 @@ export class WsPeer {
     });
   }
 
+  /**
+   * A barrier over the connection: sends a ping of our own and waits for the coordinator's pong.
+   * Frames travel in order, so when it resolves 'open' the coordinator has read every frame this
+   * peer sent before (an automatic pong included) and had not closed the connection before it
+   * answered; 'closed' when the connection closed first.
+   */
+  roundTrip(): Promise<'open' | 'closed'> {
+    if (this.ws.readyState !== WebSocket.OPEN) return Promise.resolve('closed');
+    return new Promise((resolve) => {
+      const onPong = () => {
+        this.ws.off('close', onClose);
+        resolve('open');
+      };
+      const onClose = () => {
+        this.ws.off('pong', onPong);
+        resolve('closed');
+      };
+      this.ws.once('pong', onPong);
+      this.ws.once('close', onClose);
+      this.ws.ping();
+    });
+  }
+
+  /**
+   * Resolves when the coordinator's next ping arrives (an automatic pong, if on, is already queued
+   * then); rejects if the connection closes first.
+   */
+  nextPing(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onPing = () => {
+        this.ws.off('close', onClose);
+        resolve();
+      };
+      const onClose = () => {
+        this.ws.off('ping', onPing);
+        reject(new Error(`connection closed (${this.closeInfo?.code ?? 'unknown code'}) while waiting for a ping`));
+      };
+      this.ws.once('ping', onPing);
+      this.ws.once('close', onClose);
+    });
+  }
+
+  /** How many messages of `type` arrived and are still queued (not taken by `next`). */
+  queued(type: CoordinatorMessage['type']): number {
+    return this.inbox.filter((message) => message.type === type).length;
+  }
+
   /** Starts a normal close and waits for the socket to close. */
   async close(): Promise<CloseInfo> {
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(1000, 'test done');
