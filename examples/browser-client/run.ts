@@ -5,7 +5,7 @@
 //
 // SHOAL_TABS (default 2) is how many tabs must join before a round starts.
 import { randomBytes } from 'node:crypto';
-import { builtinInitialModel, startCoordinator } from '@shoal/coordinator';
+import { builtinInitialModel, lineLogger, startCoordinator } from '@shoal/coordinator';
 import { centralEvaluator, loadDataset, partitionIid, subset } from '@shoal/sim';
 import { createSeededRandom } from '@shoal/protocol';
 import { fedAvg } from '@shoal/strategy';
@@ -33,7 +33,7 @@ const coordinator = await startCoordinator({
   strategy: fedAvg(),
   evaluate: (weights) => evaluator.evaluate(weights),
   onRound: (m) => console.log(`round ${m.round}: ${m.status}, ${m.participants}/${m.selected} clients, accuracy ${m.accuracy === undefined ? 'n/a' : `${(100 * m.accuracy).toFixed(1)}%`}`),
-  log: (line) => console.error(`[coordinator] ${line}`),
+  logger: lineLogger((line) => console.error(`[coordinator] ${line}`)),
 });
 
 const partitions = partitionIid(train.length, PARTITIONS, createSeededRandom(1)).map((indices) => subset(train, indices));

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { builtinInitialModel, startCoordinator, type RoundMetrics } from '@shoal/coordinator';
+import { builtinInitialModel, lineLogger, startCoordinator, type RoundMetrics } from '@shoal/coordinator';
 import { fedAvg } from '@shoal/strategy';
 import { CLASSES, FEATURES, syntheticDataset } from './data.js';
 import { denseEvaluator } from './evaluate.js';
@@ -41,7 +41,7 @@ const coordinator = await startCoordinator(
     seed: 1,
     evaluate,
     onRound: (metrics) => console.log(describeRound(metrics)),
-    log: (line) => console.error(`[coordinator] ${line}`),
+    logger: lineLogger((line) => console.error(`[coordinator] ${line}`)),
   },
   { host: '127.0.0.1', port: 0 },
 );

@@ -98,7 +98,6 @@ describe('client consent, round plans and leave()', () => {
       train: TRAIN,
       strategy: fedAvg(),
       onRound: (metrics) => rounds.push(metrics),
-      log: () => {},
       ...overrides,
     });
     await coordinator.restore();

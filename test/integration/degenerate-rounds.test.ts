@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ShoalClient, initBackend, wsTransport, type ClientTransport } from '@shoal/client';
-import { builtinInitialModel, readLatestCheckpoint, startCoordinator, type CoordinatorHandle, type CoordinatorOptions } from '@shoal/coordinator';
+import { builtinInitialModel, readLatestCheckpoint, recordingLogger, startCoordinator, type CoordinatorHandle, type CoordinatorOptions } from '@shoal/coordinator';
 import { createSeededRandom, decodeFrame, encodeFrame, type MaskedMessage } from '@shoal/protocol';
 import { loadDataset, partitionIid, subset } from '@shoal/sim';
 import { fedAvg, wrapStrategy } from '@shoal/strategy';
@@ -60,7 +60,7 @@ describe('rounds that cannot produce a usable model', () => {
   });
 
   it('aborts the rounds whose evaluate throws or rejects or whose strategy step throws, and commits the others', async () => {
-    const log: string[] = [];
+    const { logger, records } = recordingLogger();
     const inner = fedAvg();
     const flaky = wrapStrategy(inner, {
       name: 'flaky',
@@ -79,7 +79,7 @@ describe('rounds that cannot produce a usable model', () => {
           if (round === 3) return Promise.reject(new Error('evaluator rejected'));
           return Promise.resolve({ loss: 1, accuracy: 0.5 });
         },
-        log: (line) => log.push(line),
+        logger,
       }),
     );
     const peers = await Promise.all([1, 2].map((n) => startScriptedPeer(coordinator!.url, { token: TOKEN, numExamples: 5, delta: () => new Float32Array(D).fill(0.01 * n) })));
@@ -94,8 +94,8 @@ describe('rounds that cannot produce a usable model', () => {
     expect([second, third, fourth].map((r) => r!.modelVersion)).toEqual([1, 1, 1].map(() => summary.rounds[0]!.modelVersion));
     expect(fifth!.modelVersion).toMatch(/:5$/);
     // Never silent: the reason and the error's stack are in the log.
-    expect(log).toContain('round 4 aborted: strategy flaky failed to step: boom in step');
-    expect(log.some((line) => line.startsWith('round 2: evaluate failed: RangeError: evaluator crashed\n    at '))).toBe(true);
+    expect(records).toContainEqual({ level: 'warn', message: 'round aborted', fields: { round: 4, reason: 'strategy flaky failed to step: boom in step' } });
+    expect(records.some(({ fields }) => fields.round === 2 && fields.reason === 'evaluate failed' && fields.err?.startsWith('RangeError: evaluator crashed\n    at '))).toBe(true);
     await Promise.all(peers.map((p) => p.peer.close()));
   });
 

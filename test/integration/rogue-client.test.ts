@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { builtinInitialModel, startCoordinator, type CoordinatorHandle } from '@shoal/coordinator';
+import { builtinInitialModel, recordingLogger, startCoordinator, type CoordinatorHandle } from '@shoal/coordinator';
 import { PROTOCOL_VERSION, closeCodeOf, encodeFrame, maxClientPayloadBytes, numParams, type ErrorCode } from '@shoal/protocol';
 import { fedAvg } from '@shoal/strategy';
 import { WsPeer, gate, healthz, startScriptedPeer, validHello, type CloseInfo, type ScriptedPeer } from '@shoal/testkit';
@@ -258,7 +258,7 @@ describe('a rogue client against a real coordinator', () => {
   });
 
   it(`closes each of ${RUNS} bad connections with a 4xxx code while the honest rounds commit`, async () => {
-    const log: string[] = [];
+    const { logger, records } = recordingLogger();
     coordinator = await startCoordinator({
       model: MODEL,
       tokens: [TOKEN],
@@ -269,7 +269,7 @@ describe('a rogue client against a real coordinator', () => {
       roundTimeoutMs: 55_000,
       train: { epochs: 1, batchSize: 8, learningRate: 0.1, optimizer: 'sgd', proximalMu: 0 },
       strategy: fedAvg(),
-      log: (line) => log.push(line),
+      logger,
     });
     const { url } = coordinator;
 
@@ -340,7 +340,7 @@ describe('a rogue client against a real coordinator', () => {
     }
     expect(await healthz(url)).toBe(200);
     // A bug in a field checker would hide behind INVALID_MESSAGE with this prefix.
-    expect(log.filter((line) => line.includes('internal validation error'))).toEqual([]);
+    expect(records.filter(({ fields }) => fields.reason?.includes('internal validation error'))).toEqual([]);
   });
 
   it('keeps a close reason that quotes multi-byte peer text within 123 bytes', async () => {
