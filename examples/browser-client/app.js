@@ -28,6 +28,41 @@ function askConsent() {
   });
 }
 
+/** Fills a <dl> with [term, value] rows. */
+function showRows(id, rows) {
+  $(id).replaceChildren(
+    ...rows.flatMap(([term, value]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = term;
+      const dd = document.createElement('dd');
+      dd.textContent = value;
+      return [dt, dd];
+    }),
+  );
+}
+
+/**
+ * Fetches the coordinator's published privacy promise (the SDK's own fetch and check) and shows it
+ * in the consent dialog, so the user sees what the coordinator commits to before agreeing.
+ */
+async function showPromise() {
+  const [{ fetchPromise, defaultPromiseFetch }, config] = await Promise.all([import('/shoal-client.js'), fetch('/config.json').then((r) => r.json())]);
+  const state = await fetchPromise(config.coordinatorUrl, defaultPromiseFetch, new AbortController().signal);
+  if (!('promise' in state)) return showRows('promise', [['Not published', state.problem]]);
+  const { secureAggregation: secagg, differentialPrivacy: dp, retention } = state.promise;
+  const days = (ms) => `${(ms / 86_400_000).toPrecision(2)} days`;
+  showRows('promise', [
+    ['Secure aggregation', secagg.mode === 'off' ? 'none: the coordinator sees each update' : `${secagg.mode}${secagg.threshold === undefined ? '' : `, threshold ${secagg.threshold}`}`],
+    ['Differential privacy', dp.mode === 'off' ? 'none' : `${dp.mode}, noise multiplier z = ${dp.noiseMultiplier}`],
+    ['Privacy budget', dp.mode === 'off' ? 'no formal guarantee' : dp.epsilonBudget === null ? 'no ε limit' : `training stops before ε exceeds ${dp.epsilonBudget} (δ = ${dp.delta})`],
+    ['What leaves this device', state.promise.leavesDevice.join('; ')],
+    [
+      'Retention',
+      `the newest ${retention.keepCheckpoints} model checkpoints${retention.maxCheckpointAgeMs === null ? '' : `, none older than ${days(retention.maxCheckpointAgeMs)}`}; your device's id and rounds for ${days(retention.resumeTokenTtlMs)} after it disconnects`,
+    ],
+  ]);
+}
+
 function setStatus(text) {
   $('status').textContent = text;
 }
@@ -41,15 +76,7 @@ function showPlan(plan) {
     ['Noise added here', plan.noiseStd === undefined ? 'none' : `Gaussian, std ${plan.noiseStd.toPrecision(3)}`],
     ['Training metrics sent', plan.sendsMetrics ? 'yes' : 'no'],
   ];
-  $('plan').replaceChildren(
-    ...rows.flatMap(([term, value]) => {
-      const dt = document.createElement('dt');
-      dt.textContent = term;
-      const dd = document.createElement('dd');
-      dd.textContent = value;
-      return [dt, dd];
-    }),
-  );
+  showRows('plan', rows);
 }
 
 function onEvent(name, payload) {
@@ -135,5 +162,6 @@ async function startOnMainThread() {
 const dataInfo = await fetch(`/data/${client}.json`).then((r) => r.json());
 $('example-count').textContent = String(dataInfo.y.length);
 void pollHistory();
+void showPromise().catch((error) => showRows('promise', [['Not shown', String(error)]]));
 if (inWorker) startInWorker();
 else void startOnMainThread();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ShoalClient } from '@shoal/client';
-import { builtinInitialModel, startCoordinator, type CoordinatorHandle, type TrainingSummary } from '@shoal/coordinator';
+import { builtinInitialModel, silentLogger, startCoordinator, type CoordinatorHandle, type TrainingSummary } from '@shoal/coordinator';
 import { createSeededRandom } from '@shoal/protocol';
 import { centralEvaluator, loadDataset, partitionIid, subset } from '@shoal/sim';
 import { fedAvg } from '@shoal/strategy';
@@ -67,9 +67,7 @@ beforeAll(async () => {
     secagg: { mode: 'secagg+', maxDropout: 0.2, stageTimeoutMs: 20_000 },
     dp: { mode: 'distributed', noiseMultiplier: 0.02, clipNorm: 5 },
     evaluate: (weights) => evaluator.evaluate(weights),
-    log: (line) => {
-      if (/^client \S+ joined/.test(line)) joined.push(line);
-    },
+    logger: { ...silentLogger, info: (fields, message) => void (message === 'client joined' && joined.push(fields.clientId!)) },
   });
   const partitions = partitionIid(train.length, 5, createSeededRandom(1)).map((indices) => subset(train, indices));
   // Its own bundle folder, so a concurrent `npm run build` or bundle test cannot swap the file under us.
@@ -161,7 +159,7 @@ describe.skipIf(!haveChromium)('browser client in Chromium', () => {
     }
   });
 
-  it('a page whose user never consents opens no connection', async () => {
+  it('a page whose user never consents opens no connection, and its dialog shows the published promise', async () => {
     const before = joined.length;
     const { page, webSockets } = await openPage('client=4');
     try {
@@ -172,6 +170,12 @@ describe.skipIf(!haveChromium)('browser client in Chromium', () => {
       expect(joined.length).toBe(before);
       expect(await page.textContent('#status')).toBe('waiting for your answer');
       expect(await page.textContent('#backend')).toBe('not loaded yet'); // prepare() runs only after consent
+      // The dialog shows the promise the coordinator publishes (fetched over HTTP, not a WebSocket).
+      await page.waitForFunction(() => document.querySelector('#promise')?.textContent?.includes('Secure aggregation'), undefined, { timeout: 20_000 });
+      const promise = await page.textContent('#promise');
+      expect(promise).toContain('Secure aggregationsecagg+');
+      expect(promise).toContain('Differential privacydistributed, noise multiplier z = 0.02');
+      expect(promise).toContain('Privacy budgetno ε limit');
       expect(pageErrors).toEqual([]);
     } finally {
       await page.close();

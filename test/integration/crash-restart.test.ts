@@ -243,7 +243,8 @@ describe('shoal serve crash and restart', () => {
     expect(final?.round).toBe(5);
     expect(bitsOf(final!.weights)).toEqual(bitsOf(expected[5]!));
     const filesAfterTraining = (await readdir(checkpointDir)).sort();
-    expect(filesAfterTraining).toEqual(['round-000003.ckpt', 'round-000004.ckpt', 'round-000005.ckpt']);
+    // The newest three checkpoints, beside the run's privacy ledger and model card.
+    expect(filesAfterTraining).toEqual(['ledger.jsonl', 'model-card.json', 'model-card.md', 'round-000003.ckpt', 'round-000004.ckpt', 'round-000005.ckpt']);
     const finalBytes = await readFile(join(checkpointDir, 'round-000005.ckpt'));
 
     // ---- third life, after the last round: no round starts and the process exits on its own ----

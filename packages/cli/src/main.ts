@@ -28,6 +28,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'privacy':
       case 'sweep':
       case 'report':
+      case 'ledger':
+      case 'card':
         if (wantsHelp(rest)) {
           process.stdout.write(USAGE[command]);
           return 0;
@@ -39,7 +41,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (error) {
     if (!(error instanceof ShoalError)) throw error;
-    const prefix = error.code !== 'INVALID_CONFIG' ? '' : command === 'sweep' || command === 'report' ? `${command}: ` : 'config: ';
+    const prefix = error.code !== 'INVALID_CONFIG' ? '' : command === 'sweep' || command === 'report' || command === 'ledger' || command === 'card' ? `${command}: ` : 'config: ';
     process.stderr.write(`shoal: ${prefix}${error.message}\n`);
     return 2;
   }
@@ -59,5 +61,9 @@ async function run(command: keyof typeof USAGE, args: readonly string[]): Promis
       return (await import('./sweep.js')).sweep(args);
     case 'report':
       return (await import('./report.js')).report(args);
+    case 'ledger':
+      return (await import('./ledger.js')).ledger(args);
+    case 'card':
+      return (await import('./card.js')).card(args);
   }
 }

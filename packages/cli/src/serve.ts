@@ -1,8 +1,14 @@
 // `shoal serve`: a coordinator for real clients. It reads the same config file as `simulate` but
 // never loads the simulator (nor tfjs): test/architecture.test.ts checks this module's imports.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   builtinInitialModel,
+  checkAdminTokens,
   checkDefaultModelShape,
+  LEDGER_FILE,
+  readLedger,
+  runDescription,
   composeConfig,
   coordinatorOptions,
   loadSavedModel,
@@ -15,7 +21,9 @@ import {
 import { DATASET_NAMES, DATASET_SHAPES, DEFAULT_DATASET, type DatasetName } from '@shoal/datasets';
 import { configError, oneOfAt } from '@shoal/protocol';
 import { integerFlag, parseFlags } from './args.js';
+import { writeRunCard } from './card.js';
 import { readConfig } from './config-file.js';
+import { cliLogger, logSettings } from './log.js';
 
 /** The config as `serve` reads it. */
 export type ServeConfig = CoordinatorConfig & { readonly simulation: { readonly dataset: DatasetName } };
@@ -53,23 +61,31 @@ export async function serve(args: readonly string[]): Promise<number> {
     host: { type: 'string' },
     port: { type: 'string' },
     set: { type: 'string', multiple: true },
+    'log-level': { type: 'string' },
+    'log-format': { type: 'string' },
   });
   if (values.config === undefined) throw configError('serve needs --config FILE (shoal serve --help)');
+  const logger = cliLogger(logSettings(values['log-level'], values['log-format'], process.stderr.isTTY === true), process.stderr);
   const config = await readConfig(values.config, values.set ?? [], parseServeConfig);
   const tokens = process.env['SHOAL_TOKENS']?.split(',').filter(Boolean) ?? config.server.tokens;
   if (tokens.length === 0) throw configError('server.tokens is empty: give at least one token (or set SHOAL_TOKENS)');
+  // Like SHOAL_TOKENS, the variable replaces the config's list; checked against the client tokens in use.
+  const adminTokens = checkAdminTokens(process.env['SHOAL_ADMIN_TOKENS']?.split(',').filter(Boolean) ?? config.server.adminTokens, tokens, 'server.adminTokens (or SHOAL_ADMIN_TOKENS)');
+  const tls = config.server.tls && (await readTlsFiles(config.server.tls));
   const port = values.port === undefined ? config.server.port : integerFlag('port', values.port, 0, 65_535);
   checkPrivacyIsDurable(config);
 
   const coordinator = await startCoordinator(
     {
       ...coordinatorOptions(config),
+      ledger: { config }, // in server.checkpointDir; its start entry hashes the whole parsed config
       model: await servedModel(config),
       tokens,
+      adminTokens,
       onRound: (metrics: RoundMetrics) => process.stdout.write(`${JSON.stringify(metrics)}\n`),
-      log: (line) => process.stderr.write(`${line}\n`),
+      logger,
     },
-    { host: values.host ?? config.server.host, port },
+    { host: values.host ?? config.server.host, port, ...(tls ? { tls } : {}) },
   );
   // The handlers go in before `listening` is announced: a supervisor that signals as soon as it
   // reads that line must reach them, not the default action (an exit that prints nothing).
@@ -79,6 +95,7 @@ export async function serve(args: readonly string[]): Promise<number> {
   process.stdout.write(`${JSON.stringify({ event: 'listening', url: coordinator.url })}\n`);
   const summary = await coordinator.finished;
   await coordinator.close();
+  await writeServedCard(config, summary.rounds);
   process.stdout.write(`${JSON.stringify({ event: 'finished', stoppedBy: summary.stoppedBy, modelVersion: summary.modelVersion })}\n`);
   return 0;
 }
@@ -93,6 +110,31 @@ export function checkPrivacyIsDurable(config: Pick<ServeConfig, 'dp' | 'server'>
   throw configError(
     `dp.mode ${config.dp.mode} needs server.checkpointDir: the spent ε lives in the checkpoints, so without them a restart would reset it to 0; set server.checkpointDir (or dp.allowNoCheckpoint true to accept that)`,
   );
+}
+
+/** With a ledger (in server.checkpointDir): the run's model card beside it, from the verified ledger. */
+async function writeServedCard(config: ServeConfig, rounds: readonly RoundMetrics[]): Promise<void> {
+  const dir = config.server.checkpointDir;
+  if (dir === undefined) return;
+  const ledger = await readLedger(join(dir, LEDGER_FILE));
+  if (ledger === undefined || !ledger.ok) {
+    process.stderr.write(`shoal: serve: no model card: the privacy ledger in ${dir} ${ledger ? `fails verification at entry ${ledger.entry}` : 'is missing'} (shoal ledger verify ${dir})\n`);
+    return;
+  }
+  const path = await writeRunCard(dir, runDescription(config, undefined, DATASET_SHAPES[config.simulation.dataset]), ledger.entries, rounds);
+  process.stdout.write(`${JSON.stringify({ event: 'model-card', path })}\n`);
+}
+
+/** Reads `server.tls`'s PEM files (relative paths from the working directory). */
+async function readTlsFiles(paths: { readonly cert: string; readonly key: string }): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = async (key: 'cert' | 'key') => {
+    try {
+      return await readFile(paths[key]);
+    } catch (cause) {
+      throw configError(`server.tls.${key}: cannot read ${paths[key]}: ${(cause as Error).message}`, { cause });
+    }
+  };
+  return { cert: await read('cert'), key: await read('key') };
 }
 
 /** The initial model: a saved tfjs model, or a built-in one shaped for the configured dataset unless given its shape. */

@@ -2,16 +2,23 @@
 // else (neither the coordinator nor the simulator and tfjs).
 
 export const SERVE_USAGE = `Usage: shoal serve --config FILE [--host H] [--port P] [--set key.path=value ...]
+                   [--log-level L] [--log-format json|pretty]
 
 Runs a coordinator for real clients. They connect over WebSockets with a token from
 server.tokens, or from the SHOAL_TOKENS environment variable (comma-separated), which replaces
-them. Prints one JSON line when it listens, one per round, and one when it finishes.
+them. Operators read /metrics and the live dashboard (/dashboard?token=...) with a token from
+server.adminTokens, or from SHOAL_ADMIN_TOKENS (comma-separated), which replaces them; with
+server.tls it serves wss:// and https:// only. Prints one JSON line on stdout when it listens,
+one per round, and one when it finishes; its log goes to stderr (docs/operations.md).
 
 Options:
   --config FILE          the JSON config; its keys and defaults: docs/configuration.md
   --host H               listen on H instead of server.host
   --port P               listen on port P instead of server.port (0: any free port)
   --set key.path=value   override a config key before validation (repeatable)
+  --log-level L          debug, info (default), warn or error
+  --log-format F         json (pino's JSON lines; the default when stderr is not a terminal)
+                         or pretty (one readable line per record; the default on a terminal)
   -h, --help             print this help
 `;
 
@@ -105,6 +112,36 @@ Options:
   -h, --help             print this help
 `;
 
+export const LEDGER_SYNOPSIS = 'shoal ledger verify DIR';
+
+export const LEDGER_USAGE = `Usage: ${LEDGER_SYNOPSIS}
+
+Verifies the privacy ledger DIR/ledger.jsonl (DIR may also be the file itself): every line is a
+whole entry whose own hash matches, seq counts 1, 2, ..., each prev is the SHA-256 of the line
+before, round numbers increase and ε never decreases; when DIR holds checkpoints, the newest one's
+recorded ledger head must still be in the ledger (so cut trailing entries show). Prints the
+privacy history, one line per round (round, status, cohort, q, z, C, SecAgg, ε), and exits 0; or
+names the first wrong entry on stderr and exits 1. docs/privacy.md describes the format.
+
+Options:
+  -h, --help             print this help
+`;
+
+export const CARD_SYNOPSIS = 'shoal card DIR [--config FILE]';
+
+export const CARD_USAGE = `Usage: ${CARD_SYNOPSIS}
+
+Writes DIR/model-card.md and DIR/model-card.json (Model Card Toolkit fields) for the run whose
+privacy ledger is DIR/ledger.jsonl: every privacy figure from the verified ledger, performance
+from DIR/metrics.jsonl when present, the model and data from DIR/summary.json (a simulation's run
+folder) or from --config. Exits 1 without writing when the ledger fails verification.
+\`shoal simulate\` and \`shoal serve\` (with a ledger) write the card when training ends.
+
+Options:
+  --config FILE          the run's config file (for a checkpoint folder, which has no summary.json)
+  -h, --help             print this help
+`;
+
 export const HELP = `shoal: federated learning coordinator and simulator
 
 Usage:
@@ -124,6 +161,10 @@ Usage:
   ${PRIVACY_SYNOPSIS}
       The privacy cost of a DP schedule: the ε it spends, or the noise multiplier that keeps
       ε <= E. --json prints {"epsilon", "order", "noiseMultiplier"}.
+  ${LEDGER_SYNOPSIS}
+      Verify a run's hash-chained privacy ledger and print its privacy history.
+  ${CARD_SYNOPSIS}
+      Write a run's model card (Markdown and JSON) from its privacy ledger.
   shoal --help | --version
   shoal COMMAND --help
 
@@ -131,11 +172,13 @@ Configuration keys and their defaults: docs/configuration.md
 `;
 
 /** Each command's usage, for `shoal COMMAND --help`. */
-export const USAGE: Readonly<Record<'serve' | 'simulate' | 'swarm' | 'sweep' | 'report' | 'privacy', string>> = {
+export const USAGE: Readonly<Record<'serve' | 'simulate' | 'swarm' | 'sweep' | 'report' | 'privacy' | 'ledger' | 'card', string>> = {
   serve: SERVE_USAGE,
   simulate: SIMULATE_USAGE,
   swarm: SWARM_USAGE,
   sweep: SWEEP_USAGE,
   report: REPORT_USAGE,
   privacy: PRIVACY_USAGE,
+  ledger: LEDGER_USAGE,
+  card: CARD_USAGE,
 };

@@ -54,3 +54,9 @@ declare class MessageChannel {
   readonly port1: { onmessage: ((event: unknown) => void) | null; close(): void };
   readonly port2: { postMessage(message: unknown): void; close(): void };
 }
+
+/** The Fetch API subset `policy.ts` reads the coordinator's privacy promise with (browsers, workers, Node ≥ 18). */
+declare function fetch(
+  url: string,
+  init?: { readonly signal?: AbortSignal; readonly headers?: Readonly<Record<string, string>> },
+): Promise<{ readonly ok: boolean; readonly status: number; json(): Promise<unknown> }>;

@@ -1,7 +1,8 @@
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShoalError, decodeFrame, encodeFrame } from '@shoal/protocol';
 import type { StrategyState } from '@shoal/strategy';
+import type { LedgerHead } from './ledger.js';
 import type { PrivacyState } from './privacy.js';
 import { writeFileAtomically } from './atomic-file.js';
 
@@ -19,11 +20,40 @@ export interface Checkpoint {
   readonly strategyState: StrategyState;
   /** The privacy accountant and clip norm, when DP is on: a restart must not reset the ε spent. */
   readonly privacy?: PrivacyState;
+  /**
+   * The privacy ledger's newest entry when this checkpoint was written (before this round's entry:
+   * the ledger sink runs after the checkpoint sink), so cutting entries off the ledger shows.
+   */
+  readonly ledger?: LedgerHead;
 }
 
 const FILE_PATTERN = /^round-(\d{6,})\.ckpt$/;
 const TEMP_PATTERN = /^round-\d{6,}\.ckpt\.tmp-\d+$/;
-const KEEP = 3;
+
+/**
+ * How long checkpoints are kept (`server.retention`, docs/privacy.md "Retention"). Applied each time
+ * a checkpoint is written; the newest checkpoint is always kept, whatever its age.
+ */
+export interface RetentionOptions {
+  /** Checkpoints kept at most, the newest first. Default 3. */
+  readonly keepCheckpoints?: number;
+  /** Checkpoints whose file is older than this (by modification time) are deleted. Default: no age limit. */
+  readonly maxCheckpointAgeMs?: number;
+}
+
+export const RETENTION_DEFAULTS = { keepCheckpoints: 3 } as const;
+
+/** `options` with its defaults filled in. */
+export function retentionOf(options: RetentionOptions | undefined): { readonly keepCheckpoints: number; readonly maxCheckpointAgeMs?: number } {
+  return { keepCheckpoints: options?.keepCheckpoints ?? RETENTION_DEFAULTS.keepCheckpoints, ...(options?.maxCheckpointAgeMs !== undefined ? { maxCheckpointAgeMs: options.maxCheckpointAgeMs } : {}) };
+}
+
+/** How a checkpoint write prunes: the retention rules, and the clock file ages are measured with (injected in tests). */
+export interface PruneOptions {
+  readonly retention?: RetentionOptions;
+  /** Milliseconds since the epoch, the clock file modification times are on. Default Date.now. */
+  readonly now?: () => number;
+}
 
 function fileName(round: number): string {
   return `round-${String(round).padStart(6, '0')}.ckpt`;
@@ -33,11 +63,11 @@ function fileName(round: number): string {
  * Writes a checkpoint atomically: to a temporary file, fsync, then rename over the final name, so a
  * crash at any instant leaves either the old checkpoint or the new one, never half of one.
  */
-export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Promise<string> {
+export async function writeCheckpoint(dir: string, checkpoint: Checkpoint, prune: PruneOptions = {}): Promise<string> {
   await mkdir(dir, { recursive: true });
   const finalPath = join(dir, fileName(checkpoint.round));
   await writeFileAtomically(finalPath, encodeFrame(checkpoint)); // its temp name matches TEMP_PATTERN
-  await pruneOld(dir);
+  await pruneOld(dir, retentionOf(prune.retention), (prune.now ?? Date.now)());
   return finalPath;
 }
 
@@ -85,11 +115,23 @@ async function listRounds(dir: string): Promise<number[]> {
     .sort((a, b) => a - b);
 }
 
-/** Keeps the newest KEEP checkpoints, and removes temp files that a crashed write left behind. */
-async function pruneOld(dir: string): Promise<void> {
+/**
+ * Applies the retention rules (the newest `keepCheckpoints`, and of those only the ones younger
+ * than `maxCheckpointAgeMs` at `nowMs`, the newest always), and removes temp files that a crashed
+ * write left behind.
+ */
+async function pruneOld(dir: string, retention: ReturnType<typeof retentionOf>, nowMs: number): Promise<void> {
   const rounds = await listRounds(dir);
-  for (const round of rounds.slice(0, Math.max(0, rounds.length - KEEP))) {
+  const keptByCount = rounds.slice(-retention.keepCheckpoints);
+  for (const round of rounds.slice(0, rounds.length - keptByCount.length)) {
     await rm(join(dir, fileName(round)), { force: true });
+  }
+  if (retention.maxCheckpointAgeMs !== undefined) {
+    for (const round of keptByCount.slice(0, -1)) {
+      const path = join(dir, fileName(round));
+      const modifiedMs = (await stat(path)).mtimeMs;
+      if (nowMs - modifiedMs > retention.maxCheckpointAgeMs) await rm(path, { force: true });
+    }
   }
   for (const name of await readdir(dir)) {
     if (TEMP_PATTERN.test(name)) await rm(join(dir, name), { force: true });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { MAX_ROUNDS_PER_CLIENT } from '@shoal/protocol';
 import type { PeerConnection } from './connection.js';
 
 /** One connected client as the coordinator sees it. */
@@ -33,6 +34,10 @@ export interface ResumeTokenPolicy {
  * token gets `ttlMs` to be used, and it is removed when used, when stale, or when more than
  * `maxTokens` are waiting. So the registry holds O(connected + maxTokens) entries whatever the
  * churn: a stranger opening and closing connections leaves nothing behind for long.
+ *
+ * It also remembers, per client id, the rounds the id was selected for and sent its update for
+ * (what `subject-access` reports): at most MAX_ROUNDS_PER_CLIENT of each (the newest), and only
+ * while the id is connected or holds a released token, so that history is bounded the same way.
  */
 export class ClientRegistry {
   private readonly byId = new Map<string, ConnectedClient>();
@@ -41,6 +46,8 @@ export class ClientRegistry {
   private readonly tokenOfId = new Map<string, string>();
   /** Tokens of disconnected clients in the order they were released, so the stalest comes first. */
   private readonly releasedTokens = new Map<string, { readonly clientId: string; readonly identity: string | undefined; readonly expiresAtMs: number }>();
+  /** Rounds of each known id: selected (folded in from its connections as they close) and contributed. */
+  private readonly rounds = new Map<string, { selected: number[]; contributed: number[] }>();
   private nextNumber = 1;
   private waiters = new Set<() => void>();
 
@@ -82,8 +89,55 @@ export class ClientRegistry {
       this.liveTokens.delete(token);
       this.releasedTokens.set(token, { clientId, identity: identityText(client), expiresAtMs: this.now() + this.policy.ttlMs });
     }
+    const history = this.historyOf(clientId);
+    history.selected = newest(history.selected, client.assignedRounds);
     this.dropStaleTokens();
     this.notify();
+  }
+
+  /** `clientId` sent its update (plain or masked) for `round`. */
+  contributed(clientId: string, round: number): void {
+    const history = this.historyOf(clientId);
+    if (!history.contributed.includes(round)) history.contributed = newest(history.contributed, [round]);
+  }
+
+  /** Everything held about a connected client's id (docs/privacy.md, "What the coordinator holds about a device"). */
+  heldAbout(client: ConnectedClient): { resumeTokenHeld: boolean; selectedRounds: number[]; contributedRounds: number[] } {
+    const clientId = client.clientId!;
+    const history = this.rounds.get(clientId);
+    return {
+      resumeTokenHeld: this.tokenOfId.has(clientId) || [...this.releasedTokens.values()].some((entry) => entry.clientId === clientId),
+      selectedRounds: newest(history?.selected ?? [], client.assignedRounds),
+      contributedRounds: [...(history?.contributed ?? [])],
+    };
+  }
+
+  /**
+   * Forgets a connected client's id for good: its entry, its live and released resume tokens and its
+   * round history. The connection is then closed by the caller; its `remove` finds nothing left.
+   */
+  erase(client: ConnectedClient): void {
+    const clientId = client.clientId;
+    if (clientId === undefined || this.byId.get(clientId) !== client) return;
+    this.byId.delete(clientId);
+    const token = this.tokenOfId.get(clientId);
+    if (token !== undefined) this.liveTokens.delete(token);
+    this.tokenOfId.delete(clientId);
+    for (const [released, entry] of this.releasedTokens) if (entry.clientId === clientId) this.releasedTokens.delete(released);
+    this.rounds.delete(clientId);
+    client.assignedRounds.clear();
+    this.notify();
+  }
+
+  /** Whether the registry holds anything about `clientId` (an entry, a token or rounds). */
+  knows(clientId: string): boolean {
+    return this.byId.has(clientId) || this.tokenOfId.has(clientId) || this.rounds.has(clientId) || [...this.releasedTokens.values()].some((entry) => entry.clientId === clientId);
+  }
+
+  private historyOf(clientId: string): { selected: number[]; contributed: number[] } {
+    let history = this.rounds.get(clientId);
+    if (history === undefined) this.rounds.set(clientId, (history = { selected: [], contributed: [] }));
+    return history;
   }
 
   get(clientId: string): ConnectedClient | undefined {
@@ -120,12 +174,19 @@ export class ClientRegistry {
     for (const [token, entry] of this.releasedTokens) {
       if (entry.expiresAtMs > now && this.releasedTokens.size <= this.policy.maxTokens) break;
       this.releasedTokens.delete(token);
+      // The id can never come back: nothing about it is kept.
+      if (!this.byId.has(entry.clientId)) this.rounds.delete(entry.clientId);
     }
   }
 
   private notify(): void {
     for (const wake of [...this.waiters]) wake();
   }
+}
+
+/** `kept` plus `more`, ascending, without repeats, cut to the newest MAX_ROUNDS_PER_CLIENT. */
+function newest(kept: readonly number[], more: Iterable<number>): number[] {
+  return [...new Set([...kept, ...more])].sort((a, b) => a - b).slice(-MAX_ROUNDS_PER_CLIENT);
 }
 
 /** Orders client ids as the registry numbered them (`c2` before `c10`). */

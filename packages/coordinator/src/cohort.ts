@@ -1,6 +1,7 @@
 import type { ErrorCode } from '@shoal/protocol';
 import { Refusal, type AnswerKind, type AnswerOf, type Clock, type Cohort, type Gathered, type GatherRequest, type RoundMessage } from './ports.js';
 import { byAdmission, type ClientRegistry, type ConnectedClient } from './clients.js';
+import type { Logger } from './logger.js';
 
 /** What the local cohort needs from the coordinator that owns the connections. */
 export interface LocalCohortDeps {
@@ -10,7 +11,7 @@ export interface LocalCohortDeps {
   /** Closes one connection with a Shoal close code (the coordinator then calls `disconnected`). */
   readonly close: (client: ConnectedClient, code: ErrorCode, reason: string) => void;
   readonly clock: Clock;
-  readonly log: (line: string) => void;
+  readonly logger: Logger;
 }
 
 interface Member {
@@ -66,6 +67,10 @@ export class LocalCohort implements Cohort {
     return chosen;
   }
 
+  supports(member: string, capability: string): boolean {
+    return this.deps.registry.get(member)?.capabilities.includes(capability) ?? false;
+  }
+
   holds(member: string, modelVersion: string): boolean {
     return this.held.get(member) === modelVersion;
   }
@@ -90,6 +95,15 @@ export class LocalCohort implements Cohort {
   isMember(clientId: string): boolean {
     const member = this.round?.members.get(clientId);
     return member !== undefined && !member.out;
+  }
+
+  /**
+   * Where the round in flight is, for the dashboard: its number and the answer kind the open stage
+   * waits for (`between-stages` while the coordinator computes or sends); undefined between rounds.
+   */
+  phase(): { readonly round: number; readonly stage: AnswerKind | 'between-stages' } | undefined {
+    if (this.round === undefined) return undefined;
+    return { round: this.round.number, stage: this.open?.request.kind ?? 'between-stages' };
   }
 
   /** Whether `clientId` is held by the round in flight (so it is not idle). */
@@ -178,7 +192,7 @@ export class LocalCohort implements Cohort {
       const { message, bytes } = member.queue.shift()!;
       if (message.type === 'decline') {
         // Peer text goes to the log quoted, so it cannot forge log lines.
-        this.deps.log(`client ${id} declined round ${message.round}: ${JSON.stringify(message.reason)}`);
+        this.deps.logger.info({ round: message.round, clientId: id, reason: message.reason }, 'client declined the round');
         this.leave(id);
       } else if (open.request.kind === 'evaluation' && message.type !== 'evaluation') {
         // A training answer of the round just committed (same number), sent as its stage closed:

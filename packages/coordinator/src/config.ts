@@ -22,6 +22,7 @@ import { parseSecAggConfig, type SecAggConfig } from '@shoal/secagg';
 import { createStrategy, parseStrategyConfig, PER_UPDATE_STRATEGIES, type StrategyConfig } from '@shoal/strategy';
 import { FEDERATED_EVALUATION_DEFAULTS, resolveFederatedEvaluation, type ResolvedFederatedEvaluation } from './federated-evaluation.js';
 import type { ConnectionLimits, CoordinatorOptions, SecAggOptions } from './options.js';
+import { RETENTION_DEFAULTS, type RetentionOptions } from './checkpoint.js';
 import type { DpOptions } from './privacy.js';
 
 /** A built-in model (its input shape and class count come from the caller's data unless given), or a saved tfjs model. */
@@ -54,8 +55,14 @@ export interface CoordinatorConfig {
     readonly host: string;
     readonly port: number;
     readonly tokens: readonly string[];
+    /** Operator tokens for `/metrics` and the dashboard; empty: those answer 403. */
+    readonly adminTokens: readonly string[];
+    /** PEM file paths: `serve` reads them and serves `wss://` and `https://`. Absent: plain. */
+    readonly tls?: { readonly cert: string; readonly key: string };
     readonly heartbeatIntervalMs: number;
     readonly checkpointDir?: string;
+    /** Checkpoint retention: keepCheckpoints (default 3) and maxCheckpointAgeMs (default: none). */
+    readonly retention: RetentionOptions;
     /** Limits against exhaustion; every key defaults to `COORDINATOR_DEFAULTS.limits`. */
     readonly limits: Required<ConnectionLimits>;
   };
@@ -138,7 +145,8 @@ export function composeConfig<T>(raw: unknown, sections: ConfigSections<T>, defa
   checkCohort(cohort);
   if (cohort.clientsPerRound !== undefined && cohort.fraction !== undefined) throw configError('give clientsPerRound or fraction, not both');
   const train = root.section('train', ['epochs', 'batchSize', 'learningRate', 'optimizer']);
-  const server = root.section('server', ['host', 'port', 'tokens', 'heartbeatIntervalMs', 'checkpointDir', 'limits']);
+  const server = root.section('server', ['host', 'port', 'tokens', 'adminTokens', 'tls', 'heartbeatIntervalMs', 'checkpointDir', 'limits', 'retention']);
+  const serverTokens = server.read('tokens', [], stringsAt);
   const base: CoordinatorConfig = {
     name: root.string('name', defaultName),
     ...root.optional('seed', (value, path) => integerAt(value, path, 0)),
@@ -158,10 +166,13 @@ export function composeConfig<T>(raw: unknown, sections: ConfigSections<T>, defa
     server: {
       host: server.string('host', COORDINATOR_DEFAULTS.host),
       port: server.integer('port', COORDINATOR_DEFAULTS.port, 0, 65_535),
-      tokens: server.read('tokens', [], stringsAt),
+      tokens: serverTokens,
+      adminTokens: checkAdminTokens(server.read('adminTokens', [], stringsAt), serverTokens),
+      ...(server.has('tls') ? { tls: parseTls(server.section('tls', ['cert', 'key'])) } : {}),
       heartbeatIntervalMs: server.integer('heartbeatIntervalMs', COORDINATOR_DEFAULTS.heartbeatIntervalMs, 10),
       ...server.optional('checkpointDir', stringAt),
       limits: parseLimits(server.section('limits', Object.keys(COORDINATOR_DEFAULTS.limits))),
+      retention: parseRetention(server.section('retention', ['keepCheckpoints', 'maxCheckpointAgeMs'])),
     },
     secagg: parseSecAggConfig(root.value('secagg'), cohort.clientsPerRound),
     dp: parseDpConfig(root.value('dp'), cohort.clientsPerRound),
@@ -225,9 +236,41 @@ export function checkMaxUpdateNorm(value: unknown, path = 'maxUpdateNorm'): numb
   return value === 'auto' ? value : numberAt(value, path, { ...POSITIVE, text: 'positive (or "auto")' });
 }
 
+/**
+ * `server.adminTokens`: operator tokens, none of which may also be a client token (a client could
+ * then read `/metrics` and the dashboard).
+ */
+export function checkAdminTokens(adminTokens: readonly string[], clientTokens: readonly string[], path = 'server.adminTokens'): readonly string[] {
+  adminTokens.forEach((token, index) => {
+    if (token.length === 0) throw configError(`${path}[${index}] must be a non-empty string`);
+    if (clientTokens.includes(token)) throw configError(`${path}[${index}] is also a client token (server.tokens): give operators a token of their own`);
+  });
+  return adminTokens;
+}
+
+/** `server.tls`: both PEM paths, non-empty. */
+function parseTls(tls: ConfigSection): { readonly cert: string; readonly key: string } {
+  return { cert: stringAt(tls.value('cert'), 'server.tls.cert'), key: stringAt(tls.value('key'), 'server.tls.key') };
+}
+
 /** One of `server.limits`: a positive integer. */
 export function checkLimit(value: unknown, path: string): number {
   return integerAt(value, path, 1);
+}
+
+/** `server.retention` (and the `retention` option): keepCheckpoints and maxCheckpointAgeMs, integers ≥ 1. */
+export function checkRetention(retention: RetentionOptions, path = 'server.retention'): RetentionOptions {
+  return {
+    keepCheckpoints: integerAt(retention.keepCheckpoints ?? RETENTION_DEFAULTS.keepCheckpoints, `${path}.keepCheckpoints`, 1),
+    ...(retention.maxCheckpointAgeMs !== undefined ? { maxCheckpointAgeMs: integerAt(retention.maxCheckpointAgeMs, `${path}.maxCheckpointAgeMs`, 1) } : {}),
+  };
+}
+
+function parseRetention(section: ConfigSection): RetentionOptions {
+  return checkRetention({
+    ...section.optional('keepCheckpoints', (value, path) => integerAt(value, path, 1)),
+    ...section.optional('maxCheckpointAgeMs', (value, path) => integerAt(value, path, 1)),
+  });
 }
 
 function parseLimits(limits: ConfigSection): Required<ConnectionLimits> {
@@ -316,6 +359,8 @@ export function coordinatorOptions(config: CoordinatorConfig): Omit<CoordinatorO
     heartbeatIntervalMs: config.server.heartbeatIntervalMs,
     maxUpdateNorm: config.maxUpdateNorm,
     limits: config.server.limits,
+    retention: config.server.retention,
+    adminTokens: config.server.adminTokens,
     ...secaggOptions(config),
     ...privacyOptions(config),
     ...(config.server.checkpointDir !== undefined ? { checkpointDir: config.server.checkpointDir } : {}),

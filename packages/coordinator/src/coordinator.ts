@@ -14,17 +14,22 @@ import {
   type HelloMessage,
 } from '@shoal/protocol';
 import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
+import { mkdir, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { readLatestCheckpoint } from './checkpoint.js';
+import { CODE_VERSION, LEDGER_FILE, LedgerWriter, ledgerConfigHash, ledgerSettings, ledgerSink, readLedger, reconcileLedger, type LedgerHead, type StartEntry } from './ledger.js';
 import { LocalCohort } from './cohort.js';
 import type { PeerConnection, PeerHandlers } from './connection.js';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
 import { systemClock } from './ports.js';
 import { PrivacyPolicy } from './privacy.js';
 import { roundRandom } from './random.js';
-import { RoundLog, checkpointSink } from './round-log.js';
+import { checkpointSink, weightsHash } from './round-log.js';
 import type { RoundMetrics } from './round.js';
 import { modelVersion, runRound, sampleRate, type CoordinatorState, type RoundPorts, type RunSetup } from './run-round.js';
 import { ClientRegistry, type ConnectedClient } from './clients.js';
+import { RoundLogWithSubjectRequests, SUBJECT_REQUESTS_CAPABILITY, SubjectRequestCounter } from './subject-requests.js';
+import { CoordinatorTelemetry, type LiveState } from './telemetry.js';
 
 /** The capability a client announces when it reports `update.initialLoss` on request (q-FedAvg). */
 export const INITIAL_LOSS_CAPABILITY = 'initial-loss';
@@ -57,6 +62,8 @@ export class Coordinator {
   private readonly limits: ClientMessageLimits;
   readonly history: RoundMetrics[] = [];
   private readonly registry: ClientRegistry;
+  /** Data-subject requests answered since the last round record (counts only; never who). */
+  private readonly subjectRequests = new SubjectRequestCounter();
   private readonly clients = new Set<ConnectedClient>();
   /** Open connections that have not sent hello yet (counted against limits.maxPendingHello). */
   private awaitingHello = 0;
@@ -70,6 +77,15 @@ export class Coordinator {
   private readonly needsInitialLoss: boolean;
   /** Between rounds: the model, strategy and privacy state, replaced by each round's result. */
   private state: CoordinatorState;
+  /** `/metrics` and the dashboard's round feed: a sink of this coordinator's round log. */
+  readonly telemetry: CoordinatorTelemetry;
+  /** Set once `restore` found (or did not find) a checkpoint, or `run` started without one: `/readyz`. */
+  private restoreSettled = false;
+  /** The privacy ledger (in `ledger.dir` or `checkpointDir`; none without either), and whether its start/resume entry is written. */
+  private readonly ledger: LedgerWriter | undefined;
+  private ledgerBegun = false;
+  /** The ledger head the restored checkpoint recorded. */
+  private restoredLedgerHead: LedgerHead | undefined;
 
   constructor(options: CoordinatorOptions) {
     this.options = resolveOptions(options);
@@ -96,17 +112,27 @@ export class Coordinator {
       eligible: () => this.eligibleIdle(),
       close: (client, code, reason) => this.closeConnection(client, code, reason),
       clock: systemClock,
-      log: this.options.log,
+      logger: this.options.logger,
     });
-    // The round log's sinks: the checkpoint first (durable before anyone hears of the round), then history and onRound.
+    this.telemetry = new CoordinatorTelemetry(() => this.liveState(), {
+      dp: this.options.dp !== undefined,
+      ...(this.options.dp?.targetEpsilon !== undefined ? { epsilonBudget: this.options.dp.targetEpsilon } : {}),
+    });
+    const ledgerDir = this.options.ledger?.dir ?? this.options.checkpointDir;
+    this.ledger = ledgerDir !== undefined ? new LedgerWriter(join(ledgerDir, LEDGER_FILE)) : undefined;
+    // The round log's sinks: the checkpoint first (durable before anyone hears of the round), then
+    // the ledger (after it: a crash between the two leaves the checkpoint one round ahead, with the
+    // higher ε, which restore() accepts; docs/privacy.md), then history and onRound.
     const sinks = [
-      ...(this.options.checkpointDir !== undefined ? [checkpointSink(this.options.checkpointDir)] : []),
+      ...(this.options.checkpointDir !== undefined ? [this.telemetry.timedCheckpoint(checkpointSink(this.options.checkpointDir, () => this.ledger?.head, { retention: this.options.retention }))] : []),
+      ...(this.ledger ? [ledgerSink(this.ledger, this.options)] : []),
+      this.telemetry.sink,
       (record: { readonly metrics: RoundMetrics }) => {
         this.history.push(record.metrics);
         this.options.onRound?.(record.metrics);
       },
     ];
-    this.ports = { cohort: this.cohort, clock: systemClock, log: new RoundLog(sinks), say: this.options.log };
+    this.ports = { cohort: this.cohort, clock: systemClock, log: new RoundLogWithSubjectRequests(sinks, this.subjectRequests), logger: this.options.logger };
     this.state = {
       runId: randomBytes(6).toString('hex'),
       round: 0,
@@ -129,6 +155,44 @@ export class Coordinator {
 
   /** Restores from the newest checkpoint, if `checkpointDir` has one. Call before `run`. */
   async restore(): Promise<boolean> {
+    const restored = await this.restoreCheckpoint();
+    await this.beginLedger(restored);
+    this.restoreSettled = true;
+    return restored;
+  }
+
+  /** Whether this coordinator serves clients now (`/readyz`): restored, and not stopping. */
+  get ready(): boolean {
+    return this.restoreSettled && !this.stopController.signal.aborted;
+  }
+
+  /** Whether `restore` has finished (or `run` started without it): before that, upgrades are refused. */
+  get restoreFinished(): boolean {
+    return this.restoreSettled;
+  }
+
+  /** The live counts, round phase and privacy spent, for `/metrics` and the dashboard (read-only). */
+  liveState(): LiveState {
+    const ready = this.registry.ready();
+    const training = ready.filter((client) => this.cohort.isBusy(client.clientId!)).length;
+    const inFlight = this.cohort.phase();
+    const idlePhase = this.state.round >= this.options.rounds ? 'finished' : 'waiting';
+    const phase = !this.restoreSettled ? 'starting' : this.stopController.signal.aborted ? 'stopped' : (inFlight?.stage ?? idlePhase);
+    const { privacy: policy } = this.setup;
+    const budget = this.options.dp?.targetEpsilon;
+    return {
+      connected: ready.length,
+      idle: ready.length - training,
+      training,
+      phase,
+      round: inFlight?.round ?? this.state.round,
+      ...(policy && this.state.privacy
+        ? { privacy: { ...policy.spent(this.state.privacy), clipNorm: this.state.privacy.clipNorm, ...(budget !== undefined ? { epsilonBudget: budget } : {}) } }
+        : {}),
+    };
+  }
+
+  private async restoreCheckpoint(): Promise<boolean> {
     if (this.options.checkpointDir === undefined) return false;
     const checkpoint = await readLatestCheckpoint(this.options.checkpointDir);
     if (checkpoint === undefined) return false;
@@ -159,8 +223,48 @@ export class Coordinator {
       strategyState: checkpoint.strategyState,
       ...(checkpoint.privacy ? { privacy: checkpoint.privacy } : {}),
     };
-    this.options.log(`resumed from checkpoint of round ${checkpoint.round}; next round ${checkpoint.round + 1}`);
+    this.restoredLedgerHead = checkpoint.ledger;
+    this.options.logger.info({ round: checkpoint.round }, 'resumed from the checkpoint of this round');
     return true;
+  }
+
+  /**
+   * Checks the ledger against the restored checkpoint (`reconcileLedger`: refuses when the
+   * checkpoint is behind it) and writes the run's start entry, or a resume entry. Once per process.
+   */
+  private async beginLedger(restored: boolean): Promise<void> {
+    if (this.ledger === undefined || this.ledgerBegun) return;
+    const dir = dirname(this.ledger.path);
+    const verification = await readLedger(this.ledger.path, restored ? this.restoredLedgerHead : undefined);
+    const checkpoint = restored
+      ? { round: this.state.round, runId: this.state.runId, epsilon: this.spentEpsilon(), ...(this.restoredLedgerHead ? { ledger: this.restoredLedgerHead } : {}) }
+      : undefined;
+    const plan = reconcileLedger(dir, verification, checkpoint, this.options.dp !== undefined);
+    if (plan.action === 'resume' && verification?.ok) this.ledger.continueAt(verification.head);
+    if (plan.action === 'new' && plan.archive && verification?.ok) {
+      await rename(this.ledger.path, join(dir, `ledger-${(verification.entries[0] as StartEntry).runId}.jsonl`));
+    }
+    await mkdir(dir, { recursive: true });
+    await this.ledger.append(
+      {
+        type: plan.action === 'resume' ? 'resume' : 'start',
+        runId: this.state.runId,
+        time: new Date().toISOString(),
+        configHash: ledgerConfigHash(this.options, this.options.ledger?.config),
+        codeVersion: CODE_VERSION,
+        round: this.state.round,
+        modelHash: weightsHash(this.state.weights),
+        parameters: this.numParams,
+        epsilon: this.spentEpsilon(),
+        delta: this.options.dp ? (this.setup.privacy?.delta ?? null) : null,
+        settings: ledgerSettings(this.options),
+      });
+    this.ledgerBegun = true;
+  }
+
+  /** ε spent so far, or null without DP. */
+  private spentEpsilon(): number | null {
+    return this.setup.privacy && this.state.privacy ? this.setup.privacy.spent(this.state.privacy).epsilon : null;
   }
 
   /**
@@ -197,6 +301,8 @@ export class Coordinator {
 
   /** Runs every configured round, then closes all connections with TRAINING_COMPLETE. */
   async run(): Promise<TrainingSummary> {
+    this.restoreSettled = true; // run without restore: a fresh start
+    await this.beginLedger(false);
     const interval = this.options.heartbeatIntervalMs;
     let lastCheckMs = Date.now();
     this.heartbeatTimer = setInterval(() => {
@@ -216,7 +322,7 @@ export class Coordinator {
         if (signal.aborted) break;
         budgetReason = this.state.privacy && this.setup.privacy?.budgetExhausted(this.state.privacy, sampleRate(this.options, this.eligibleIdle().length));
         if (budgetReason !== undefined) {
-          this.options.log(`training stops before round ${this.state.round + 1}: ${budgetReason}`);
+          this.options.logger.info({ round: this.state.round + 1, reason: budgetReason }, 'training stops before this round: privacy budget');
           break;
         }
         const random = roundRandom(this.options.seed, this.state.round + 1);
@@ -224,7 +330,7 @@ export class Coordinator {
         this.state = state;
         reachedTarget = this.reachedTargetAccuracy();
         if (reachedTarget) {
-          this.options.log(`training stops after round ${this.state.round}: test accuracy reached targetAccuracy ${this.options.targetAccuracy}`);
+          this.options.logger.info({ round: this.state.round, reason: `test accuracy reached targetAccuracy ${this.options.targetAccuracy}` }, 'training stops after this round: target accuracy');
           break;
         }
       }
@@ -232,6 +338,8 @@ export class Coordinator {
       clearInterval(this.heartbeatTimer);
     }
     const stoppedBy = signal.aborted ? 'stopped' : budgetReason !== undefined ? 'budget' : reachedTarget ? 'target' : 'completed';
+    const delta = this.options.dp ? (this.setup.privacy?.delta ?? null) : null;
+    await this.ledger?.append({ type: 'end', time: new Date().toISOString(), stoppedBy, round: this.state.round, modelHash: weightsHash(this.state.weights), epsilon: this.spentEpsilon(), delta });
     for (const client of this.clients) {
       if (stoppedBy === 'stopped') this.closeConnection(client, 'COORDINATOR_SHUTDOWN', 'coordinator is stopping');
       else this.closeConnection(client, 'TRAINING_COMPLETE', stoppedBy === 'budget' ? 'privacy budget spent' : stoppedBy === 'target' ? 'target accuracy reached' : 'training complete');
@@ -290,6 +398,21 @@ export class Coordinator {
     switch (message.type) {
       case 'hello':
         return this.closeConnection(client, 'UNEXPECTED_MESSAGE', 'hello was already received on this connection');
+      case 'subject-access':
+        this.subjectRequests.count('access');
+        this.send(client, { type: 'subject-data', clientId: client.clientId!, ...this.registry.heldAbout(client) });
+        return;
+      case 'forget': {
+        // Answer first, then erase: the close that follows finds nothing left to release.
+        this.subjectRequests.count('erasure');
+        this.send(client, { type: 'forgotten', clientId: client.clientId! });
+        this.registry.erase(client);
+        return this.closeConnection(client, 'FORGOTTEN', 'forgotten at the client\'s request');
+      }
+      case 'update':
+      case 'masked':
+        if (client.assignedRounds.has(message.round)) this.registry.contributed(client.clientId!, message.round);
+        return this.cohort.receive(client, message, frame.byteLength);
       default:
         return this.cohort.receive(client, message, frame.byteLength);
     }
@@ -310,13 +433,14 @@ export class Coordinator {
       resumeToken,
       model: this.options.model.descriptor,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      ...(hello.capabilities.includes(SUBJECT_REQUESTS_CAPABILITY) ? { subjectRequests: true } : {}),
     });
-    this.options.log(`client ${clientId} joined`);
+    this.options.logger.info({ stage: 'admit', clientId }, 'client joined');
   }
 
   private onClosed(client: ConnectedClient, code: number, reason: string): void {
-    // The close reason is the peer's text: quoted, so it cannot forge log lines.
-    if (client.state !== 'closed') this.options.log(`client ${client.clientId ?? '(before hello)'} disconnected (${code} ${JSON.stringify(reason)})`);
+    // The close reason is the peer's text: a field, so the log writer escapes it.
+    if (client.state !== 'closed') this.options.logger.info({ ...(client.clientId !== undefined ? { clientId: client.clientId } : {}), code, reason }, 'client disconnected');
     this.forget(client);
   }
 
@@ -337,8 +461,8 @@ export class Coordinator {
   /** Closes one connection with Shoal's close code; the coordinator and the round go on. */
   private closeConnection(client: ConnectedClient, code: ErrorCode, reason: string): void {
     if (client.state === 'closed') return;
-    // Quoted: reasons can carry peer text (a field name, a model version).
-    this.options.log(`closing ${client.clientId ?? 'connection'}: ${code} ${JSON.stringify(reason)}`);
+    // A field: reasons can carry peer text (a field name, a model version).
+    this.options.logger.info({ ...(client.clientId !== undefined ? { clientId: client.clientId } : {}), code, reason }, 'closing connection');
     client.connection.close(closeCodeOf(code), closeReason(reason));
     this.forget(client);
   }

@@ -2,11 +2,13 @@ import { checkDpCohort, DP_DEFAULTS } from '@shoal/dp';
 import { integerAt, interval, numberAt, type TrainConfig } from '@shoal/protocol';
 import { SECAGG_DEFAULTS } from '@shoal/secagg';
 import type { Strategy } from '@shoal/strategy';
-import { COORDINATOR_DEFAULTS, checkCohort, checkDistributedDp, checkRobustAggregation, checkFraction, checkLimit, checkMaxUpdateNorm } from './config.js';
+import { COORDINATOR_DEFAULTS, checkRetention, checkCohort, checkDistributedDp, checkRobustAggregation, checkFraction, checkLimit, checkMaxUpdateNorm, checkAdminTokens } from './config.js';
 import type { InitialModel } from './model-init.js';
 import { resolveFederatedEvaluation, type FederatedEvaluationOptions, type ResolvedFederatedEvaluation } from './federated-evaluation.js';
 import type { RoundMetrics } from './round.js';
 import type { DpOptions } from './privacy.js';
+import type { RetentionOptions } from './checkpoint.js';
+import { silentLogger, type Logger } from './logger.js';
 
 /** Secure-aggregation settings of a coordinator. Defaults on each field. */
 export interface SecAggOptions {
@@ -42,6 +44,11 @@ export interface CoordinatorOptions {
   readonly model: InitialModel;
   /** Bearer tokens accepted in the HTTP upgrade. At least one is required. */
   readonly tokens: readonly string[];
+  /**
+   * Operator tokens for the admin endpoints (`/metrics`, `/dashboard`); none may also be a client
+   * token. Default: none, and the admin endpoints answer 403.
+   */
+  readonly adminTokens?: readonly string[];
   /** Rounds to run (committed or aborted); the coordinator stops after the last. */
   readonly rounds: number;
   /**
@@ -71,6 +78,14 @@ export interface CoordinatorOptions {
   readonly heartbeatIntervalMs?: number;
   /** Where checkpoints go; resumes from the newest one found there. Default: no checkpoints. */
   readonly checkpointDir?: string;
+  /** How many checkpoints, and how old, `checkpointDir` keeps (the newest always). Default: the newest 3, any age. */
+  readonly retention?: RetentionOptions;
+  /**
+   * The privacy ledger (docs/privacy.md): `dir` holds ledger.jsonl (default: `checkpointDir`; with
+   * neither, no ledger); `config` is what the start entry's config hash covers (default: the
+   * privacy-relevant options, `ledgerConfigHash`).
+   */
+  readonly ledger?: { readonly dir?: string; readonly config?: unknown };
   /** Central evaluation of each new global model (e.g. on a held-out test set). */
   readonly evaluate?: (weights: Float32Array, round: number) => Promise<EvaluationResult>;
   /**
@@ -99,8 +114,11 @@ export interface CoordinatorOptions {
   readonly maxUpdateNorm?: number | 'auto';
   /** Called after every round with its metrics. */
   readonly onRound?: (metrics: RoundMetrics) => void;
-  /** Diagnostic lines (connections, closes, aborts). Default: silent. */
-  readonly log?: (line: string) => void;
+  /**
+   * Structured diagnostics (connections, closes, aborts): a pino logger fits as it is, or
+   * `lineLogger` for plain lines. Default: silent.
+   */
+  readonly logger?: Logger;
   /** Limits that keep hostile or runaway peers from exhausting the coordinator (docs/reliability.md). */
   readonly limits?: ConnectionLimits;
 }
@@ -137,7 +155,7 @@ export interface ConnectionLimits {
 /** The defaults of `limits` (the config's `server.limits`). */
 export const DEFAULT_CONNECTION_LIMITS: Required<ConnectionLimits> = COORDINATOR_DEFAULTS.limits;
 
-export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'seed' | 'targetAccuracy' | 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'evaluate' | 'onRound' | 'secagg' | 'dp' | 'limits' | 'federatedEvaluation'>> {
+export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'seed' | 'targetAccuracy' | 'clientsPerRound' | 'fraction' | 'checkpointDir' | 'ledger' | 'evaluate' | 'onRound' | 'secagg' | 'dp' | 'limits' | 'federatedEvaluation'>> {
   /** With every default filled in; absent when federated evaluation is off. */
   readonly federatedEvaluation?: ResolvedFederatedEvaluation;
   readonly limits: Required<ConnectionLimits>;
@@ -149,6 +167,7 @@ export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'seed
   readonly clientsPerRound?: number;
   readonly fraction?: number;
   readonly checkpointDir?: string;
+  readonly ledger?: CoordinatorOptions['ledger'];
   readonly evaluate?: CoordinatorOptions['evaluate'];
   readonly onRound?: CoordinatorOptions['onRound'];
 }
@@ -161,6 +180,7 @@ export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'seed
 export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
   const minClients = integerAt(options.minClients ?? COORDINATOR_DEFAULTS.minClients, 'minClients', 1);
   if (options.tokens.length === 0) throw new RangeError('coordinator: give at least one token in `tokens`');
+  const adminTokens = checkAdminTokens(options.adminTokens ?? [], options.tokens, 'adminTokens');
   integerAt(options.rounds, 'rounds', 1);
   if (options.targetAccuracy !== undefined) numberAt(options.targetAccuracy, 'targetAccuracy', interval('(0, 1]'));
   checkCohort({ clientsPerRound: options.clientsPerRound, minClients });
@@ -190,9 +210,11 @@ export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
     sampling: options.sampling ?? COORDINATOR_DEFAULTS.sampling,
     maxUpdateNorm,
     minClients,
+    adminTokens,
+    retention: checkRetention(options.retention ?? {}, 'retention'),
     minAvailable: options.minAvailable ?? Math.max(minClients, options.clientsPerRound ?? 0),
     roundTimeoutMs: options.roundTimeoutMs ?? COORDINATOR_DEFAULTS.roundTimeoutMs,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? COORDINATOR_DEFAULTS.heartbeatIntervalMs,
-    log: options.log ?? (() => {}),
+    logger: options.logger ?? silentLogger,
   };
 }

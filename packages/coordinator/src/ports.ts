@@ -15,8 +15,8 @@ export { systemClock, type Clock } from '@shoal/protocol';
  */
 export type Random = UniformRandom;
 
-/** A round message from a cohort member. */
-export type RoundMessage = Exclude<ClientMessage, { type: 'hello' }>;
+/** A round message from a cohort member (hello and the data-subject requests belong to the connection, not a round). */
+export type RoundMessage = Exclude<ClientMessage, { type: 'hello' | 'subject-access' | 'forget' }>;
 
 /** The messages a stage can wait for (a `decline` ends a member's part at any stage). */
 export type AnswerKind = Exclude<RoundMessage['type'], 'decline'>;
@@ -70,6 +70,8 @@ export interface Cohort {
    * `capability`: only clients that also announced it (federated evaluation asks for 'evaluate').
    */
   select(round: number, sample: (eligible: readonly string[]) => readonly string[], capability?: string): readonly string[];
+  /** Whether `member` announced `capability` in its hello (so a message may carry a field only it reads). */
+  supports(member: string, capability: string): boolean;
   /** Whether `member` already holds the weights of `modelVersion` (so `train` can leave them out). */
   holds(member: string, modelVersion: string): boolean;
   /** Sends one frame to a member still connected; the bytes sent (0 when it is gone). `holding`: it will hold that model version after this frame. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { StrategyState } from '@shoal/strategy';
-import { writeCheckpoint } from './checkpoint.js';
+import { writeCheckpoint, type PruneOptions } from './checkpoint.js';
+import type { LedgerHead } from './ledger.js';
 import type { PrivacyState } from './privacy.js';
 import type { RoundMetrics } from './round.js';
 
@@ -28,6 +29,11 @@ export interface RoundRecord {
   readonly privacy?: PrivacyState;
   /** With DP, for a committed round: what the accountant was charged for it. */
   readonly charge?: { readonly sampleRate: number; readonly noiseMultiplier: number; readonly clipNorm: number };
+  /**
+   * Data-subject requests the coordinator answered since the previous record: counts only, never
+   * who asked (the privacy ledger records them).
+   */
+  readonly subjectRequests?: { readonly access: number; readonly erasure: number };
 }
 
 /** Something that keeps or publishes records; awaited in order, so a checkpoint is durable before anyone hears of the round. */
@@ -47,7 +53,7 @@ export class RoundLog {
 }
 
 /** The sink that writes an atomic checkpoint of every record (aborted rounds too, so round numbers are never reused). */
-export function checkpointSink(dir: string): RoundSink {
+export function checkpointSink(dir: string, ledgerHead: () => LedgerHead | undefined = () => undefined, prune: PruneOptions = {}): RoundSink {
   return async (record) => {
     await writeCheckpoint(dir, {
       formatVersion: 1,
@@ -58,7 +64,8 @@ export function checkpointSink(dir: string): RoundSink {
       strategyName: record.strategyName,
       strategyState: record.strategyState,
       ...(record.privacy ? { privacy: record.privacy } : {}),
-    });
+      ...(ledgerHead() ? { ledger: ledgerHead()! } : {}),
+    }, prune);
   };
 }
 

@@ -1,22 +1,24 @@
-import { encodeFrame, shuffled, type CoordinatorMessage, type SecAggRoundConfig, type TrainConfig } from '@shoal/protocol';
+import { encodeFrame, shuffled, type CoordinatorMessage, type RoundPrivacy, type SecAggRoundConfig, type TrainConfig } from '@shoal/protocol';
 import { enforceClip } from '@shoal/dp';
 import { SecAggAbort, SecAggServer, deriveSecAggParams, type KeyAgreement, type MaskPrg, type SecAggParams, type Signing } from '@shoal/secagg';
 import { WeightedSum, type Aggregate, type StepResult, type Strategy, type StrategyState, type WeightedUpdate } from '@shoal/strategy';
 import { evaluateOnClients } from './federated-evaluation.js';
+import type { Logger } from './logger.js';
 import type { EvaluationResult, ResolvedOptions } from './options.js';
 import { maxUpdateNormFor } from './norm-bound.js';
+import { ROUND_PRIVACY_CAPABILITY, roundPrivacy } from './promise.js';
 import { Refusal, type AnswerKind, type AnswerOf, type Clock, type Cohort, type Random } from './ports.js';
 import type { PrivacyMetrics, PrivacyPolicy, PrivacyState } from './privacy.js';
 import { weightsHash, type RoundLog, type RoundRecord } from './round-log.js';
 import { firstNonFinite, type RoundMetrics, type SecAggMetrics, type SecAggStage } from './round.js';
 
-/** What a round runs over: the ports of DESIGN.md §3, plus a line-oriented diagnostic log. */
+/** What a round runs over: the ports of DESIGN.md §3, plus the structured diagnostic log. */
 export interface RoundPorts {
   readonly cohort: Cohort;
   readonly clock: Clock;
   readonly random: Random;
   readonly log: RoundLog;
-  readonly say: (line: string) => void;
+  readonly logger: Logger;
 }
 
 /** The coordinator's state between rounds: what a round reads, and what it returns changed. */
@@ -82,7 +84,14 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
   // Configure.
   const strategy = privacy ? privacy.strategy(options.strategy, state.privacy!) : options.strategy;
   const base = strategy.configureTrain(round, options.train);
-  const train: RoundTrain = { round, modelVersion: version, weights: state.weights, config: privacy ? privacy.trainConfig(base, state.privacy!) : base, deadlineMs: options.roundTimeoutMs };
+  const train: RoundTrain = {
+    round,
+    modelVersion: version,
+    weights: state.weights,
+    config: privacy ? privacy.trainConfig(base, state.privacy!) : base,
+    deadlineMs: options.roundTimeoutMs,
+    privacy: roundPrivacy(options, privacy, state.privacy),
+  };
 
   // Collect.
   let collected: Collected;
@@ -111,7 +120,7 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
     charge = { sampleRate: rate, noiseMultiplier: options.dp!.noiseMultiplier, clipNorm: state.privacy!.clipNorm };
   }
   if ('step' in next) after = { ...after, weights: next.step.weights, strategyState: next.step.state, lastCommittedRound: round };
-  else ports.say(`round ${round} aborted: ${next.failure}`);
+  else ports.logger.warn({ round, reason: next.failure }, 'round aborted');
 
   // Tell the cohort, then append: the one commit.
   const status = 'step' in next ? 'committed' : 'aborted';
@@ -181,25 +190,26 @@ interface RoundTrain {
   readonly weights: Float32Array;
   readonly config: TrainConfig;
   readonly deadlineMs: number;
+  /** The round's privacy settings, stated to members that announced 'round-privacy'. */
+  readonly privacy: RoundPrivacy;
 }
 
 /**
- * Sends `train` to every member, with the weights only to those not holding that version yet.
- * Plain rounds send one of two frames, each encoded once (the weights dominate them); SecAgg
- * rounds add each member's own index, so each frame is encoded for its member.
+ * Sends `train` to every member, with the weights only to those not holding that version yet, and
+ * the round's privacy only to those that announced 'round-privacy'. Plain rounds send one of four
+ * frames, each encoded once (the weights dominate them); SecAgg rounds add each member's own
+ * index, so each frame is encoded for its member.
  */
 function sendTrain(cohort: Cohort, train: RoundTrain, members: readonly string[], secaggFor?: (member: string) => SecAggRoundConfig): number {
   const message = { type: 'train', round: train.round, modelVersion: train.modelVersion, config: train.config, deadlineMs: train.deadlineMs } as const;
-  let withWeights: Uint8Array | undefined;
-  let withoutWeights: Uint8Array | undefined;
+  const frames = new Map<string, Uint8Array>();
   let bytes = 0;
   for (const member of members) {
     const needsWeights = !cohort.holds(member, train.modelVersion);
-    const frame = secaggFor
-      ? encodeFrame({ ...message, ...(needsWeights ? { weights: train.weights } : {}), secagg: secaggFor(member) })
-      : needsWeights
-        ? (withWeights ??= encodeFrame({ ...message, weights: train.weights }))
-        : (withoutWeights ??= encodeFrame(message));
+    const statesPrivacy = cohort.supports(member, ROUND_PRIVACY_CAPABILITY);
+    const variant = { ...message, ...(needsWeights ? { weights: train.weights } : {}), ...(statesPrivacy ? { privacy: train.privacy } : {}) };
+    const key = `${needsWeights}/${statesPrivacy}`;
+    const frame = secaggFor ? encodeFrame({ ...variant, secagg: secaggFor(member) }) : (frames.get(key) ?? frames.set(key, encodeFrame(variant)).get(key)!);
     bytes += cohort.send(member, frame, train.modelVersion);
   }
   return bytes;
@@ -427,7 +437,7 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
  */
 async function nextModel(ports: RoundPorts, options: ResolvedOptions, strategy: Strategy, state: CoordinatorState, aggregate: Aggregate, round: number): Promise<{ step: StepResult; evaluation?: EvaluationResult } | { failure: string }> {
   const failure = (what: string, error: unknown) => {
-    ports.say(`round ${round}: ${what}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    ports.logger.error({ round, reason: what, err: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'the new model could not be made; the round aborts');
     return { failure: `${what}: ${error instanceof Error ? error.message : String(error)}` };
   };
   const badSum = firstNonFinite(aggregate.weightedSum);

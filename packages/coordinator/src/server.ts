@@ -1,14 +1,33 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AddressBackoff } from './backoff.js';
 import type { Coordinator } from './coordinator.js';
+import { isAuthorized, parseTarget } from './http-auth.js';
+import { OperationsHttp } from './operations.js';
+
+/** A certificate chain and its private key, PEM-encoded: the coordinator then serves `https` and `wss`. */
+export interface TlsCredentials {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+}
+
+/** Where and how `serveCoordinator` listens. */
+export interface ServeOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Serve TLS (`wss://`, `https://`) with this certificate; plain `ws://` is then not spoken at all. Default: plain. */
+  readonly tls?: TlsCredentials;
+}
 
 /** The HTTP + WebSocket edge of a coordinator. */
 export interface CoordinatorServer {
+  /** The WebSocket URL clients connect to: `ws://host:port`, or `wss://` with TLS. */
   readonly url: string;
+  /** The same port's HTTP base URL (`/healthz`, `/metrics`, `/dashboard`): `http://` or `https://`. */
+  readonly httpUrl: string;
   readonly host: string;
   readonly port: number;
   close(): Promise<void>;
@@ -31,15 +50,17 @@ const STATUS_TEXT: Readonly<Record<Refusal['status'], string>> = {
 /**
  * Serves `coordinator` over WebSockets. The token is checked during the HTTP upgrade, before any
  * WebSocket exists: `Authorization: Bearer <token>`, or `?token=` for browsers, which cannot set
- * headers on a WebSocket. `/healthz` answers 200 for load balancers.
+ * headers on a WebSocket. Plain HTTP requests go to `OperationsHttp`: `/healthz`, `/readyz`,
+ * `/.well-known/shoal-privacy.json`, and the admin endpoints `/metrics` and `/dashboard`
+ * (docs/operations.md). Upgrades are refused with 503 until the coordinator has restored.
  *
  * Nothing a peer sends here can throw out of this function's handlers: every upgrade socket gets
  * an error listener before anything is written to it, and the whole upgrade path runs inside one
  * handler whose failure destroys that socket only (docs/reliability.md, "Hostile input").
  */
-export async function serveCoordinator(coordinator: Coordinator, options: { host: string; port: number }): Promise<CoordinatorServer> {
+export async function serveCoordinator(coordinator: Coordinator, options: ServeOptions): Promise<CoordinatorServer> {
   const { limits } = coordinator.options;
-  const log = coordinator.options.log;
+  const logger = coordinator.options.logger;
   const tokens = coordinator.options.tokens.map((t) => Buffer.from(t));
   const badTokens = new AddressBackoff({ limit: limits.badTokenLimit, windowMs: limits.badTokenWindowMs });
   // ws cuts frames above its own limit with 1009; ours, half of it, closes with Shoal's 4009 first.
@@ -47,13 +68,11 @@ export async function serveCoordinator(coordinator: Coordinator, options: { host
   // headersTimeout and requestTimeout bound a slow (or never finished) request, upgrades included;
   // node checks them every connectionsCheckingInterval (30 s by default, far too coarse here).
   const timeouts = { headersTimeout: limits.upgradeTimeoutMs, requestTimeout: limits.upgradeTimeoutMs, connectionsCheckingInterval: Math.min(1_000, limits.upgradeTimeoutMs) };
-  const server: Server = createServer(timeouts, (request, response) => {
-    if (request.url === '/healthz') {
-      response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      return;
-    }
-    response.writeHead(404).end();
-  });
+  const operations = new OperationsHttp(coordinator, badTokens);
+  const onRequest = (request: IncomingMessage, response: ServerResponse) => operations.handle(request, response, remoteAddress(request.socket));
+  const server: Server | HttpsServer = options.tls
+    ? createHttpsServer({ ...timeouts, cert: options.tls.cert, key: options.tls.key }, onRequest)
+    : createServer(timeouts, onRequest);
 
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     // First, before anything is written: a peer that resets the connection around our answer
@@ -64,7 +83,7 @@ export async function serveCoordinator(coordinator: Coordinator, options: { host
       if (refusal !== undefined) return refuse(socket, refusal);
       wss.handleUpgrade(request, socket, head, (ws) => attach(ws, socket));
     } catch (error) {
-      log(`upgrade from ${remoteAddress(socket)} failed: ${JSON.stringify((error as Error).message)}`); // may quote the peer's request
+      logger.warn({ stage: 'http', remote: remoteAddress(socket), reason: (error as Error).message }, 'upgrade failed'); // the reason may quote the peer's request
       socket.destroy();
     }
   });
@@ -82,6 +101,7 @@ export async function serveCoordinator(coordinator: Coordinator, options: { host
       badTokens.fail(address);
       return { status: 401, reason: 'missing or wrong token' };
     }
+    if (!coordinator.restoreFinished) return { status: 503, reason: 'the coordinator is restoring its checkpoint', headers: { 'Retry-After': '1' } };
     const overloaded = coordinator.admission();
     if (overloaded !== undefined) return { status: 503, reason: overloaded, headers: { 'Retry-After': '5' } };
     return undefined;
@@ -91,7 +111,7 @@ export async function serveCoordinator(coordinator: Coordinator, options: { host
     const headers = Object.entries({ Connection: 'close', 'Content-Length': '0', ...refusal.headers }).map(([name, value]) => `${name}: ${value}\r\n`);
     // Destroy once written, so a peer that never reads nor closes cannot hold the socket open.
     socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_TEXT[refusal.status]}\r\n${headers.join('')}\r\n`, () => socket.destroy());
-    if (refusal.status !== 401) log(`upgrade refused with ${refusal.status}: ${refusal.reason}`);
+    if (refusal.status !== 401) logger.info({ stage: 'http', code: refusal.status, reason: refusal.reason }, 'upgrade refused');
   }
 
   function attach(ws: WebSocket, socket: Duplex): void {
@@ -129,11 +149,14 @@ export async function serveCoordinator(coordinator: Coordinator, options: { host
   });
   const address = server.address() as AddressInfo;
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const secure = options.tls !== undefined;
   return {
-    url: `ws://${hostForUrl}:${address.port}`,
+    url: `${secure ? 'wss' : 'ws'}://${hostForUrl}:${address.port}`,
+    httpUrl: `${secure ? 'https' : 'http'}://${hostForUrl}:${address.port}`,
     host: address.address,
     port: address.port,
     async close() {
+      operations.close();
       for (const ws of wss.clients) ws.terminate();
       wss.close();
       server.closeAllConnections();
@@ -144,24 +167,6 @@ export async function serveCoordinator(coordinator: Coordinator, options: { host
 
 function remoteAddress(socket: Duplex): string {
   return (socket as Socket).remoteAddress ?? 'unknown';
-}
-
-/** The request target as a URL, or undefined when it does not parse (a peer's bytes, so no throw). */
-function parseTarget(target: string | undefined): URL | undefined {
-  try {
-    return new URL(target ?? '/', 'http://localhost');
-  } catch {
-    return undefined;
-  }
-}
-
-function isAuthorized(header: string | undefined, target: URL, tokens: readonly Buffer[]): boolean {
-  const fromHeader = header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined;
-  const offered = fromHeader ?? target.searchParams.get('token') ?? undefined;
-  if (offered === undefined) return false;
-  const candidate = Buffer.from(offered);
-  // Constant-time comparison, so response timing does not reveal how much of a token matched.
-  return tokens.some((token) => token.length === candidate.length && timingSafeEqual(token, candidate));
 }
 
 function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {

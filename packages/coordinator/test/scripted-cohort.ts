@@ -10,6 +10,7 @@ import { resolveOptions, type CoordinatorOptions } from '../src/options.js';
 import { Refusal, type AnswerKind, type AnswerOf, type Cohort, type Gathered, type GatherRequest, type RoundMessage } from '../src/ports.js';
 import { RoundLog, type RoundRecord } from '../src/round-log.js';
 import type { CoordinatorState, RoundPorts, RunSetup } from '../src/run-round.js';
+import { silentLogger } from '../src/logger.js';
 
 export const MODEL = builtinInitialModel('logreg', [2], 2); // 2·2 + 2 = 6 parameters
 export const D = 6;
@@ -50,6 +51,10 @@ export class ScriptedCohort implements Cohort {
 
   select(_round: number, sample: (eligible: readonly string[]) => readonly string[]): readonly string[] {
     return sample(this.eligible);
+  }
+
+  supports(): boolean {
+    return false; // scripted members announce no capabilities
   }
 
   holds(): boolean {
@@ -170,7 +175,7 @@ export function initialState(): CoordinatorState {
 
 export function harness(cohort: ScriptedCohort, clock: FakeClock): { ports: RoundPorts; records: RoundRecord[] } {
   const records: RoundRecord[] = [];
-  const ports: RoundPorts = { cohort, clock, random: createSeededRandom(1), log: new RoundLog([(record) => void records.push(record)]), say: () => {} };
+  const ports: RoundPorts = { cohort, clock, random: createSeededRandom(1), log: new RoundLog([(record) => void records.push(record)]), logger: silentLogger };
   return { ports, records };
 }
 

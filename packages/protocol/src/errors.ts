@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   SECAGG_VIOLATION: { closeCode: 4014, summary: 'a secure-aggregation message broke the round\'s rules (unknown index, wrong stage, bad share, wrong recipients)' },
   SECAGG_REFUSED: { closeCode: 4015, summary: 'a client refused a secure-aggregation request an honest client must not answer' },
   HELLO_TIMEOUT: { closeCode: 4016, summary: 'the client sent no hello before the coordinator\'s hello deadline' },
+  FORGOTTEN: { closeCode: 4017, summary: 'the client asked to be forgotten: its registry entry and resume token are deleted, and its connection closes' },
   // Errors raised locally (never a close code).
   UNAUTHORIZED: { closeCode: undefined, summary: 'the token was missing or wrong (HTTP 401 on the upgrade)' },
   BAD_REQUEST: { closeCode: undefined, summary: 'the upgrade request could not be parsed (HTTP 400 on the upgrade)' },
@@ -32,6 +33,7 @@ export const ERROR_CODES = {
   INVALID_DATA: { closeCode: undefined, summary: 'a dataset file or client data set is malformed' },
   CHECKPOINT_CORRUPT: { closeCode: undefined, summary: 'a checkpoint file could not be read back' },
   ABORTED: { closeCode: undefined, summary: 'the operation was cancelled through its AbortSignal' },
+  NOT_SUPPORTED: { closeCode: undefined, summary: 'the coordinator does not offer what was asked (its welcome did not announce it)' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

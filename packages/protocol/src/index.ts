@@ -7,3 +7,4 @@ export * from './random.js';
 export * from './clock.js';
 export * from './validate.js';
 export * from './config.js';
+export * from './promise.js';

@@ -202,7 +202,19 @@ export interface RevealMessage {
   readonly maskKeyShares: readonly { readonly of: number; readonly share: Uint8Array }[];
 }
 
-export type ClientMessage = HelloMessage | UpdateMessage | EvaluationMessage | DeclineMessage | AdvertiseMessage | SharesMessage | MaskedMessage | ConfirmMessage | RevealMessage;
+// ---- data-subject requests (docs/privacy.md, "What the coordinator holds about a device") ----
+
+/** Asks what the coordinator holds about this client; answered with `subject-data`. Needs `welcome.subjectRequests`. */
+export interface SubjectAccessMessage {
+  readonly type: 'subject-access';
+}
+
+/** Asks the coordinator to forget this client: answered with `forgotten`, then the connection closes with FORGOTTEN (4017). Needs `welcome.subjectRequests`. */
+export interface ForgetMessage {
+  readonly type: 'forget';
+}
+
+export type ClientMessage = HelloMessage | UpdateMessage | EvaluationMessage | DeclineMessage | AdvertiseMessage | SharesMessage | MaskedMessage | ConfirmMessage | RevealMessage | SubjectAccessMessage | ForgetMessage;
 
 // ---- coordinator → client ----
 
@@ -214,6 +226,28 @@ export interface WelcomeMessage {
   readonly model: ModelDescriptor;
   /** The coordinator pings at this interval; a client silent for two intervals is dropped. */
   readonly heartbeatIntervalMs: number;
+  /**
+   * True when the coordinator answers `subject-access` and `forget`. Sent only to clients that
+   * announced the 'subject-requests' capability (older clients reject unknown fields).
+   */
+  readonly subjectRequests?: boolean;
+}
+
+/**
+ * The privacy settings of one round, as the coordinator states them in `train` (sent only to clients
+ * that announced the 'round-privacy' capability), so a client can hold the round to its policy and
+ * to the published promise. What a client can verify itself (noiseStd, clipNorm and the SecAgg
+ * threshold under distributed DP) it checks from `config` and `secagg` instead of trusting these.
+ */
+export interface RoundPrivacy {
+  readonly dpMode: 'off' | 'central' | 'distributed';
+  /** z: the noise std on the sum as a multiple of the clip norm. Present when dpMode is not off. */
+  readonly noiseMultiplier?: number;
+  /** ε spent by the rounds committed before this one (at `delta`). Present when dpMode is not off. */
+  readonly epsilonSpent?: number;
+  /** Training stops before a round that would spend more; absent: no budget. */
+  readonly epsilonBudget?: number;
+  readonly delta?: number;
 }
 
 /** Starts a round for this client. `weights` is absent when the client already holds `modelVersion`. */
@@ -227,6 +261,8 @@ export interface TrainMessage {
   readonly deadlineMs: number;
   /** Present when the round uses secure aggregation: then the client answers with the SecAgg stages, not `update`. */
   readonly secagg?: SecAggRoundConfig;
+  /** The round's privacy settings, for clients that announced 'round-privacy'. */
+  readonly privacy?: RoundPrivacy;
 }
 
 /** The outcome of a round the client took part in. */
@@ -253,7 +289,31 @@ export interface EvaluateMessage {
   readonly deadlineMs: number;
 }
 
-export type CoordinatorMessage = WelcomeMessage | TrainMessage | EvaluateMessage | RoundResultMessage | KeysMessage | InboxMessage | SurvivorsMessage | UnmaskMessage;
+/**
+ * The answer to `subject-access`: everything the coordinator holds about this client, nothing else.
+ * Round lists are ascending and keep at most the newest `MAX_ROUNDS_PER_CLIENT` rounds each.
+ */
+export interface SubjectDataMessage {
+  readonly type: 'subject-data';
+  readonly clientId: string;
+  /** Whether the coordinator holds a resume token for this client (it does while it is connected). */
+  readonly resumeTokenHeld: boolean;
+  /** Rounds this client id was selected for. */
+  readonly selectedRounds: readonly number[];
+  /** Rounds this client id sent its update (plain or masked) for. */
+  readonly contributedRounds: readonly number[];
+}
+
+/** The answer to `forget`: the registry entry, resume token and round history of `clientId` are deleted. */
+export interface ForgottenMessage {
+  readonly type: 'forgotten';
+  readonly clientId: string;
+}
+
+/** Rounds kept per client id and per list in the coordinator's registry (selected, contributed): the oldest go first. */
+export const MAX_ROUNDS_PER_CLIENT = 1_000;
+
+export type CoordinatorMessage = WelcomeMessage | TrainMessage | EvaluateMessage | RoundResultMessage | KeysMessage | InboxMessage | SurvivorsMessage | UnmaskMessage | SubjectDataMessage | ForgottenMessage;
 
 export type Message = ClientMessage | CoordinatorMessage;
 export type MessageType = Message['type'];

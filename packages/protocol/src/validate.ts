@@ -1,7 +1,8 @@
 import { decodeFrame } from './codec.js';
 import { Rejection, array, boolean, bytes, describeError, distinct, fields, finite, inRange, integer, isPlainObject, object, oneOf, optional, positive, quote, reject, string, vector, version, words, type RawMessage } from './field-checks.js';
 import type { ErrorCode } from './errors.js';
-import type { ClientMessage, CoordinatorMessage, DeclineMessage, EvaluateMessage, EvaluationMessage, HelloMessage, RoundResultMessage } from './messages.js';
+import { MAX_ROUNDS_PER_CLIENT, type ClientMessage, type CoordinatorMessage, type DeclineMessage, type EvaluateMessage, type EvaluationMessage, type HelloMessage, type RoundResultMessage } from './messages.js';
+import type { ForgottenMessage, RoundPrivacy, SubjectDataMessage } from './messages.js';
 import type { TrainConfig, TrainMessage, TrainMetrics, UpdateMessage, WelcomeMessage } from './messages.js';
 import type { AdvertiseMessage, ConfirmMessage, InboxMessage, KeysMessage, MaskedMessage, NeighbourKeys, RevealMessage } from './messages.js';
 import type { SecAggRoundConfig, SharesMessage, SurvivorsMessage, UnmaskMessage } from './messages.js';
@@ -104,6 +105,8 @@ export function decodeClientMessage(bytes: Uint8Array, limits: ClientMessageLimi
       case 'masked': return masked(raw, limits.numParams + (limits.extraMaskedValues ?? 0));
       case 'confirm': return confirm(raw);
       case 'reveal': return reveal(raw);
+      case 'subject-access': return bare('subject-access', raw);
+      case 'forget': return bare('forget', raw);
       default: return undefined;
     }
   });
@@ -121,6 +124,8 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, limits?: Partial<Cli
       case 'inbox': return inbox(raw);
       case 'survivors': return survivors(raw);
       case 'unmask': return unmask(raw);
+      case 'subject-data': return subjectData(raw);
+      case 'forgotten': return forgotten(raw);
       default: return undefined;
     }
   });
@@ -205,7 +210,7 @@ function decline(raw: RawMessage): DeclineMessage {
 
 function welcome(raw: RawMessage): WelcomeMessage {
   const protocolVersion = version('welcome', raw.protocolVersion);
-  fields('welcome', raw, ['type', 'protocolVersion', 'clientId', 'resumeToken', 'model', 'heartbeatIntervalMs'], []);
+  fields('welcome', raw, ['type', 'protocolVersion', 'clientId', 'resumeToken', 'model', 'heartbeatIntervalMs'], ['subjectRequests']);
   return {
     type: 'welcome',
     protocolVersion,
@@ -213,11 +218,12 @@ function welcome(raw: RawMessage): WelcomeMessage {
     resumeToken: string('welcome.resumeToken', raw.resumeToken, MAX_ID_LENGTH),
     model: model('welcome.model', raw.model),
     heartbeatIntervalMs: positive('welcome.heartbeatIntervalMs', raw.heartbeatIntervalMs),
+    ...optional(raw, 'subjectRequests', (value) => boolean('welcome.subjectRequests', value)),
   };
 }
 
 function train(raw: RawMessage, numParams: number | undefined): TrainMessage {
-  fields('train', raw, ['type', 'round', 'modelVersion', 'config', 'deadlineMs'], ['weights', 'secagg']);
+  fields('train', raw, ['type', 'round', 'modelVersion', 'config', 'deadlineMs'], ['weights', 'secagg', 'privacy']);
   return {
     type: 'train',
     round: integer('train.round', raw.round, 0),
@@ -226,7 +232,57 @@ function train(raw: RawMessage, numParams: number | undefined): TrainMessage {
     config: trainConfig('train.config', raw.config),
     deadlineMs: positive('train.deadlineMs', raw.deadlineMs),
     ...optional(raw, 'secagg', (value) => secaggConfig('train.secagg', value)),
+    ...optional(raw, 'privacy', (value) => roundPrivacy('train.privacy', value)),
   };
+}
+
+/** The round's stated privacy: with DP on, z and ε spent are required; ε values are finite and ≥ 0. */
+/** ε spent: a number ≥ 0, Infinity included (a noise multiplier of 0 spends an unbounded ε), never NaN. */
+function epsilonSpent(path: string, value: unknown): number {
+  if (typeof value === 'number' && Number.isNaN(value)) reject('NON_FINITE', `${path} is NaN`);
+  if (typeof value !== 'number' || !(value >= 0)) reject('INVALID_MESSAGE', `${path} must be a number ≥ 0 (Infinity when unbounded); got ${String(value)}`);
+  return value;
+}
+
+function roundPrivacy(path: string, value: unknown): RoundPrivacy {
+  const raw = object(path, value, ['dpMode'], ['noiseMultiplier', 'epsilonSpent', 'epsilonBudget', 'delta']);
+  const dpMode = oneOf(`${path}.dpMode`, raw.dpMode, ['off', 'central', 'distributed'] as const);
+  if (dpMode !== 'off' && (raw.noiseMultiplier === undefined || raw.epsilonSpent === undefined)) {
+    reject('INVALID_MESSAGE', `${path} has dpMode ${dpMode} but lacks noiseMultiplier or epsilonSpent`);
+  }
+  return {
+    dpMode,
+    ...optional(raw, 'noiseMultiplier', (v) => inRange(`${path}.noiseMultiplier`, v, 0, Infinity)),
+    ...optional(raw, 'epsilonSpent', (v) => epsilonSpent(`${path}.epsilonSpent`, v)),
+    ...optional(raw, 'epsilonBudget', (v) => positive(`${path}.epsilonBudget`, v)),
+    ...optional(raw, 'delta', (v) => inRange(`${path}.delta`, v, 0, 1)),
+  };
+}
+
+/** A message with nothing but its type. */
+function bare<T extends 'subject-access' | 'forget'>(type: T, raw: RawMessage): { readonly type: T } {
+  fields(type, raw, ['type'], []);
+  return { type };
+}
+
+function roundList(path: string, value: unknown): number[] {
+  return array(path, value, MAX_ROUNDS_PER_CLIENT, (entry, entryPath) => integer(entryPath, entry, 1));
+}
+
+function subjectData(raw: RawMessage): SubjectDataMessage {
+  fields('subject-data', raw, ['type', 'clientId', 'resumeTokenHeld', 'selectedRounds', 'contributedRounds'], []);
+  return {
+    type: 'subject-data',
+    clientId: string('subject-data.clientId', raw.clientId, MAX_ID_LENGTH),
+    resumeTokenHeld: boolean('subject-data.resumeTokenHeld', raw.resumeTokenHeld),
+    selectedRounds: roundList('subject-data.selectedRounds', raw.selectedRounds),
+    contributedRounds: roundList('subject-data.contributedRounds', raw.contributedRounds),
+  };
+}
+
+function forgotten(raw: RawMessage): ForgottenMessage {
+  fields('forgotten', raw, ['type', 'clientId'], []);
+  return { type: 'forgotten', clientId: string('forgotten.clientId', raw.clientId, MAX_ID_LENGTH) };
 }
 
 function evaluate(raw: RawMessage, numParams: number | undefined): EvaluateMessage {

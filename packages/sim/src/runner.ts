@@ -1,17 +1,25 @@
-import { mkdir, writeFile, appendFile } from 'node:fs/promises';
+import { mkdir, writeFile, appendFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Coordinator,
+  LEDGER_FILE,
   builtinInitialModel,
+  describedCardInput,
+  modelCard,
+  readLedger,
+  runDescription,
+  writeModelCard,
   coordinatorOptions,
   loadSavedModel,
   serveCoordinator,
   type InitialModel,
+  type Logger,
   type RoundMetrics,
   type TrainingSummary,
   writeFileAtomically,
 } from '@shoal/coordinator';
 import { initBackend, wsTransport } from '@shoal/client';
+import { DATASET_SHAPES } from '@shoal/datasets';
 import type { ShoalConfig } from './config.js';
 import { take, type Dataset } from './datasets.js';
 import { VirtualClientHost, simulationData, virtualClients } from './virtual-client.js';
@@ -25,7 +33,8 @@ export interface SimulationOptions {
   readonly outDir: string;
   /** Called after each round (the CLI draws its progress bar from it). */
   readonly onRound?: (metrics: RoundMetrics, config: ShoalConfig) => void;
-  readonly log?: (line: string) => void;
+  /** The coordinator's structured log. Default: silent. */
+  readonly logger?: Logger;
   readonly signal?: AbortSignal;
   /** Caps each worker thread's heap, in MiB; a worker over it crashes and fails the run. Default: Node's limit. */
   readonly workerHeapMb?: number;
@@ -77,6 +86,12 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
   await mkdir(options.outDir, { recursive: true });
   const metricsPath = join(options.outDir, 'metrics.jsonl');
   await writeFile(metricsPath, '');
+  // The privacy ledger lives with the checkpoints when there are any (a resumed run must find the
+  // ledger its checkpoints were written with), else in the run folder. A run folder holds one run:
+  // without checkpoints to resume from, an earlier run's ledger goes (the coordinator would refuse
+  // to start a new run over a ledger that recorded rounds).
+  const ledgerDir = config.server.checkpointDir ?? options.outDir;
+  if (config.server.checkpointDir === undefined) await rm(join(options.outDir, LEDGER_FILE), { force: true });
   // Appends are chained so lines land in round order, and awaited before the summary is written.
   let metricsWritten: Promise<void> = Promise.resolve();
 
@@ -87,11 +102,13 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
     // Wait for the whole population before round 1, so every run samples from the same pool.
     minAvailable: config.minAvailable ?? sim.numClients,
     evaluate: evaluation.evaluate,
+    // Its start entry hashes the whole parsed config.
+    ledger: { dir: ledgerDir, config },
     onRound: (metrics) => {
       metricsWritten = metricsWritten.then(() => appendFile(metricsPath, `${JSON.stringify(metrics)}\n`));
       options.onRound?.(metrics, config);
     },
-    ...(options.log ? { log: options.log } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   await coordinator.restore();
 
@@ -140,6 +157,7 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
       durationMs: performance.now() - started,
       partition,
     };
+    await writeCard(options.outDir, ledgerDir, config, partition, summary.rounds);
     const { finalWeights: _weights, ...written } = result;
     // Atomically: a summary.json that exists is complete, which is how `shoal sweep` knows a run finished.
     await writeFileAtomically(join(options.outDir, 'summary.json'), `${compactJson({ ...written, rounds: summary.rounds.length, config })}\n`);
@@ -169,6 +187,14 @@ export function reproducibleMetrics(metrics: RoundMetrics): Record<string, unkno
 /** JSON indented by 2, but an array of numbers on one line (a 100-client partition report stays ~100 lines). */
 function compactJson(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(/\[\n\s*(-?[\d.eE+-]+(?:,\n\s*-?[\d.eE+-]+)*)\n\s*\]/g, (_match, items: string) => `[${items.split(/,\n\s*/).join(', ')}]`);
+}
+
+/** Writes the run's model card from the ledger the coordinator just finished (before summary.json, which marks a finished run). */
+async function writeCard(outDir: string, ledgerDir: string, config: ShoalConfig, partition: PartitionReport, rounds: readonly RoundMetrics[]): Promise<void> {
+  const path = join(ledgerDir, LEDGER_FILE);
+  const ledger = await readLedger(path);
+  if (ledger === undefined || !ledger.ok) throw new Error(`the run's privacy ledger ${path} ${ledger ? `fails verification at entry ${ledger.entry}: ${ledger.problem}` : 'is missing'}`);
+  await writeModelCard(outDir, modelCard(describedCardInput(runDescription(config, partition, DATASET_SHAPES[config.simulation.dataset]), ledger.entries, rounds)));
 }
 
 async function initialModel(config: ShoalConfig, train: Dataset): Promise<InitialModel> {

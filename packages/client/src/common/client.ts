@@ -22,9 +22,13 @@ import type { UpdateStep } from './pipeline.js';
 import { answerEvaluate } from './evaluation.js';
 import { endRound, playRound, type HeldModel, type RoundIo } from './round.js';
 import { LocalTrainer, type ClientDataset, type TrainProgress } from './trainer.js';
+import { defaultPromiseFetch, evaluationShortfalls, fetchPromise, type ClientPolicy, type PromiseFetch, type PromiseState } from './policy.js';
+import { SubjectRequests, type HeldData } from './subject-requests.js';
 import type { ClientConnection, ClientTransport } from './transport.js';
 
 export type { ClientStorage, Consent, RoundPlan } from './consent.js';
+export type { ClientPolicy, PromiseFetch, PromiseState } from './policy.js';
+export type { HeldData } from './subject-requests.js';
 
 export interface ShoalClientOptions {
   /** The coordinator's WebSocket URL, e.g. `ws://127.0.0.1:8080`. */
@@ -108,6 +112,16 @@ export interface ShoalClientOptions {
    * declines the round ('declined by the user') and nothing is trained. Default: every round approved.
    */
   readonly approveRound?: (plan: RoundPlan) => boolean | Promise<boolean>;
+  /**
+   * What the app requires of every round (docs/privacy.md, "Privacy policy"). With a policy the
+   * client fetches the coordinator's privacy promise once per `run()` and, before training, checks
+   * each round against the policy and the promise; a round that falls short is declined (event
+   * `policyDeclined`) and nothing of it is sent. `{}` holds rounds to the promise only. Default:
+   * none (nothing is fetched or checked beyond `approveRound`).
+   */
+  readonly policy?: ClientPolicy;
+  /** Reads the promise's JSON from its URL (`/.well-known/shoal-privacy.json`). Default: the platform's `fetch`. */
+  readonly fetchPromise?: PromiseFetch;
   /** Where the app keeps model data on the device; `leave()` calls its `clear()`. Default: none. */
   readonly storage?: ClientStorage;
   /**
@@ -126,6 +140,8 @@ export interface ClientEvents {
   roundPlan: RoundPlan;
   progress: { round: number } & TrainProgress;
   roundEnd: { round: number; status: 'committed' | 'aborted' | 'sent'; modelVersion: string; reason?: string };
+  /** A round (or a federated evaluation) declined because it falls short of the policy or the promise: nothing of it was sent. */
+  policyDeclined: { round: number; kind: 'train' | 'evaluate'; reasons: readonly string[] };
   /** After answering a federated evaluation: what was sent. */
   evaluated: { round: number; modelVersion: string; loss: number; accuracy: number; numExamples: number };
   error: { error: Error };
@@ -137,7 +153,7 @@ export interface ClientEvents {
  * rounds. 'initial-loss': reports `update.initialLoss` when the train config asks (q-FedAvg).
  * 'evaluate' is added only when the app gives `evaluationData`.
  */
-const CAPABILITIES = ['fedavg', 'fedprox', 'secagg', 'dp', 'initial-loss'];
+const CAPABILITIES = ['fedavg', 'fedprox', 'secagg', 'dp', 'initial-loss', 'round-privacy', 'subject-requests'];
 const EVALUATE_CAPABILITY = 'evaluate';
 
 /**
@@ -166,6 +182,10 @@ export class ShoalClient extends Emitter<ClientEvents> {
   private running: Promise<void> | undefined;
   /** Set by `leave()`: a standing `consent: true` no longer counts. */
   private left = false;
+  /** The coordinator's privacy promise, fetched once per `run()` when the app gives a `policy`. */
+  private promise: PromiseState | undefined;
+  /** Data-subject requests on the current connection, once its welcome says the coordinator answers them. */
+  private subjectRequests: SubjectRequests | undefined;
 
   constructor(options: ShoalClientOptions) {
     super();
@@ -214,11 +234,42 @@ export class ShoalClient extends Emitter<ClientEvents> {
     await this.options.storage?.clear();
   }
 
+  /**
+   * Asks the coordinator what it holds about this client: its id, whether it holds a resume token,
+   * and the rounds the id was selected for and sent an update for; nothing else is kept. Needs an
+   * open connection (during `run()`) to a coordinator that offers it; rejects with NOT_SUPPORTED
+   * otherwise, and with CONNECTION_FAILED when the connection closes before the answer.
+   */
+  async requestHeldData(): Promise<HeldData> {
+    const { type: _type, ...held } = await this.subjectChannel().ask({ type: 'subject-access' }, 'subject-data');
+    return held;
+  }
+
+  /**
+   * Asks the coordinator to forget this client (its registry entry, resume token and round
+   * history), then leaves as `leave()` does: the coordinator closes the connection with FORGOTTEN
+   * (4017), `run()` resolves, and a later `run()` joins as a new client. Same preconditions as
+   * `requestHeldData`. Resolves with the id that was forgotten.
+   */
+  async forgetMe(): Promise<{ clientId: string }> {
+    const { clientId } = await this.subjectChannel().ask({ type: 'forget' }, 'forgotten');
+    await this.leave();
+    return { clientId };
+  }
+
+  private subjectChannel(): SubjectRequests {
+    if (this.subjectRequests === undefined) {
+      throw new ShoalError('NOT_SUPPORTED', this.welcome === undefined ? 'not connected: data-subject requests need an open connection (during run())' : 'this coordinator does not answer data-subject requests (its welcome did not offer them)');
+    }
+    return this.subjectRequests;
+  }
+
   private async participate(signal: AbortSignal): Promise<void> {
     const granted = !(this.left && typeof this.options.consent !== 'function') && (await askConsent(this.options.consent ?? false));
     this.emit('consent', { granted });
     if (!granted || signal.aborted) return;
     this.left = false;
+    this.promise = this.options.policy ? await fetchPromise(this.options.url, this.options.fetchPromise ?? defaultPromiseFetch, signal) : undefined;
     await this.options.prepare?.();
     let attempt = 0;
     while (!signal.aborted) {
@@ -236,7 +287,7 @@ export class ShoalClient extends Emitter<ClientEvents> {
       const closed = await this.serve(connection, signal);
       this.emit('disconnected', closed);
       const code = errorCodeOfClose(closed.code);
-      if (code === 'TRAINING_COMPLETE' || signal.aborted) return;
+      if (code === 'TRAINING_COMPLETE' || code === 'FORGOTTEN' || signal.aborted) return;
       if (closed.fatal) throw closed.fatal;
       // When we rejected a frame, the close code is our own (the coordinator echoes it): not fatal.
       if (!closed.rejectedFrame && code !== undefined && FATAL_CLOSES.has(code)) {
@@ -262,6 +313,7 @@ export class ShoalClient extends Emitter<ClientEvents> {
   ): Promise<{ code: number; reason: string; welcomed: boolean; rejectedFrame: boolean; fatal?: Error }> {
     const clock = this.options.clock ?? systemClock;
     const mailbox = new Mailbox(clock);
+    const subject = new SubjectRequests((message) => this.send(connection, message));
     let welcomed = false;
     let rejectedFrame = false;
     let fatal: Error | undefined;
@@ -272,6 +324,8 @@ export class ShoalClient extends Emitter<ClientEvents> {
     const closed = new Promise<{ code: number; reason: string }>((resolve) => {
       connection.onClose((code, reason) => {
         mailbox.close();
+        subject.close(code, reason);
+        if (this.subjectRequests === subject) this.subjectRequests = undefined;
         resolve({ code, reason });
       });
     });
@@ -293,6 +347,8 @@ export class ShoalClient extends Emitter<ClientEvents> {
         return;
       }
       if (decoded.message.type === 'welcome') expectedParams = numParams(decoded.message.model.manifest);
+      // Answers to data-subject requests belong to no round: they go to whoever asked.
+      if (decoded.message.type === 'subject-data' || decoded.message.type === 'forgotten') return subject.answer(decoded.message);
       mailbox.put(decoded.message);
     });
     const onAbort = () => connection.close(1000, this.left ? 'client left' : 'client stopped');
@@ -302,7 +358,8 @@ export class ShoalClient extends Emitter<ClientEvents> {
       type: 'hello',
       protocolVersion: PROTOCOL_VERSION,
       // No numExamples: the example count is the weight secure aggregation masks.
-      capabilities: this.options.evaluationData !== undefined ? [...CAPABILITIES, EVALUATE_CAPABILITY] : CAPABILITIES,
+      // A policy without metrics in the clear never evaluates, so the client does not offer to.
+      capabilities: this.options.evaluationData !== undefined && this.options.policy?.noMetricsInClear !== true ? [...CAPABILITIES, EVALUATE_CAPABILITY] : CAPABILITIES,
       ...(this.resumeToken !== undefined ? { resumeToken: this.resumeToken } : {}),
       ...(this.global !== undefined ? { modelVersion: this.global.version } : {}),
       ...(this.options.identitySeed !== undefined ? { identityKey: (this.options.signing ?? naclSigning).keyPair(this.options.identitySeed).publicKey } : {}),
@@ -318,15 +375,22 @@ export class ShoalClient extends Emitter<ClientEvents> {
           case 'welcome':
             await this.onWelcome(message);
             welcomed = true;
+            this.subjectRequests = message.subjectRequests === true ? subject : undefined;
             break;
           case 'train': {
             if (!welcomed) throw new ShoalError('UNEXPECTED_MESSAGE', 'coordinator sent train before welcome');
-            const held = await this.withTrainer((trainer) => playRound(message, received.at, this.global, { mailbox, send, emit, trainer, options: this.options, clock, signal }));
+            const held = await this.withTrainer((trainer) => playRound(message, received.at, this.global, { mailbox, send, emit, trainer, options: this.options, clock, signal, promise: this.promise }));
             if (!forgotModel) this.global = held;
             break;
           }
           case 'evaluate': {
             if (!welcomed) throw new ShoalError('UNEXPECTED_MESSAGE', 'coordinator sent evaluate before welcome');
+            const shortfalls = evaluationShortfalls(this.options.policy, this.promise);
+            if (shortfalls.length > 0) {
+              send({ type: 'decline', round: message.round, reason: `policy: ${shortfalls.join('; ')}`.slice(0, 1_000) });
+              this.emit('policyDeclined', { round: message.round, kind: 'evaluate', reasons: shortfalls });
+              break;
+            }
             const held = await this.withTrainer((trainer) => answerEvaluate(message, received.at, this.global, { trainer, data: this.options.evaluationData, send, emit, clock }));
             if (!forgotModel) this.global = held;
             break;

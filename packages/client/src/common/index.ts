@@ -11,3 +11,5 @@ export * from './evaluation.js';
 export * from './transport.js';
 export * from './privacy-steps.js';
 export * from './secagg-participant.js';
+export * from './policy.js';
+export * from './subject-requests.js';

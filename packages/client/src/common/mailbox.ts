@@ -110,7 +110,7 @@ export class Mailbox {
         throw new ShoalError('ABORTED', `round ${round}: stopped waiting for ${kind} (${over.by})`, { cause: over });
       }
       // `evaluate` is answered between rounds, by the connection loop, even when it names this round's number.
-      const index = this.queue.findIndex(({ message }) => message.type !== 'welcome' && message.type !== 'train' && message.type !== 'evaluate' && message.round === round);
+      const index = this.queue.findIndex(({ message }) => message.type !== 'welcome' && message.type !== 'train' && message.type !== 'evaluate' && 'round' in message && message.round === round);
       if (index >= 0) {
         const { message } = this.queue.splice(index, 1)[0]!;
         if (message.type === kind) return message as CoordinatorMessageOf<K>;

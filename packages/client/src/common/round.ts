@@ -2,6 +2,7 @@ import { ShoalError, createSeededRandom, type ClientMessage, type SeededRandom, 
 import { webCryptoMaskPrg } from '@shoal/secagg';
 import type { ClientEvents, ShoalClientOptions } from './client.js';
 import { planRound } from './consent.js';
+import { policyShortfalls, type PromiseState } from './policy.js';
 import type { Mailbox } from './mailbox.js';
 import { runPipeline, type LocalUpdate } from './pipeline.js';
 import { maskedExtras, privacySteps } from './privacy-steps.js';
@@ -24,6 +25,8 @@ export interface RoundIo {
   readonly clock: Clock;
   /** `run()`'s signal: aborted when the app stops the client or calls `leave()`. */
   readonly signal: AbortSignal;
+  /** The coordinator's promise as fetched for this `run()` (undefined without a `policy`). */
+  readonly promise: PromiseState | undefined;
 }
 
 /**
@@ -56,6 +59,12 @@ export async function playRound(train: TrainMessage, receivedAt: number, held: H
     if (global === undefined) throw new Decline(`client does not hold model ${modelVersion}`);
     io.emit('roundStart', { round, modelVersion });
     const plan = planRound(train, global.weights.length);
+    // The app's policy and the coordinator's promise, before anything is trained or sent.
+    const shortfalls = io.options.policy ? policyShortfalls(io.options.policy, train, plan, io.promise) : [];
+    if (shortfalls.length > 0) {
+      io.emit('policyDeclined', { round, kind: 'train', reasons: shortfalls });
+      throw new Decline(`policy: ${shortfalls.join('; ')}`);
+    }
     io.emit('roundPlan', plan);
     if (!(await unlessAborted(io.options.approveRound?.(plan) ?? true, part.signal))) throw new Decline('declined by the user');
 

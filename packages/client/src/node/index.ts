@@ -5,7 +5,7 @@ import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
 
 export * from '../common/index.js';
 export { initBackend, type BackendChoice, type BackendName } from './backend.js';
-export { wsTransport } from './ws-transport.js';
+export { wsTransport, nodeWsTransport, type NodeWsTransportOptions } from './ws-transport.js';
 
 /** Options of the Node client: the transport and backend preparation have Node defaults. */
 export type NodeClientOptions = Omit<ShoalClientOptions, 'transport'> & Partial<Pick<ShoalClientOptions, 'transport'>>;
