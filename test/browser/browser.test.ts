@@ -171,7 +171,7 @@ describe.skipIf(!haveChromium)('browser client in Chromium', () => {
       expect(await page.textContent('#status')).toBe('waiting for your answer');
       expect(await page.textContent('#backend')).toBe('not loaded yet'); // prepare() runs only after consent
       // The dialog shows the promise the coordinator publishes (fetched over HTTP, not a WebSocket).
-      await page.waitForFunction(() => document.querySelector('#promise')?.textContent?.includes('Secure aggregation'), undefined, { timeout: 20_000 });
+      await page.waitForFunction("document.querySelector('#promise')?.textContent?.includes('Secure aggregation')", undefined, { timeout: 20_000 });
       const promise = await page.textContent('#promise');
       expect(promise).toContain('Secure aggregationsecagg+');
       expect(promise).toContain('Differential privacydistributed, noise multiplier z = 0.02');
