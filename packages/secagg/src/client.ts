@@ -4,12 +4,12 @@ import { isSafeThreshold } from './config.js';
 import { encodeUpdate } from './encoding.js';
 import { SecAggError } from './errors.js';
 import type { KeyAgreement, KeyPair, RoundContext } from './keys.js';
-import { KEY_BYTES, keyPairFromSecret, naclKeyAgreement } from './keys.js';
+import { KEY_BYTES, naclKeyAgreement } from './keys.js';
 import type { MaskPrg } from './prg.js';
 import { pairMaskKey, selfMaskKey } from './prg.js';
 import { SECRET_BYTES, encodeShare, splitSecret } from './shamir.js';
 import type { SharePair } from './share-crypto.js';
-import { openShares, sealShares, shareBoxKey } from './share-crypto.js';
+import { ShareBoxes, shareBoxKey } from './share-crypto.js';
 import type { Signing, SigningKeyPair } from './signing.js';
 import { SIGNING_SEED_BYTES, advertisementMessage, naclSigning, survivorsMessage } from './signing.js';
 import { WordSum } from './word-sum.js';
@@ -74,6 +74,7 @@ export class SecAggClient {
   private currentStage: ClientStage = 'advertise';
   private readonly config: SecAggRoundConfig;
   private readonly context: RoundContext;
+  private readonly boxes: ShareBoxes;
   private readonly numParams: number;
   private readonly randomBytes: (n: number) => Uint8Array;
   private readonly roundingBytes: (n: number) => Uint8Array;
@@ -111,6 +112,7 @@ export class SecAggClient {
     }
     this.config = config;
     this.context = { sessionId: config.sessionId, round };
+    this.boxes = new ShareBoxes(this.context);
     this.numParams = numParams;
     this.randomBytes = options.randomBytes;
     this.roundingBytes = options.roundingBytes ?? options.randomBytes;
@@ -139,8 +141,8 @@ export class SecAggClient {
    */
   advertise(): { encryptionKey: Uint8Array; maskKey: Uint8Array; signingKey: Uint8Array; signature: Uint8Array } {
     this.expectStage('advertise', 'advertise');
-    this.encryptionKeys = keyPairFromSecret(this.random(KEY_BYTES));
-    this.maskKeys = keyPairFromSecret(this.random(KEY_BYTES));
+    this.encryptionKeys = this.keyPair(this.random(KEY_BYTES));
+    this.maskKeys = this.keyPair(this.random(KEY_BYTES));
     this.signingKeyPair = this.signing.keyPair(this.identitySeed ?? this.random(SIGNING_SEED_BYTES));
     const keys = { encryptionKey: this.encryptionKeys.publicKey, maskKey: this.maskKeys.publicKey, signingKey: this.signingKeyPair.publicKey };
     const signature = this.signing.sign(this.signingKeyPair, advertisementMessage(this.context, this.config.index, keys));
@@ -200,9 +202,8 @@ export class SecAggClient {
     const maskKeyShares = splitSecret(maskKeys.secretKey, threshold, holders, (n) => this.random(n));
     this.held.set(index, { selfMaskShare: selfMaskShares[0]!.y, maskKeyShare: maskKeyShares[0]!.y });
     const ciphertexts = neighbours.map((neighbour, i) => {
-      const address = { ...this.context, sender: index, recipient: neighbour.index };
       const pair = { selfMaskShare: selfMaskShares[i + 1]!.y, maskKeyShare: maskKeyShares[i + 1]!.y };
-      return { to: neighbour.index, box: sealShares(this.links.get(neighbour.index)!.boxKey, this.random(24), address, pair) };
+      return { to: neighbour.index, box: this.boxes.seal(this.links.get(neighbour.index)!.boxKey, this.random(24), { sender: index, recipient: neighbour.index }, pair) };
     });
     this.currentStage = 'inbox';
     return { ciphertexts };
@@ -223,7 +224,7 @@ export class SecAggClient {
       const link = this.links.get(from);
       if (link === undefined) this.fail('BAD_SHARE', `share box from ${from}, which is not a neighbour`);
       if (received.has(from)) this.fail('BAD_SHARE', `two share boxes from ${from}`);
-      const opened = openShares(link.boxKey, box, { ...this.context, sender: from, recipient: this.config.index });
+      const opened = this.boxes.open(link.boxKey, box, { sender: from, recipient: this.config.index });
       if (!opened.ok) this.fail('BAD_SHARE', `share box from ${from} ${opened.reason}`);
       received.set(from, opened.shares);
     }
@@ -344,6 +345,10 @@ export class SecAggClient {
     this.links.clear();
     this.held.clear();
     this.signingKeys.clear();
+  }
+
+  private keyPair(secretKey: Uint8Array): KeyPair {
+    return { secretKey, publicKey: this.agreement.publicKey(secretKey) };
   }
 
   private random(n: number, source = this.randomBytes): Uint8Array {

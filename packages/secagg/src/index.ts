@@ -4,7 +4,7 @@ export { KEY_BYTES, boundBytes, deriveKey, isSmallOrder, keyPairFromSecret, nacl
 export type { KeyAgreement, KeyPair, KeyPurpose, RoundContext } from './keys.js';
 export { FIELD_PRIME, Reconstructor, SECRET_BYTES, SHARE_BYTES, decodeShare, elementToSecret, encodeShare, splitSecret } from './shamir.js';
 export type { Share } from './shamir.js';
-export { SHARE_BOX_BYTES, openShares, sealShares, shareBoxKey } from './share-crypto.js';
+export { SHARE_BOX_BYTES, ShareBoxes, openShares, sealShares, shareBoxKey } from './share-crypto.js';
 export type { BoxAddress, OpenedShares, SharePair } from './share-crypto.js';
 export { MASK_KEY_BYTES, ZERO_COUNTER, pairMaskKey, selfMaskKey, webCryptoKeystream, webCryptoMaskPrg, wordsOfKeystream } from './prg.js';
 export type { MaskPrg } from './prg.js';

@@ -30,6 +30,8 @@ export function keyPairFromSecret(secretKey: Uint8Array): KeyPair {
  * implementation (`nodeKeyAgreement` in `x25519-node.ts`) that gives identical bytes.
  */
 export interface KeyAgreement {
+  /** The X25519 public key of 32 secret bytes (the same bytes as `keyPairFromSecret`). */
+  publicKey(secretKey: Uint8Array): Uint8Array;
   /**
    * `X25519(secretKey, publicKeys[i])` for each i, or `null` where the result is all zero: the
    * public key is a small-order point, which would make the "shared" secret public.
@@ -39,6 +41,10 @@ export interface KeyAgreement {
 
 /** X25519 with tweetnacl: runs everywhere (browsers, workers, Node), ~0.6 ms per agreement. */
 export const naclKeyAgreement: KeyAgreement = {
+  publicKey(secretKey) {
+    checkLength('secret key', secretKey, KEY_BYTES);
+    return nacl.scalarMult.base(secretKey);
+  },
   agreeMany(secretKey, publicKeys) {
     checkLength('secret key', secretKey, KEY_BYTES);
     return publicKeys.map((publicKey) => {

@@ -53,42 +53,67 @@ export function shareBoxKey(agreed: Uint8Array, context: RoundContext): Uint8Arr
 
 /** Seals `shares` for `address.recipient` with a fresh 24-byte `nonce`. */
 export function sealShares(key: Uint8Array, nonce: Uint8Array, address: BoxAddress, shares: SharePair): Uint8Array {
-  if (nonce.length !== NONCE_BYTES) throw new RangeError(`a nonce must have ${NONCE_BYTES} bytes`);
-  checkRound(address.round);
-  const plaintext = new Uint8Array(PLAINTEXT_BYTES);
-  const view = new DataView(plaintext.buffer);
-  plaintext[0] = FORMAT_VERSION;
-  view.setUint32(1, address.sender);
-  view.setUint32(5, address.recipient);
-  view.setUint32(9, Math.floor(address.round / 2 ** 32));
-  view.setUint32(13, address.round % 2 ** 32);
-  plaintext.set(sessionDigest(address), 17);
-  plaintext.set(encodeShare(shares.selfMaskShare), 33);
-  plaintext.set(encodeShare(shares.maskKeyShare), 33 + SHARE_BYTES);
-  const box = new Uint8Array(SHARE_BOX_BYTES);
-  box.set(nonce, 0);
-  box.set(nacl.secretbox(plaintext, nonce, key), NONCE_BYTES);
-  return box;
+  return new ShareBoxes(address).seal(key, nonce, address, shares);
 }
 
 /** Opens a box from a peer and checks that it is exactly the one `expected` describes. */
 export function openShares(key: Uint8Array, box: Uint8Array, expected: BoxAddress): OpenedShares {
-  if (box.length !== SHARE_BOX_BYTES) return { ok: false, reason: `has ${box.length} bytes, not ${SHARE_BOX_BYTES}` };
-  const plaintext = nacl.secretbox.open(box.subarray(NONCE_BYTES), box.subarray(0, NONCE_BYTES), key);
-  if (plaintext === null) return { ok: false, reason: 'does not decrypt (tampered, or sealed under another key)' };
-  const view = new DataView(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
-  if (plaintext[0] !== FORMAT_VERSION) return { ok: false, reason: `has format version ${plaintext[0]}, not ${FORMAT_VERSION}` };
-  const sender = view.getUint32(1);
-  if (sender !== expected.sender) return { ok: false, reason: `names sender ${sender}, not ${expected.sender}` };
-  const recipient = view.getUint32(5);
-  if (recipient !== expected.recipient) return { ok: false, reason: `names recipient ${recipient}, not ${expected.recipient}` };
-  const round = view.getUint32(9) * 2 ** 32 + view.getUint32(13);
-  if (round !== expected.round) return { ok: false, reason: `is for round ${round}, not ${expected.round}` };
-  if (!equalBytes(plaintext.subarray(17, 33), sessionDigest(expected))) return { ok: false, reason: 'is for another session' };
-  const selfMaskShare = decodeShare(plaintext.subarray(33, 33 + SHARE_BYTES));
-  const maskKeyShare = decodeShare(plaintext.subarray(33 + SHARE_BYTES, PLAINTEXT_BYTES));
-  if (selfMaskShare === null || maskKeyShare === null) return { ok: false, reason: 'holds a share outside the field' };
-  return { ok: true, shares: { selfMaskShare, maskKeyShare } };
+  return new ShareBoxes(expected).open(key, box, expected);
+}
+
+/**
+ * Seals and opens the boxes of one round and session. The session digest every box carries is a
+ * SHA-512 of its own; a client seals and opens one box per neighbour, so it is computed once here.
+ */
+export class ShareBoxes {
+  private readonly context: RoundContext;
+  private readonly digest: Uint8Array;
+
+  constructor(context: RoundContext) {
+    checkRound(context.round);
+    this.context = { sessionId: context.sessionId, round: context.round };
+    this.digest = sessionDigest(context);
+  }
+
+  /** Seals `shares` from `sender` to `recipient` with a fresh 24-byte `nonce`. */
+  seal(key: Uint8Array, nonce: Uint8Array, { sender, recipient }: Pick<BoxAddress, 'sender' | 'recipient'>, shares: SharePair): Uint8Array {
+    if (nonce.length !== NONCE_BYTES) throw new RangeError(`a nonce must have ${NONCE_BYTES} bytes`);
+    const { round } = this.context;
+    const plaintext = new Uint8Array(PLAINTEXT_BYTES);
+    const view = new DataView(plaintext.buffer);
+    plaintext[0] = FORMAT_VERSION;
+    view.setUint32(1, sender);
+    view.setUint32(5, recipient);
+    view.setUint32(9, Math.floor(round / 2 ** 32));
+    view.setUint32(13, round % 2 ** 32);
+    plaintext.set(this.digest, 17);
+    plaintext.set(encodeShare(shares.selfMaskShare), 33);
+    plaintext.set(encodeShare(shares.maskKeyShare), 33 + SHARE_BYTES);
+    const box = new Uint8Array(SHARE_BOX_BYTES);
+    box.set(nonce, 0);
+    box.set(nacl.secretbox(plaintext, nonce, key), NONCE_BYTES);
+    return box;
+  }
+
+  /** Opens a box from a peer and checks that it is from `sender` to `recipient` in this round and session. */
+  open(key: Uint8Array, box: Uint8Array, expected: Pick<BoxAddress, 'sender' | 'recipient'>): OpenedShares {
+    if (box.length !== SHARE_BOX_BYTES) return { ok: false, reason: `has ${box.length} bytes, not ${SHARE_BOX_BYTES}` };
+    const plaintext = nacl.secretbox.open(box.subarray(NONCE_BYTES), box.subarray(0, NONCE_BYTES), key);
+    if (plaintext === null) return { ok: false, reason: 'does not decrypt (tampered, or sealed under another key)' };
+    const view = new DataView(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
+    if (plaintext[0] !== FORMAT_VERSION) return { ok: false, reason: `has format version ${plaintext[0]}, not ${FORMAT_VERSION}` };
+    const sender = view.getUint32(1);
+    if (sender !== expected.sender) return { ok: false, reason: `names sender ${sender}, not ${expected.sender}` };
+    const recipient = view.getUint32(5);
+    if (recipient !== expected.recipient) return { ok: false, reason: `names recipient ${recipient}, not ${expected.recipient}` };
+    const round = view.getUint32(9) * 2 ** 32 + view.getUint32(13);
+    if (round !== this.context.round) return { ok: false, reason: `is for round ${round}, not ${this.context.round}` };
+    if (!equalBytes(plaintext.subarray(17, 33), this.digest)) return { ok: false, reason: 'is for another session' };
+    const selfMaskShare = decodeShare(plaintext.subarray(33, 33 + SHARE_BYTES));
+    const maskKeyShare = decodeShare(plaintext.subarray(33 + SHARE_BYTES, PLAINTEXT_BYTES));
+    if (selfMaskShare === null || maskKeyShare === null) return { ok: false, reason: 'holds a share outside the field' };
+    return { ok: true, shares: { selfMaskShare, maskKeyShare } };
+  }
 }
 
 function sessionDigest(context: RoundContext): Uint8Array {

@@ -2,7 +2,7 @@ import { diffieHellman } from 'node:crypto';
 import { checkLength, isAllZero } from './bytes.js';
 import type { KeyAgreement } from './keys.js';
 import { KEY_BYTES } from './keys.js';
-import { okpPrivateKey, okpPublicKey } from './okp-node.js';
+import { okpPrivateKey, okpPublicKey, rawPublicKey } from './okp-node.js';
 
 /**
  * X25519 on node:crypto (OpenSSL): the same bytes as tweetnacl (a test checks random and edge-case
@@ -12,6 +12,11 @@ import { okpPrivateKey, okpPublicKey } from './okp-node.js';
  */
 
 export const nodeKeyAgreement: KeyAgreement = {
+  // ~45 µs here against tweetnacl's ~700 µs: two of these are the bulk of a client's advertise().
+  publicKey(secretKey) {
+    checkLength('secret key', secretKey, KEY_BYTES);
+    return rawPublicKey(okpPrivateKey('X25519', secretKey));
+  },
   agreeMany(secretKey, publicKeys) {
     checkLength('secret key', secretKey, KEY_BYTES);
     const privateKey = okpPrivateKey('X25519', secretKey);

@@ -57,7 +57,19 @@ describe('X25519 agreement', () => {
     }
   });
 
+  it('derives the same public keys on node:crypto and tweetnacl, clamping bits included', () => {
+    // All-zero and all-one secrets: the clamped bits (the low three, the top two) differ from the raw bytes.
+    const secrets = [new Uint8Array(32), new Uint8Array(32).fill(0xff), ...Array.from({ length: 20 }, () => random(32))];
+    for (const secretKey of secrets) {
+      const expected = keyPairFromSecret(secretKey).publicKey;
+      expect(nodeKeyAgreement.publicKey(secretKey)).toEqual(expected);
+      expect(naclKeyAgreement.publicKey(secretKey)).toEqual(expected);
+    }
+  });
+
   it('refuses keys of the wrong length as caller bugs', () => {
+    expect(() => nodeKeyAgreement.publicKey(new Uint8Array(31))).toThrow(RangeError);
+    expect(() => naclKeyAgreement.publicKey(new Uint8Array(33))).toThrow(RangeError);
     expect(() => keyPairFromSecret(new Uint8Array(31))).toThrow(RangeError);
     expect(() => naclKeyAgreement.agreeMany(new Uint8Array(32), [new Uint8Array(33)])).toThrow(RangeError);
     expect(() => nodeKeyAgreement.agreeMany(new Uint8Array(31), [])).toThrow(RangeError);
