@@ -2,6 +2,7 @@ import type { ErrorCode } from '@shoal/protocol';
 import { Refusal, type AnswerKind, type AnswerOf, type Clock, type Cohort, type Gathered, type GatherRequest, type RoundMessage } from './ports.js';
 import { byAdmission, type ClientRegistry, type ConnectedClient } from './clients.js';
 import type { Logger } from './logger.js';
+import { crashInStageIfAsked } from './crash-point.js';
 
 /** What the local cohort needs from the coordinator that owns the connections. */
 export interface LocalCohortDeps {
@@ -224,6 +225,8 @@ export class LocalCohort implements Cohort {
     open.pending.delete(id);
     open.answered.push(id);
     open.bytes += bytes;
+    // Crash tests (SHOAL_CRASH_AT=mid-unmask:<round>, …): die with the stage under way, one answer in.
+    if (open.answered.length === 1) crashInStageIfAsked(open.request.kind, this.round!.number);
     open.wake();
   }
 
