@@ -5,3 +5,7 @@ export * from './serve-process.js';
 export * from './raw-tcp.js';
 export * from './fake-clock.js';
 export * from './float-bounds.js';
+export * from './proc-stats.js';
+export * from './light-peer.js';
+export * from './serve-life.js';
+export * from './chaos-plan.js';
