@@ -1,10 +1,13 @@
 // Local training throughput in Chromium against Node, both on tfjs's WASM backend: the client's own
 // LocalTrainer (the code a page's ShoalClient runs each round) fits one epoch of the digits MLP on
-// all 1,437 training examples, batch 16. The page loads the Shoal browser bundle and the .wasm
+// all 1,437 training examples, batch 16 (quick mode: the first 200). The page loads the Shoal browser bundle and the .wasm
 // binaries from the example server (examples/browser-client/server.ts); Node uses initBackend().
 // Both sides are timed alternately in the same run; the ratio is Chromium's examples/s over Node's,
 // once with the trainer on the page's main thread and once in a module Web Worker.
-// Needs Debian's Chromium at /usr/bin/chromium (skipped with a message otherwise).
+// Needs Debian's Chromium at /usr/bin/chromium (skipped with a message otherwise; with
+// SHOAL_REQUIRE_BROWSER=1, as in CI, a missing Chromium fails the bench).
+// Correctness (exit 1 on failure): WASM runs in Node, the page and its worker, and one epoch in each
+// of the three returns a finite loss and a finite, non-zero delta of the model's size.
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,7 +18,7 @@ import { builtinInitialModel } from '@shoal/coordinator';
 import type { TrainConfig } from '@shoal/protocol';
 import { loadDataset } from '@shoal/sim';
 import { startExampleServer } from '../examples/browser-client/server.js';
-import { compare, report } from './lib.js';
+import { check, compare, report, sized } from './lib.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
@@ -53,8 +56,8 @@ const SETUP_IN_PAGE = `async ({ descriptor, weights, config, withoutFramePacing 
         train = () => trainer.train(message.global, message.config);
         postMessage(backend.name);
       } else {
-        await train();
-        postMessage('done');
+        const result = await train();
+        postMessage({ loss: result.metrics.loss, length: result.delta.length, finite: result.delta.every(Number.isFinite), nonZero: result.delta.some((v) => v !== 0) });
       }
     };\`;
   const worker = new Worker(URL.createObjectURL(new Blob([workerSource], { type: 'text/javascript' })), { type: 'module' });
@@ -73,14 +76,32 @@ const SETUP_IN_PAGE = `async ({ descriptor, weights, config, withoutFramePacing 
   return { page: backend.name, worker: workerBackend };
 }`;
 
+/** What the correctness check needs of one epoch's result. */
+interface EpochOutcome {
+  readonly loss: number;
+  readonly length: number;
+  readonly finite: boolean;
+  readonly nonZero: boolean;
+}
+
+/** Self-contained (its source text also runs in the page): no imports, no helpers. */
+function summarise(result: { metrics: { loss: number }; delta: Float32Array }): EpochOutcome {
+  return { loss: result.metrics.loss, length: result.delta.length, finite: result.delta.every(Number.isFinite), nonZero: result.delta.some((v) => v !== 0) };
+}
+
 if (!existsSync(CHROMIUM)) {
+  const required = process.env['SHOAL_REQUIRE_BROWSER'] === '1';
   console.log(`browser-training: skipped, ${CHROMIUM} is missing (apt-get install -y chromium)`);
-  process.exit(0);
+  check(!required, `SHOAL_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing`);
+  process.exit();
 }
 
 const { train } = loadDataset('digits', { seed: 0 });
 const initial = builtinInitialModel('mlp', train.featureShape, train.numClasses, 0);
-const data = { x: train.x, y: train.y, featureShape: train.featureShape };
+// Quick mode trains on the first 200 examples only: one epoch then takes a fraction of a second.
+const examplesUsed = sized(train.length, 200);
+const featureSize = train.featureShape.reduce((product, size) => product * size, 1);
+const data = { x: train.x.subarray(0, examplesUsed * featureSize), y: train.y.subarray(0, examplesUsed), featureShape: train.featureShape };
 
 // Node side.
 const nodeBackend = await initBackend({ prefer: 'wasm' });
@@ -103,15 +124,26 @@ try {
     await page.goto(`${server.url}config.json`);
     const args = { descriptor: initial.descriptor, weights: Array.from(initial.weights), config: CONFIG, withoutFramePacing };
     const backends = (await page.evaluate(`(${SETUP_IN_PAGE})(${JSON.stringify(args)})`)) as { page: string; worker: string };
-    if (backends.page !== 'wasm' || backends.worker !== 'wasm') throw new Error(`expected WASM in the page and its worker, got ${backends.page}, ${backends.worker}`);
+    check(backends.page === 'wasm' && backends.worker === 'wasm', `WASM in the page and its worker (got ${backends.page}, ${backends.worker})`);
     return page;
   };
-  if (nodeBackend.name !== 'wasm') throw new Error(`expected WASM in Node, got ${nodeBackend.name}`);
+  check(nodeBackend.name === 'wasm', `WASM in Node (got ${nodeBackend.name})`);
   const page = await openTrainingPage(false);
   const unpacedPage = await openTrainingPage(true);
 
   const trainInNode = () => nodeTrainer.train(initial.weights, CONFIG);
-  const examples = CONFIG.epochs * train.length;
+
+  // What one epoch returns, in Node, in the page and in its worker (which posts the same summary), before any timing.
+  const outcomes: [string, EpochOutcome][] = [
+    ['Node', summarise(await trainInNode())],
+    ['the page', (await page.evaluate(`globalThis.benchTrain().then(${summarise.toString()})`)) as EpochOutcome],
+    ['the Web Worker', (await page.evaluate('globalThis.benchTrainInWorker()')) as EpochOutcome],
+  ];
+  for (const [where, { loss, length, finite, nonZero }] of outcomes) {
+    const expected = initial.weights.length;
+    check(Number.isFinite(loss) && length === expected && finite && nonZero, `one epoch in ${where} gives a finite loss (${loss}) and a finite, non-zero delta of ${expected} values (${length})`);
+  }
+  const examples = CONFIG.epochs * examplesUsed;
   const rate = (ms: number) => (examples * 1000) / ms;
   const cases = [
     { where: 'main thread', page, fn: 'benchTrain' },

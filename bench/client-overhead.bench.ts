@@ -10,18 +10,20 @@
 // the pair; the target is checked on the median of those per-round ratios, because on a shared
 // machine load swings between pairs far more than within one. The baseline's own time is
 // subtracted from the coordinator's round duration, leaving what the round itself cost.
+// Correctness (exit 1 on failure): every round commits, the client sends every round's update, the
+// bare fits' losses are finite, and the rounds leave tf.memory().numTensors unchanged.
 import * as tf from '@tensorflow/tfjs';
 import { Coordinator, builtinInitialModel } from '@shoal/coordinator';
 import { ShoalClient, buildModel, initBackend, readWeights, writeWeights } from '@shoal/client';
 import { loadDataset, memoryTransport, take } from '@shoal/sim';
 import { WeightedSum, fedAvg } from '@shoal/strategy';
 import { decodeClientMessage, decodeCoordinatorMessage, encodeFrame, type TrainConfig } from '@shoal/protocol';
-import { report, time } from './lib.js';
+import { check, report, sized, time } from './lib.js';
 
 const MODEL = '2nn'; // McMahan et al.'s 784-200-200-10 (199,210 parameters)
-const EXAMPLES = 600; // one client's share in McMahan et al.'s IID MNIST split
-const ROUNDS = 30;
-const WARMUP_ROUNDS = 3; // JIT, WASM kernel set-up and tfjs's first-call caches
+const EXAMPLES = sized(600, 100); // one client's share in McMahan et al.'s IID MNIST split
+const ROUNDS = sized(30, 4);
+const WARMUP_ROUNDS = sized(3, 1); // JIT, WASM kernel set-up and tfjs's first-call caches
 const TOKEN = 'bench';
 const train: TrainConfig = { epochs: 1, batchSize: 10, learningRate: 0.05, optimizer: 'sgd', proximalMu: 0 };
 
@@ -39,7 +41,8 @@ const bareYs = tf.tensor1d(data.y, 'float32');
 async function bareFit(): Promise<number> {
   const started = performance.now();
   const history = await bareModel.fit(bareXs, bareYs, { epochs: train.epochs, batchSize: train.batchSize, shuffle: true, verbose: 0 });
-  if (!Number.isFinite(history.history['loss']?.at(-1))) throw new Error('bare fit produced no finite loss');
+  const loss = history.history['loss']?.at(-1);
+  check(typeof loss === 'number' && Number.isFinite(loss), `the bare fit's loss is finite (${String(loss)})`);
   return performance.now() - started;
 }
 
@@ -60,7 +63,7 @@ const coordinator = new Coordinator({
     return { loss: Number.NaN, accuracy: Number.NaN };
   },
   onRound: (metrics) => {
-    if (metrics.status !== 'committed') throw new Error(`round ${metrics.round} ${metrics.status}: ${metrics.reason}`);
+    check(metrics.status === 'committed', `round ${metrics.round} commits (${metrics.status}: ${metrics.reason})`);
     coordinatorRoundMs.push(metrics.durationMs - bareMs.at(-1)!);
   },
 });
@@ -83,8 +86,8 @@ const numTensorsBefore = tf.memory().numTensors;
 const clientDone = client.run();
 const summary = await coordinator.run();
 await clientDone;
-if (summary.rounds.length !== ROUNDS) throw new Error(`expected ${ROUNDS} rounds, ran ${summary.rounds.length}`);
-if (tf.memory().numTensors !== numTensorsBefore) throw new Error(`rounds leaked ${tf.memory().numTensors - numTensorsBefore} tensors`);
+check(summary.rounds.length === ROUNDS && clientRoundMs.length === ROUNDS, `${ROUNDS} rounds ran (${summary.rounds.length}) and the client sent ${ROUNDS} updates (${clientRoundMs.length})`);
+check(tf.memory().numTensors === numTensorsBefore, `the rounds leave numTensors unchanged (${numTensorsBefore} before, ${tf.memory().numTensors} after)`);
 tf.dispose([bareXs, bareYs]);
 bareOptimizer.dispose();
 bareModel.dispose();

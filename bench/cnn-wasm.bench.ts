@@ -5,20 +5,24 @@
 // - Shoal's Conv2DBackpropInput against the stock WASM one on the CNN's second conv layer.
 // The CPU backend trains the CNN at about one example per second, so it gets one warm-up example
 // and one timed batch of 8; the WASM side times batches of 32.
+// Correctness (exit 1 on failure): from the same weights on the same batch, WASM and CPU compute the
+// same loss (within 10⁻³ relative) and every loss is finite; Shoal's Conv2DBackpropInput gives the
+// stock kernel's result (within 10⁻⁴ of its largest value).
+// Quick mode: a batch of 4 on WASM, one example on CPU (its first, warm-up included), a batch of 4 for the kernel.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { builtinTopology, createSeededRandom } from '@shoal/protocol';
 import type { ModelTopology } from '@shoal/protocol';
 import { registerWasmConvGradients } from '../packages/client/src/common/conv-kernels.js';
 import { buildModel, readWeights, writeWeights, manifestOf } from '../packages/client/src/common/model.js';
-import { compare, report, time } from './lib.js';
+import { QUICK, check, compare, report, sized, time, worstDifference } from './lib.js';
 
 type Backend = 'wasm' | 'cpu';
 
 interface Trainer {
   readonly model: tf.LayersModel;
-  /** One optimizer step on `batch` examples; resolves once the loss is read back. */
-  step(batch: number): Promise<void>;
+  /** One optimizer step on `batch` examples; resolves with the loss (computed before the step). */
+  step(batch: number): Promise<number>;
   dispose(): void;
 }
 
@@ -43,8 +47,9 @@ async function makeTrainer(backend: Backend, topology: ModelTopology, inputShape
       // Each trainer's variables live on its own backend; switching is cheap once both are initialised.
       await tf.setBackend(backend);
       const [bx, by] = tf.tidy(() => [xs.slice(0, batch), ys.slice(0, batch)]);
-      await model.trainOnBatch(bx!, by!);
+      const loss = await model.trainOnBatch(bx!, by!);
       tf.dispose([bx!, by!]);
+      return Array.isArray(loss) ? loss[0]! : loss;
     },
     dispose() {
       tf.dispose([xs, ys]);
@@ -54,6 +59,11 @@ async function makeTrainer(backend: Backend, topology: ModelTopology, inputShape
   };
 }
 
+/** WASM and CPU from the same weights on the same batch: the same loss up to float32 summation order. */
+function checkSameLoss(model: string, wasmLoss: number, cpuLoss: number): void {
+  check(Number.isFinite(wasmLoss) && Math.abs(wasmLoss - cpuLoss) <= 1e-3 * Math.abs(cpuLoss), `${model}: WASM and CPU compute the same first loss (${wasmLoss} vs ${cpuLoss})`);
+}
+
 function exPerSecond(examples: number, ms: number): number {
   return (examples * 1000) / ms;
 }
@@ -61,19 +71,29 @@ function exPerSecond(examples: number, ms: number): number {
 async function benchCnn(): Promise<void> {
   const inputShape = [28, 28, 1];
   const topology = builtinTopology('cnn', inputShape, 10);
-  const wasm = await makeTrainer('wasm', topology, inputShape, 32);
-  const cpu = await makeTrainer('cpu', topology, inputShape, 8, readWeights(wasm.model));
+  const [wasmBatch, cpuBatch] = [sized(32, 4), sized(8, 1)];
+  // The same data on both (the first rows of one seeded set), so their first losses must agree.
+  const wasm = await makeTrainer('wasm', topology, inputShape, wasmBatch);
+  const cpu = await makeTrainer('cpu', topology, inputShape, wasmBatch, readWeights(wasm.model));
 
-  const wasmTiming = await time(() => wasm.step(32), 3_000, 5);
-  await cpu.step(1); // warm-up
-  const start = performance.now();
-  await cpu.step(8);
-  const cpuMs = performance.now() - start;
+  const wasmFirstLoss = await wasm.step(1);
+  const firstStart = performance.now();
+  const cpuFirstLoss = await cpu.step(1); // also the CPU's warm-up
+  let cpuMs = performance.now() - firstStart;
+  checkSameLoss('CNN', wasmFirstLoss, cpuFirstLoss);
+  const wasmTiming = await time(() => wasm.step(wasmBatch), 3_000, 5);
+  // Quick mode times the CPU's first example (warm-up included) rather than spend another on it.
+  if (!QUICK) {
+    const start = performance.now();
+    check(Number.isFinite(await cpu.step(cpuBatch)), 'CNN: the CPU loss stays finite while training');
+    cpuMs = performance.now() - start;
+  }
+  check(Number.isFinite(await wasm.step(wasmBatch)), 'CNN: the WASM loss stays finite while training');
 
-  const wasmRate = exPerSecond(32, wasmTiming.medianMs);
-  const cpuRate = exPerSecond(8, cpuMs);
+  const wasmRate = exPerSecond(wasmBatch, wasmTiming.medianMs);
+  const cpuRate = exPerSecond(cpuBatch, cpuMs);
   report('CNN (McMahan) training ex/s, WASM + Shoal kernels vs stock CPU', wasmRate / cpuRate,
-    `wasm ${wasmRate.toFixed(1)} ex/s (batch 32, ${wasmTiming.samples} samples), cpu ${cpuRate.toFixed(2)} ex/s (1 batch of 8)`,
+    `wasm ${wasmRate.toFixed(1)} ex/s (batch ${wasmBatch}, ${wasmTiming.samples} samples), cpu ${cpuRate.toFixed(2)} ex/s (1 batch of ${cpuBatch})`,
     { op: '>=', value: 20 });
   wasm.dispose();
   cpu.dispose();
@@ -83,6 +103,7 @@ async function benchMlp(): Promise<void> {
   const topology = builtinTopology('mlp', [784], 10);
   const wasm = await makeTrainer('wasm', topology, [784], 32);
   const cpu = await makeTrainer('cpu', topology, [784], 32, readWeights(wasm.model));
+  checkSameLoss('MLP', await wasm.step(32), await cpu.step(32));
   const { candidate, baseline } = await compare(() => wasm.step(32), () => cpu.step(32), 5, 300);
   const wasmRate = exPerSecond(32, candidate.medianMs);
   const cpuRate = exPerSecond(32, baseline.medianMs);
@@ -96,15 +117,26 @@ async function benchMlp(): Promise<void> {
 async function benchBackpropInput(stock: tf.KernelConfig): Promise<void> {
   await tf.setBackend('wasm');
   const ours = tf.getKernel('Conv2DBackpropInput', 'wasm');
-  const dy = tf.randomNormal([32, 14, 14, 64]);
-  const filter = tf.randomNormal([5, 5, 32, 64]);
-  const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [32, 14, 14, 32] };
+  const batch = sized(32, 4);
+  const dy = tf.randomNormal([batch, 14, 14, 64], 0, 1, 'float32', 1);
+  const filter = tf.randomNormal([5, 5, 32, 64], 0, 1, 'float32', 2);
+  const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [batch, 14, 14, 32] };
+  const result = (kernel: tf.KernelConfig) => {
+    const dx = kernel.kernelFunc({ inputs: { dy, filter }, backend: tf.engine().backend, attrs }) as tf.TensorInfo;
+    const values = tf.engine().makeTensorFromTensorInfo(dx);
+    const data = values.dataSync().slice();
+    values.dispose();
+    return data;
+  };
+  const [mine, theirs] = [result(ours), result(stock)];
+  const { worst, largest } = worstDifference(mine, theirs);
+  check(worst <= 1e-4 * largest, `Conv2DBackpropInput: Shoal's kernel gives the stock result (worst difference ${worst}, largest value ${largest})`);
   const run = (kernel: tf.KernelConfig) => () => {
     const dx = kernel.kernelFunc({ inputs: { dy, filter }, backend: tf.engine().backend, attrs }) as tf.TensorInfo;
     tf.engine().backend.disposeData(dx.dataId);
   };
   const { candidate, baseline } = await compare(run(ours), run(stock), 5, 300);
-  report('Conv2DBackpropInput on WASM, Shoal vs stock (dy 32×14×14×64, filter 5×5×32×64)', baseline.medianMs / candidate.medianMs,
+  report(`Conv2DBackpropInput on WASM, Shoal vs stock (dy ${batch}×14×14×64, filter 5×5×32×64)`, baseline.medianMs / candidate.medianMs,
     `shoal ${candidate.medianMs.toFixed(1)} ms, stock ${baseline.medianMs.toFixed(1)} ms`, { op: '>=', value: 1 });
   tf.dispose([dy, filter]);
 }

@@ -16,9 +16,9 @@
 //    the same shape with only 16 levels, for contrast (30 levels do not finish).
 import { Packr, Unpackr } from 'msgpackr';
 import { ShoalError, decodeFrame, encodeFrame, type UpdateMessage } from '@shoal/protocol';
-import { compare, report, updateMessage } from './lib.js';
+import { check, checkSame, compare, report, sized, updateMessage } from './lib.js';
 
-const d = 1_000_000;
+const d = sized(1_000_000, 100_000);
 const delta = new Float32Array(d);
 for (let i = 0; i < d; i++) delta[i] = Math.sin(i * 0.37) * 0.05;
 const update = updateMessage(delta);
@@ -27,11 +27,7 @@ const update = updateMessage(delta);
 const updateFrame = new Uint8Array(encodeFrame(update));
 const msgpackr = new Unpackr({ useRecords: false, moreTypes: true });
 
-// ---- correctness: a failed check throws, so the process exits non-zero ----
-
-function check(condition: boolean, what: string): void {
-  if (!condition) throw new Error(`decoder bench: ${what}`);
-}
+// ---- correctness: a failed check (lib.ts) makes the process exit 1 ----
 
 function refusalOf(bytes: Uint8Array): string {
   try {
@@ -44,9 +40,9 @@ function refusalOf(bytes: Uint8Array): string {
 }
 
 const decoded = decodeFrame(updateFrame) as UpdateMessage;
-check(decoded.delta instanceof Float32Array && decoded.delta.length === d, 'update.delta is not a Float32Array of d values');
-check(decoded.delta.every((value, i) => value === delta[i]), 'update.delta differs from what was encoded');
-check(decoded.metrics.loss === update.metrics.loss && decoded.modelVersion === update.modelVersion, 'update envelope differs');
+check(decoded.delta instanceof Float32Array && decoded.delta.length === d, 'update.delta is a Float32Array of d values');
+checkSame(decoded.delta, delta, 'update.delta is what was encoded');
+check(decoded.metrics.loss === update.metrics.loss && decoded.modelVersion === update.modelVersion, 'the update envelope is what was encoded');
 
 // ---- 1. speed on the big legitimate frame ----
 
@@ -97,12 +93,13 @@ const shapes: readonly { name: string; item: readonly number[] }[] = [
   { name: 'empty Uint8Arrays, ext 0x74 (4 bytes each)', item: [0xc7, 0x01, 0x74, 0x01] },
 ];
 
-const SIZE = 512 * 1024;
-const LARGER = 2 * 1024 * 1024;
+const SIZE = sized(512, 64) * 1024;
+const LARGER = 4 * SIZE;
 for (const { name, item } of shapes) {
   const frame = arrayOf(item, Math.floor(SIZE / item.length));
   const larger = arrayOf(item, Math.floor(LARGER / item.length));
-  check(Array.isArray(decodeFrame(frame)), `${name} did not decode to an array`);
+  const decodedShape = decodeFrame(frame);
+  check(Array.isArray(decodedShape) && decodedShape.length === Math.floor(SIZE / item.length), `${name} decodes to an array of its ${Math.floor(SIZE / item.length)} items`);
   const decodeOne = () => {
     sink += (decodeFrame(frame) as unknown[]).length;
   };
@@ -151,12 +148,12 @@ function structuredCloneBomb(levels: number): Uint8Array {
 }
 
 const bomb = structuredCloneBomb(30);
-check(bomb.length < 500, `the bomb is ${bomb.length} bytes`);
+check(bomb.length < 500, `the bomb is under 500 bytes (${bomb.length})`);
 const firstMarker = bomb.findIndex((byte, i) => byte === 0xd6 && bomb[i + 1] === 0x69);
-check(refusalOf(bomb).includes(`ext type 0x69 at offset ${firstMarker}`), 'the bomb was not refused at its first reference marker');
+check(refusalOf(bomb).includes(`ext type 0x69 at offset ${firstMarker}`), 'the bomb is refused at its first reference marker');
 
 // One refusal takes about a microsecond: time batches of them.
-const BATCH = 10_000;
+const BATCH = sized(10_000, 100);
 const refuseBomb = () => {
   for (let i = 0; i < BATCH; i++) sink += refusalOf(bomb).length;
 };
@@ -186,7 +183,7 @@ report(
   `msgpackr ${ms(smallBombs.candidate.medianMs)}, decodeFrame ${us(smallBombs.baseline.medianMs / BATCH)}; each level doubles msgpackr's time`,
 );
 
-check(Number.isFinite(sink), 'sink is not finite');
+check(Number.isFinite(sink), 'every decoded value read is finite');
 
 function ms(value: number): string {
   return value < 1 ? `${(value * 1000).toFixed(1)} µs` : `${value.toFixed(2)} ms`;

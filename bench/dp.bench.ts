@@ -8,12 +8,15 @@
 //    the last one), against a bare loop of Math.log calls, one per series term evaluated.
 // 2. Clipping + Gaussian noise on 1M floats (one client's update) against a bare pass that scales
 //    the array into a new one: what clip (a norm pass + a scaling pass) and CSPRNG noise add.
+// Correctness (exit 1 on failure): composing round by round gives the ε of composing all rounds at
+// once; the clipped vector's norm is ≤ C and it points the same way; the noise has the asked
+// standard deviation (within 5 %: more than 7 standard errors at the quick size, 70 at the full).
 import { addGaussianNoise, clipToNorm, cryptoNoise, DEFAULT_RDP_ORDERS, RdpAccountant, rdpOfStep, seededNoise } from '@shoal/dp';
 import { WeightedSum } from '@shoal/strategy';
-import { compare, report, time } from './lib.js';
+import { check, compare, report, sized, time } from './lib.js';
 
 // ---- 1. accountant ----
-const rounds = 10_000;
+const rounds = sized(10_000, 100);
 const [q, z, delta] = [0.01, 1.1, 1e-5];
 
 function accountTenThousandRounds(): number {
@@ -26,7 +29,7 @@ function accountTenThousandRounds(): number {
   return epsilon;
 }
 
-const modelSize = 199_210;
+const modelSize = sized(199_210, 10_000);
 const update = Float32Array.from({ length: modelSize }, (_, i) => Math.sin(i) * 1e-3);
 const aggregate = new WeightedSum(modelSize);
 function foldOneClientUpdate(): number {
@@ -36,7 +39,7 @@ function foldOneClientUpdate(): number {
 
 const accounting = await compare(accountTenThousandRounds, foldOneClientUpdate, 3, 300);
 report(
-  `accountant per round (compose + epsilon over ${DEFAULT_RDP_ORDERS.length} orders, averaged over ${rounds.toLocaleString('en')} rounds) vs folding one 199,210-param client update`,
+  `accountant per round (compose + epsilon over ${DEFAULT_RDP_ORDERS.length} orders, averaged over ${rounds.toLocaleString('en')} rounds) vs folding one ${modelSize.toLocaleString('en')}-param client update`,
   accounting.candidate.medianMs / rounds / accounting.baseline.medianMs,
   `${rounds.toLocaleString('en')} rounds ${accounting.candidate.medianMs.toFixed(1)} ms = ${((1000 * accounting.candidate.medianMs) / rounds).toFixed(1)} µs/round, ` +
     `one fold ${accounting.baseline.medianMs.toFixed(2)} ms`,
@@ -64,7 +67,7 @@ report(
 );
 
 // ---- 2. clip + noise on 1M floats ----
-const n = 1_000_000;
+const n = sized(1_000_000, 10_000);
 const big = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.01));
 // Like clipToNorm, the baseline returns a new array, so the ratio shows the extra work, not allocation.
 function bareScalingPass(): number {
@@ -73,6 +76,23 @@ function bareScalingPass(): number {
   return out[n - 1]!;
 }
 const noise = cryptoNoise();
+
+// ---- correctness of what is timed ----
+const allAtOnce = new RdpAccountant();
+allAtOnce.compose(q, z, rounds);
+const roundByRound = accountTenThousandRounds();
+const atOnce = allAtOnce.epsilon(delta).epsilon;
+check(Number.isFinite(roundByRound) && Math.abs(roundByRound - atOnce) <= 1e-9 * atOnce, `ε composed round by round (${roundByRound}) equals ε composed at once (${atOnce})`);
+const clipped = clipToNorm(big, 1).clipped;
+const clippedNorm = Math.sqrt(clipped.reduce((sum, x) => sum + x * x, 0));
+const cosine = clipped.reduce((sum, x, i) => sum + x * big[i]!, 0) / (clippedNorm * Math.sqrt(big.reduce((sum, x) => sum + x * x, 0)));
+check(clippedNorm <= 1 && clippedNorm > 0.999 && cosine > 1 - 1e-6, `clipToNorm(v, 1) has norm ${clippedNorm} (≤ 1) and points along v (cosine ${cosine})`);
+for (const [name, source] of [['cryptoNoise', noise], ['seededNoise', seededNoise(2)]] as const) {
+  const sample = addGaussianNoise(new Float32Array(n), 0.01, source);
+  const mean = sample.reduce((sum, x) => sum + x, 0) / n;
+  const std = Math.sqrt(sample.reduce((sum, x) => sum + (x - mean) ** 2, 0) / (n - 1));
+  check(Math.abs(std / 0.01 - 1) < 0.05 && Math.abs(mean) < (5 * 0.01) / Math.sqrt(n), `${name}: Gaussian noise of std 0.01 has sample std ${std} and mean ${mean} over ${n} values`);
+}
 const clipOnly = await compare(() => clipToNorm(big, 1).clipped[0], bareScalingPass, 5, 300);
 report(
   'clipToNorm of 1M floats vs a bare scale-into-new-array pass',

@@ -7,6 +7,8 @@
 // Every product gets fresh copies of its operands, as in training where each one is a new tensor
 // every step: XNNPACK caches its packed right operand per tensor, so reusing tensors would flatter
 // the fast path.
+// Correctness (exit 1 on failure): every product equals the stock kernel's (within 10⁻⁴ of its
+// largest value), and training losses stay finite. Quick mode trains on batches of 4.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { builtinTopology, createSeededRandom } from '@shoal/protocol';
@@ -14,7 +16,7 @@ import type { ModelTopology } from '@shoal/protocol';
 import { registerWasmConvGradients } from '../packages/client/src/common/conv-kernels.js';
 import { registerWasmMatMulFastPath } from '../packages/client/src/common/matmul-kernels.js';
 import { buildModel } from '../packages/client/src/common/model.js';
-import { compare, report } from './lib.js';
+import { check, compare, report, sized, worstDifference } from './lib.js';
 
 /** Makes `config` the registered wasm BatchMatMul. */
 function useKernel(config: tf.KernelConfig): void {
@@ -57,6 +59,15 @@ async function benchKernel(product: Product, stock: tf.KernelConfig, fast: tf.Ke
   const identity = tf.getKernel('Identity', 'wasm')!;
   const copy = (x: tf.TensorInfo) => identity.kernelFunc({ inputs: { x }, backend, attrs: {} }) as tf.TensorInfo;
   const attrs = { transposeA: product.transposeA, transposeB: product.transposeB };
+  const valuesOf = (kernel: tf.KernelConfig) => {
+    const out = tf.engine().makeTensorFromTensorInfo(kernel.kernelFunc({ inputs: { a, b }, backend, attrs }) as tf.TensorInfo);
+    const values = out.dataSync().slice();
+    out.dispose();
+    return values;
+  };
+  const [mine, theirs] = [valuesOf(fast), valuesOf(stock)];
+  const { worst, largest } = worstDifference(mine, theirs);
+  check(worst <= 1e-4 * largest, `BatchMatMul ${product.name}: the fast path gives the stock result (worst difference ${worst}, largest value ${largest})`);
   const once = (kernel: tf.KernelConfig) => {
     const [freshA, freshB] = [copy(a), copy(b)];
     const out = kernel.kernelFunc({ inputs: { a: freshA, b: freshB }, backend, attrs }) as tf.TensorInfo;
@@ -84,14 +95,17 @@ async function benchTraining(name: string, topology: ModelTopology, inputShape: 
   const size = inputShape.reduce((x, y) => x * y, 1);
   const xs = tf.tensor(Float32Array.from({ length: batch * size }, () => random.next()), [batch, ...inputShape]);
   const ys = tf.tensor1d(Float32Array.from({ length: batch }, () => random.nextInt(10)));
+  let lastLoss = 0;
   const step = (kernel: tf.KernelConfig) => async () => {
     useKernel(kernel);
-    await model.trainOnBatch(xs, ys);
+    const loss = await model.trainOnBatch(xs, ys);
+    lastLoss = Array.isArray(loss) ? loss[0]! : loss;
   };
   const { candidate, baseline } = await compare(step(fast), step(stock), 5, 300);
   const rate = (ms: number) => (batch * 1000) / ms;
   report(`${name} training ex/s on WASM, fast path vs stock BatchMatMul`, rate(candidate.medianMs) / rate(baseline.medianMs),
     `fast ${rate(candidate.medianMs).toFixed(0)} ex/s, stock ${rate(baseline.medianMs).toFixed(0)} ex/s (batch ${batch})`, { op: '>=', value: 1 });
+  check(Number.isFinite(lastLoss), `${name}: the training loss stays finite (${lastLoss})`);
   tf.dispose([xs, ys]);
   model.optimizer.dispose();
   model.dispose();
@@ -105,6 +119,7 @@ registerWasmMatMulFastPath();
 const fast = tf.getKernel('BatchMatMul', 'wasm')!;
 
 for (const product of PRODUCTS) await benchKernel(product, stock, fast);
-await benchTraining('MLP 784-128-10', builtinTopology('mlp', [784], 10), [784], 32, stock, fast);
-await benchTraining('2NN 784-200-200-10', builtinTopology('2nn', [784], 10), [784], 32, stock, fast);
-await benchTraining('CNN (McMahan)', builtinTopology('cnn', [28, 28, 1], 10), [28, 28, 1], 32, stock, fast);
+const batch = sized(32, 4);
+await benchTraining('MLP 784-128-10', builtinTopology('mlp', [784], 10), [784], batch, stock, fast);
+await benchTraining('2NN 784-200-200-10', builtinTopology('2nn', [784], 10), [784], batch, stock, fast);
+await benchTraining('CNN (McMahan)', builtinTopology('cnn', [28, 28, 1], 10), [28, 28, 1], batch, stock, fast);

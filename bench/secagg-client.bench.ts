@@ -22,7 +22,8 @@
 // Correctness (exit code 1 on failure): the signatures the client makes verify under both
 // backends, which sign byte-identically; its masked input, unmasked with its secrets rebuilt from
 // the shares it sent (and its rebuilt mask key matching the advertised one), decodes to its input
-// within 1/scale and to its weight; its reveal holds exactly the shares the neighbours sealed; and
+// within 1/scale and to its weight, and its unmasked words equal its encoded input exactly (in
+// Z_2^32, with the rounding bytes it drew); its reveal holds exactly the shares the neighbours sealed; and
 // a client shown neighbour signatures of another survivor set refuses to reveal.
 import { createCipheriv } from 'node:crypto';
 import { encodeFrame } from '@shoal/protocol';
@@ -38,6 +39,7 @@ import {
   decodeSum,
   deriveSecAggParams,
   elementToSecret,
+  encodeUpdate,
   encodeShare,
   keyPairFromSecret,
   naclKeyAgreement,
@@ -53,7 +55,7 @@ import {
 } from '@shoal/secagg';
 import type { KeyAgreement, MaskPrg, Share, Signing, SurvivorSignature } from '@shoal/secagg';
 import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
-import { report, time } from './lib.js';
+import { checkSame, report, sized, time } from './lib.js';
 import { D, MeteredSigning, N, check, exitOnFailedChecks, median, quantile, randomBytes, timed, unsignedSigning } from './secagg-lib.js';
 
 const ROUND = 1;
@@ -63,7 +65,7 @@ const TARGET = 1.1;
 
 const params = deriveSecAggParams({ mode: 'secagg+', cohortSize: N, numParams: D, bound: 10, maxWeight: 1000 });
 const context = { sessionId: SESSION, round: ROUND };
-const me = 250;
+const me = N / 2; // mid-ring: its k − 1 neighbours are the (k − 1) / 2 on either side
 const half = (params.degree - 1) / 2;
 const neighbourIndices = Array.from({ length: params.degree - 1 }, (_, i) => me - half + i + (i >= half ? 1 : 0));
 const values = Float32Array.from({ length: D }, (_, i) => Math.sin(i) * 5);
@@ -110,7 +112,14 @@ type Phases = Record<(typeof PHASES)[number], number>;
 async function clientRound(setup: ClientSetup, signing: Signing, signatures: readonly SurvivorSignature[] = forwarded) {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const client = new SecAggClient({ config: roundConfig(params, me, SESSION), round: ROUND, numParams: D, randomBytes, prg: setup.prg, agreement: setup.agreement, signing });
+  // The stochastic rounding's bytes, kept so the check can encode the input exactly as the client did.
+  const rounding: Uint8Array[] = [];
+  const roundingBytes = (n: number) => {
+    const bytes = randomBytes(n);
+    rounding.push(bytes);
+    return bytes;
+  };
+  const client = new SecAggClient({ config: roundConfig(params, me, SESSION), round: ROUND, numParams: D, randomBytes, roundingBytes, prg: setup.prg, agreement: setup.agreement, signing });
   const advertised = client.advertise();
   const t1 = performance.now();
   const shares = client.share(neighbourKeys);
@@ -131,7 +140,7 @@ async function clientRound(setup: ClientSetup, signing: Signing, signatures: rea
   const phases: Phases = { advertise: t1 - t0, share: t2 - t1, inbox: t4 - t3, mask: t5 - t4, confirm: t6 - t5, reveal: t7 - t6 };
   // Processor time of the client's work (all threads: WebCrypto and GC run off the main thread), less exposed to other jobs than wall-clock time.
   const cpuMs = (cpu2.user + cpu2.system + cpu7.user + cpu7.system) / 1000;
-  return { phases, total: PHASES.reduce((sum, phase) => sum + phases[phase], 0), cpuMs, advertised, shares, masked, confirmation, answer };
+  return { phases, total: PHASES.reduce((sum, phase) => sum + phases[phase], 0), cpuMs, advertised, shares, masked, confirmation, answer, rounding };
 }
 type ClientRound = Awaited<ReturnType<typeof clientRound>>;
 
@@ -183,7 +192,7 @@ async function measure(setup: ClientSetup) {
 
 /** Checks one signed round end to end (see the header); returns whether all held. */
 async function checkRound(setup: ClientSetup, run: ClientRound): Promise<boolean> {
-  const { advertised, shares, masked, confirmation, answer } = run;
+  const { advertised, shares, masked, confirmation, answer, rounding } = run;
   const label = setup.name;
   let ok = true;
   for (const [backend, signing] of [['node:crypto', nodeSigning], ['tweetnacl', naclSigning]] as const) {
@@ -221,6 +230,10 @@ async function checkRound(setup: ClientSetup, run: ClientRound): Promise<boolean
     const agreed = nodeKeyAgreement.agreeMany(n.mask.secretKey, [advertised.maskKey])[0]!;
     await nodeMaskPrg.addTo(sum, pairMaskKey(agreed, me, n.index, context), me > n.index ? -1 : 1); // undo the client's ±PRG(s_uv)
   }
+  // Exact in Z_2^32: the unmasked words are the client's encoded input, rounded with the same bytes.
+  const replayed = [...rounding];
+  const encoded = encodeUpdate(values, WEIGHT, params, () => replayed.shift()!);
+  ok &&= checkSame(sum.toUint32Array(), encoded, `${label}: the unmasked input equals the client's encoded input word for word`);
   const decoded = decodeSum(sum.toUint32Array(), 1, params);
   let worst = 0;
   for (let i = 0; i < D; i++) worst = Math.max(worst, Math.abs(decoded.sum[i]! - values[i]!));
@@ -265,8 +278,8 @@ const fmt = (ms: number) => (ms < 10 ? ms.toFixed(2) : ms.toFixed(1));
 
 console.log(`SecAgg+ client, n = ${N}, d = ${D.toLocaleString('en')}: k = ${params.degree}, t = ${params.threshold}; U3 = all ${N} clients`);
 const setups: ClientSetup[] = [
-  { name: 'Node client (node:crypto X25519, Ed25519, AES)', agreement: nodeKeyAgreement, prg: nodeMaskPrg, signing: nodeSigning, pairs: 25 },
-  { name: 'browser-default client (tweetnacl X25519 and Ed25519, WebCrypto AES; in Node)', agreement: naclKeyAgreement, prg: webCryptoMaskPrg(), signing: naclSigning, pairs: 9 },
+  { name: 'Node client (node:crypto X25519, Ed25519, AES)', agreement: nodeKeyAgreement, prg: nodeMaskPrg, signing: nodeSigning, pairs: sized(25, 1) },
+  { name: 'browser-default client (tweetnacl X25519 and Ed25519, WebCrypto AES; in Node)', agreement: naclKeyAgreement, prg: webCryptoMaskPrg(), signing: naclSigning, pairs: sized(9, 1) },
 ];
 for (const setup of setups) {
   const m = await measure(setup);

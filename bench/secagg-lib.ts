@@ -4,10 +4,11 @@
 import { createCipheriv, getRandomValues } from 'node:crypto';
 import { SIGNATURE_BYTES } from '@shoal/secagg';
 import type { MaskPrg, Signing, SigningKeyPair, WordSum } from '@shoal/secagg';
-import { report } from './lib.js';
+import { report, sized } from './lib.js';
 
-export const N = 500;
-export const D = 100_000;
+/** Flower's benchmark size; quick mode (lib.ts) shrinks it so a whole round takes a second or two. */
+export const N = sized(500, 40);
+export const D = sized(100_000, 2_000);
 export const DROPOUT_RATES = [0, 0.1, 0.3] as const;
 
 export function randomBytes(n: number): Uint8Array {
@@ -97,27 +98,8 @@ export class MeteredSigning implements Signing {
   }
 }
 
-let failedChecks = 0;
-
-/**
- * A correctness check of a benchmark: a failed one prints `CHECK FAILED` on stderr, and
- * `exitOnFailedChecks()` (called last) then sets exit code 1. A timing that misses its target is
- * not a failure; a wrong result is.
- */
-export function check(ok: boolean, what: string): boolean {
-  if (!ok) {
-    failedChecks++;
-    console.error(`CHECK FAILED: ${what}`);
-  }
-  return ok;
-}
-
-export function exitOnFailedChecks(): void {
-  if (failedChecks > 0) {
-    console.error(`${failedChecks} correctness check(s) failed`);
-    process.exitCode = 1;
-  }
-}
+// The correctness checks live in lib.ts, shared by every bench; re-exported for the SecAgg benches.
+export { check, exitOnFailedChecks } from './lib.js';
 
 /** Wall-clock milliseconds of `fn`. */
 export async function timed<T>(fn: () => T | Promise<T>): Promise<{ value: T; ms: number }> {

@@ -16,9 +16,10 @@
 // (node:crypto), which the server verifies. Timed: closeMasked, every receiveReveal and finish(),
 // as a ratio to the bare AES-CTR keystream time of the masks it regenerates, measured interleaved
 // with it (see BaselineMeter) (target ≤ 1.5×); the consistency check (every receiveConfirm and
-// closeConfirm, which forwards n − 1 signatures to each of n survivors) is timed apart. Flower
+// closeConfirm, which forwards t − 1 signatures to each survivor) is timed apart. Flower
 // publishes 18.8 / 27.2 / 37.7 s for its SecAgg+ server at 0 / 10 / 30 % (k = 19). Exits 1 if the
-// unmasked sum is not exact or the mask count is wrong.
+// unmasked sum is not exact (word for word in Z_2^32), the mask count is wrong, or closeConfirm does
+// not forward t − 1 other survivors' signatures to every survivor.
 import {
   FIELD_PRIME,
   SHARE_BOX_BYTES,
@@ -35,6 +36,7 @@ import {
 } from '@shoal/secagg';
 import type { KeyPair } from '@shoal/secagg';
 import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
+import { checkSame } from './lib.js';
 import { BaselineMeter, D, DROPOUT_RATES, N, check, exitOnFailedChecks, randomBytes, reportUnmask, timed } from './secagg-lib.js';
 
 const params = deriveSecAggParams({ mode: 'secagg', cohortSize: N, numParams: D, bound: 10, maxWeight: 1000 });
@@ -98,7 +100,7 @@ for (const rate of process.argv[2] === undefined ? DROPOUT_RATES : [Number(proce
   const { shareOf, factors } = synthesiseShares(survivors);
   const closing = await timed(() => server.closeMasked());
   // The consistency check: every survivor signs the announced U3 (its own work, not timed); the
-  // server verifies each signature and forwards every survivor the other survivors' signatures.
+  // server verifies each signature and forwards every survivor t − 1 other survivors' signatures.
   const announced = closing.value.survivors;
   const signed = survivorsMessage(context, announced);
   const confirmations = announced.map((x) => [x, nodeSigning.sign(nodeSigning.keyPair(signingSeeds.get(x)!), signed)] as const);
@@ -106,7 +108,9 @@ for (const rate of process.argv[2] === undefined ? DROPOUT_RATES : [Number(proce
     for (const [x, signature] of confirmations) server.receiveConfirm(x, signature);
     return server.closeConfirm();
   });
-  check(confirming.value.size === survivors.length && [...confirming.value.values()].every((list) => list.length === survivors.length - 1), 'closeConfirm forwards n − 1 signatures to every survivor');
+  // Each survivor gets t − 1 other survivors' signatures: with its own, exactly the t it checks.
+  const forwardedOk = [...confirming.value].every(([x, list]) => list.length === params.threshold - 1 && list.every((entry) => entry.index !== x && !dropped.has(entry.index)));
+  check(confirming.value.size === survivors.length && forwardedOk, `full SecAgg, ${Math.round(rate * 100)} % dropouts: closeConfirm forwards t − 1 = ${params.threshold - 1} other survivors' signatures to each of the ${survivors.length} survivors`);
   // What each survivor is asked for (closeConfirm's requests): every other client holds shares of it.
   const reveals = survivors.map((x) => [x, {
     selfMaskShares: survivors.map((of) => ({ of, share: shareOf(seeds.get(of)!, x, factors.get(of)!.self) })),
@@ -118,7 +122,7 @@ for (const rate of process.argv[2] === undefined ? DROPOUT_RATES : [Number(proce
   const finishing = await timed(() => server.finish());
 
   const expected = encoded.map((word) => word * survivors.length); // Uint32Array.map wraps mod 2^32
-  const exact = check(finishing.value.encodedSum.every((word, i) => word === expected[i]), `full SecAgg, ${Math.round(rate * 100)} % dropouts: the unmasked sum is exact`);
+  const exact = checkSame(finishing.value.encodedSum, expected, `full SecAgg, ${Math.round(rate * 100)} % dropouts: the unmasked sum is exact`);
   const maskCount = check(meter.masks === survivors.length + dropped.size * survivors.length, `full SecAgg, ${Math.round(rate * 100)} % dropouts: ${meter.masks} masks regenerated`);
   reportUnmask(
     `full SecAgg server, ${Math.round(rate * 100)} % dropouts`,

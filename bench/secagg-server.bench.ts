@@ -19,20 +19,22 @@
 //    from it, leaving today's round without the check. Reported: the median over pairs of
 //    signed / (unsigned − its confirm stage).
 //
-// Exits 1 if the unmasked sum is wrong, the mask count is wrong, or a replay gives another sum.
+// Exits 1 if the unmasked sum is not exactly the survivors' encoded inputs summed mod 2^32 (each
+// client's rounding bytes are recorded to encode them) or not within count/scale of the plain
+// sum, if the mask count is wrong, or if a replay gives another sum.
 import { createSeededRandom, shuffled } from '@shoal/protocol';
-import { SecAggClient, SecAggServer, deriveSecAggParams, roundConfig } from '@shoal/secagg';
+import { SecAggClient, SecAggServer, WordSum, deriveSecAggParams, encodeUpdate, roundConfig } from '@shoal/secagg';
 import type { MaskPrg, RevealAnswer, Signing, SurvivorSignature } from '@shoal/secagg';
 import type { NeighbourKeys } from '@shoal/protocol';
 import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
-import { report } from './lib.js';
+import { checkSame, report, sized } from './lib.js';
 import { BaselineMeter, D, DROPOUT_RATES, MeteredSigning, N, check, exitOnFailedChecks, median, quantile, randomBytes, reportUnmask, timed, unsignedSigning } from './secagg-lib.js';
 
 const params = deriveSecAggParams({ mode: 'secagg+', cohortSize: N, numParams: D, bound: 10, maxWeight: 1000 });
 const values = (index: number) => Float32Array.from({ length: D }, (_, i) => Math.sin(index + i * 0.01) * params.bound * 0.5);
 const context = { sessionId: 'bench', round: 1 };
 const indices = Array.from({ length: N }, (_, i) => i + 1);
-const REPLAY_PAIRS = 5;
+const REPLAY_PAIRS = sized(5, 1);
 console.log(`SecAgg+ server, n = ${N}, d = ${D.toLocaleString('en')}: k = ${params.degree}, t = ${params.threshold}`);
 
 /** The ring of every server of a scenario: the same seed gives the same permutation, so replays see the real round's graph. */
@@ -58,9 +60,25 @@ for (const rate of rates) {
   // Every ⌈1/rate⌉-ish place on the ring drops: evenly spread, rate·N clients in all.
   const ring = ringShuffle()(indices);
   const dropped = new Set(ring.filter((_, position) => Math.floor((position + 1) * rate) > Math.floor(position * rate)));
+  // Each client's stochastic-rounding bytes, kept so the expected sum can be encoded exactly as the clients did.
+  const rounding = new Map<number, Uint8Array[]>(indices.map((index) => [index, []]));
+  const roundingBytesOf = (index: number) => (n: number) => {
+    const bytes = randomBytes(n);
+    rounding.get(index)!.push(bytes);
+    return bytes;
+  };
   const clients = indices.map(
     (index) =>
-      new SecAggClient({ config: roundConfig(params, index, context.sessionId), round: context.round, numParams: D, randomBytes, prg: nodeMaskPrg, agreement: nodeKeyAgreement, signing: nodeSigning }),
+      new SecAggClient({
+        config: roundConfig(params, index, context.sessionId),
+        round: context.round,
+        numParams: D,
+        randomBytes,
+        roundingBytes: roundingBytesOf(index),
+        prg: nodeMaskPrg,
+        agreement: nodeKeyAgreement,
+        signing: nodeSigning,
+      }),
   );
   const recording: Recording = { advertisements: [], shares: [], masked: [], confirmations: [], reveals: [] };
   for (const client of clients) {
@@ -77,12 +95,15 @@ for (const rate of rates) {
   const inboxes = server.closeShares();
   let foldMs = 0;
   const plainSum = new Float64Array(D);
+  const encodedSum = new WordSum(D + 1); // the survivors' encoded inputs, summed mod 2^32 without masks
   for (const client of clients) {
     if (dropped.has(client.index)) continue;
     client.receiveInbox(inboxes.get(client.index)!);
     const input = values(client.index);
     input.forEach((v, i) => (plainSum[i] = plainSum[i]! + v));
     const masked = await client.mask(input, 1);
+    const replayed = [...rounding.get(client.index)!];
+    encodedSum.add(encodeUpdate(input, 1, params, () => replayed.shift()!));
     if (rate === 0) recording.masked.push([client.index, masked]);
     foldMs += (await timed(() => server.receiveMasked(client.index, masked))).ms;
   }
@@ -107,6 +128,7 @@ for (const rate of rates) {
   const masks = close.survivors.length + close.dropped.reduce((total, v) => total + server.neighboursOf(v).filter((u) => !dropped.has(u)).length, 0);
   let worst = 0;
   for (let i = 0; i < D; i++) worst = Math.max(worst, Math.abs(result.sum[i]! - plainSum[i]!));
+  const exact = checkSame(result.encodedSum, encodedSum.toUint32Array(), `SecAgg+, ${percent} % dropouts: the unmasked sum equals the survivors' encoded inputs summed mod 2^32`);
   const maskCount = check(masks === meter.masks, `SecAgg+, ${percent} % dropouts: ${meter.masks} masks regenerated, ${masks} expected`);
   const withinBound = check(worst <= result.count / params.scale && result.count === N - dropped.size, `SecAgg+, ${percent} % dropouts: the sum of ${result.count} inputs is within count/scale of the plain sum (worst error ${worst})`);
   reportUnmask(
@@ -121,7 +143,7 @@ for (const rate of rates) {
       dropped: close.dropped.length,
     },
     meter,
-    `${maskCount ? 'mask count as expected' : `MASK COUNT ${meter.masks} ≠ ${masks}`}; sum within count/scale: ${withinBound ? 'yes' : 'NO'}`,
+    `${maskCount ? 'mask count as expected' : `MASK COUNT ${meter.masks} ≠ ${masks}`}; sum within count/scale: ${withinBound ? 'yes' : 'NO'}; exact in Z_2^32: ${exact ? 'yes' : 'NO'}`,
   );
   if (rate === 0) await consistencyCost(recording, result.encodedSum);
 }

@@ -6,15 +6,18 @@
 // 2. Speed (informative, no target): encode + validated decode of an `update` (what a client and the
 //    coordinator do per update) against a bare `Float32Array.slice()` copy of the same vector, the
 //    least work any transfer of d floats must do. Reported as copy time / (encode + decode) time.
-import { decodeClientMessage, encodeFrame, type TrainMessage } from '@shoal/protocol';
-import { compare, report, updateMessage } from './lib.js';
+// Correctness (exit 1 on failure): every frame measured decodes, validated, to the vector that was
+// encoded, bit for bit, and the timed round trip returns an update.
+import { decodeClientMessage, decodeCoordinatorMessage, encodeFrame, type TrainMessage } from '@shoal/protocol';
+import { check, checkSame, compare, report, sized, updateMessage } from './lib.js';
 
-const sizes: readonly { d: number; label: string }[] = [
+const allSizes: readonly { d: number; label: string }[] = [
   { d: 1_000, label: '1,000' },
   { d: 100_000, label: '100,000' },
   { d: 1_000_000, label: '1,000,000' },
   { d: 1_663_370, label: '1,663,370 (McMahan CNN)' },
 ];
+const sizes = sized(allSizes, allSizes.slice(0, 2));
 
 /** Realistic values (small, varied, all finite), so no codec can shortcut on zeros. */
 function vectorOf(d: number, seed: number): Float32Array {
@@ -40,6 +43,14 @@ for (const { d, label } of sizes) {
   const floor = 4 * d;
   const updateBytes = encodeFrame(updateMessage(vector)).byteLength;
   const trainBytes = encodeFrame(trainMessage(vector)).byteLength;
+  const update = decodeClientMessage(encodeFrame(updateMessage(vector)), { numParams: d });
+  const train = decodeCoordinatorMessage(encodeFrame(trainMessage(vector)), { numParams: d });
+  if (check(update.ok && update.message.type === 'update', `d = ${label}: the update frame decodes to an update`) && update.ok && update.message.type === 'update') {
+    checkSame(update.message.delta, vector, `d = ${label}: the decoded update carries the encoded vector`);
+  }
+  if (check(train.ok && train.message.type === 'train', `d = ${label}: the train frame decodes to a train message`) && train.ok && train.message.type === 'train') {
+    checkSame(train.message.weights ?? [], vector, `d = ${label}: the decoded train message carries the encoded weights`);
+  }
   report(`update frame bytes / 4·d, d = ${label}`, updateBytes / floor, `${updateBytes} B vs ${floor} B, envelope ${updateBytes - floor} B`, { op: '<=', value: 1.01 });
   report(`train frame (with weights) bytes / 4·d, d = ${label}`, trainBytes / floor, `${trainBytes} B vs ${floor} B, envelope ${trainBytes - floor} B`, { op: '<=', value: 1.01 });
 }
@@ -52,7 +63,8 @@ for (const { d, label } of sizes) {
 
   const encodeAndDecode = () => {
     const decoded = decodeClientMessage(encodeFrame(message), { numParams: d });
-    if (!decoded.ok || decoded.message.type !== 'update') throw new Error(`update did not round-trip: ${decoded.ok ? decoded.message.type : decoded.reason}`);
+    if (!check(decoded.ok && decoded.message.type === 'update', `update did not round-trip: ${decoded.ok ? decoded.message.type : decoded.reason}`)) return;
+    if (!decoded.ok || decoded.message.type !== 'update') return;
     sink += decoded.message.delta[d - 1]!;
   };
   const bareCopy = () => {
@@ -74,7 +86,7 @@ for (const { d, label } of sizes) {
     baseline.medianMs / candidate.medianMs,
     `encode+decode ${formatMs(perCall(candidate.medianMs))} (${gbPerSecond.toFixed(2)} GB/s), slice ${formatMs(perCall(baseline.medianMs))}`,
   );
-  if (!Number.isFinite(sink)) throw new Error('unreachable: sink is finite');
+  check(Number.isFinite(sink), `d = ${label}: the decoded values are finite`);
 }
 
 function formatMs(ms: number): string {
