@@ -17,7 +17,12 @@ export async function simulate(args: readonly string[]): Promise<number> {
   const outDir = values.out ?? join('runs', config.name);
   const bar = values.quiet ? undefined : progressBar(process.stderr, config.rounds);
   const { runSimulation, writeRunReport } = await import('@shoal/sim');
-  const summary = await runSimulation(config, { outDir, onRound: (metrics) => bar?.update(metrics) });
+  const summary = await runSimulation(config, {
+    outDir,
+    onRound: (metrics) => bar?.update(metrics),
+    // The token is the operator's own (server.adminTokens): the URL names the page, not the token.
+    onAdminListening: (httpUrl) => void process.stderr.write(`dashboard: ${httpUrl}/dashboard?token=<a server.adminTokens token>; metrics: ${httpUrl}/metrics\n`),
+  });
   bar?.done();
   const reportLine = await reportAfterRun(outDir, writeRunReport);
   const committed = summary.rounds.filter((r) => r.status === 'committed').length;

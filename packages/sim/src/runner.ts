@@ -35,6 +35,11 @@ export interface SimulationOptions {
   readonly onRound?: (metrics: RoundMetrics, config: ShoalConfig) => void;
   /** The coordinator's structured log. Default: silent. */
   readonly logger?: Logger;
+  /**
+   * With `server.adminTokens`: called with the loopback HTTP origin of /metrics and /dashboard once
+   * it listens, before any client starts; the run waits for the promise it returns.
+   */
+  readonly onAdminListening?: (httpUrl: string) => void | Promise<void>;
   readonly signal?: AbortSignal;
   /** Caps each worker thread's heap, in MiB; a worker over it crashes and fails the run. Default: Node's limit. */
   readonly workerHeapMb?: number;
@@ -112,7 +117,12 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
   });
   await coordinator.restore();
 
-  const server = sim.transport === 'ws' ? await serveCoordinator(coordinator, { host: '127.0.0.1', port: 0 }) : undefined;
+  // Loopback HTTP + WebSocket: for the clients with `transport: 'ws'`, and for an operator's
+  // /metrics and /dashboard whenever `server.adminTokens` is set (the clients may stay in memory).
+  const serves = sim.transport === 'ws' || config.server.adminTokens.length > 0;
+  const server = serves ? await serveCoordinator(coordinator, { host: '127.0.0.1', port: 0 }) : undefined;
+  if (server && config.server.adminTokens.length > 0) await options.onAdminListening?.(server.httpUrl);
+  const wsUrl = sim.transport === 'ws' ? server?.url : undefined;
   let failure: Error | undefined;
   const fail = (error: Error) => {
     failure ??= error;
@@ -125,14 +135,14 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
           workers,
           backend: backend.name,
           token: SIMULATION_TOKEN,
-          target: server ? { url: server.url } : { coordinator },
+          target: wsUrl !== undefined ? { url: wsUrl } : { coordinator },
           onFailure: fail,
           ...(options.workerHeapMb !== undefined ? { maxHeapMb: options.workerHeapMb } : {}),
         })
       : new VirtualClientHost(
           virtualClients(config, data, data.partitions.map((_, k) => k), {
             token: SIMULATION_TOKEN,
-            ...(server ? { url: server.url, transport: wsTransport } : { url: 'memory://coordinator', transport: memoryTransport(coordinator, [SIMULATION_TOKEN]) }),
+            ...(wsUrl !== undefined ? { url: wsUrl, transport: wsTransport } : { url: 'memory://coordinator', transport: memoryTransport(coordinator, [SIMULATION_TOKEN]) }),
           }),
         );
   const onAbort = () => coordinator.stop();
