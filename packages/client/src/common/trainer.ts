@@ -114,15 +114,17 @@ export class LocalTrainer {
     }
   }
 
-  private async trainWithFit({ xs, ys, config, optimizer, batchesPerEpoch, onProgress, shuffle, signal }: LocalRun): Promise<EpochMetrics> {
+  private async trainWithFit({ xs, config, optimizer, batchesPerEpoch, onProgress, shuffle, signal }: LocalRun): Promise<EpochMetrics> {
     this.model.compile({ optimizer, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
     let last = { loss: Number.NaN, accuracy: Number.NaN };
     // One fit per epoch over our own permutation (fit's shuffle draws from Math.random, which a
     // simulation cannot seed).
     for (let epoch = 0; epoch < config.epochs && !signal?.aborted; epoch++) {
-      const order = tf.tensor1d(permutation(this.numExamples, shuffle), 'int32');
-      const ex = tf.gather(xs, order);
-      const ey = tf.gather(ys, order);
+      // The epoch's examples are copied in order on the JS side: tf.gather of the whole set on
+      // WASM cost ~9 % of a 2NN epoch at B = 10, the copy far less (docs/benchmarks.md).
+      const epochData = inOrder(this.data, permutation(this.numExamples, shuffle));
+      const ex = tf.tensor(epochData.x, xs.shape);
+      const ey = tf.tensor1d(epochData.y, 'float32');
       try {
         const history = await this.model.fit(ex, ey, {
           epochs: 1,
@@ -143,7 +145,7 @@ export class LocalTrainer {
         });
         last = { loss: lastOf(history.history['loss']), accuracy: lastOf(history.history['acc'] ?? history.history['accuracy']) };
       } finally {
-        tf.dispose([order, ex, ey]);
+        tf.dispose([ex, ey]);
       }
     }
     return last;
@@ -216,11 +218,17 @@ export class LocalTrainer {
 }
 
 /**
- * Lets the event loop run (socket messages, heartbeats, UI) and resumes as soon as it is idle:
- * a MessageChannel round trip costs microseconds, unlike a timer (clamped to ≥ 1–4 ms) or an
- * animation frame (≤ 60 per second, none at all in a hidden tab).
+ * Lets the event loop run (socket messages, heartbeats, UI) and resumes as soon as it is idle.
+ * Where the runtime has setImmediate (Node), that: it runs right after pending I/O and costs
+ * almost nothing, while a fresh MessageChannel per batch cost Node ~0.2 ms (~5 % of a 2NN epoch at
+ * B = 10, docs/benchmarks.md). Elsewhere (browsers) a MessageChannel round trip, which
+ * costs microseconds there, unlike a timer (clamped to ≥ 1–4 ms) or an animation frame (≤ 60 per
+ * second, none at all in a hidden tab).
  */
 function yieldToEventLoop(): Promise<void> {
+  // src/common is type-checked without Node or DOM types, hence the structural look-up.
+  const { setImmediate } = globalThis as { setImmediate?: (callback: () => void) => unknown };
+  if (setImmediate !== undefined) return new Promise((resolve) => void setImmediate(resolve));
   return new Promise((resolve) => {
     // The web API (onmessage) exists in Node's MessagePort too, though @types/node omits it.
     const channel = new MessageChannel() as unknown as {
@@ -233,6 +241,19 @@ function yieldToEventLoop(): Promise<void> {
     };
     channel.port2.postMessage(null);
   });
+}
+
+/** `data`'s examples (features and labels as float32) in the order `order` lists them. */
+function inOrder(data: ClientDataset, order: Int32Array): { x: Float32Array; y: Float32Array } {
+  const perExample = data.x.length / data.y.length;
+  const x = new Float32Array(data.x.length);
+  const y = new Float32Array(order.length);
+  for (let i = 0; i < order.length; i++) {
+    const from = order[i]!;
+    x.set(data.x.subarray(from * perExample, (from + 1) * perExample), i * perExample);
+    y[i] = data.y[from]!;
+  }
+  return { x, y };
 }
 
 /** A random order of 0..n−1: seeded when `random` is given, else tfjs's own shuffle. */
