@@ -2,9 +2,11 @@
 // baseline of the coordinator benchmarks, Ed25519 stand-ins for "the round without the consistency
 // check", and the correctness bookkeeping that makes a bench exit non-zero.
 import { createCipheriv, getRandomValues } from 'node:crypto';
-import { SIGNATURE_BYTES } from '@shoal/secagg';
-import type { MaskPrg, Signing, SigningKeyPair, WordSum } from '@shoal/secagg';
-import { report, sized } from './lib.js';
+import { MIN_POOL_MASK_WORDS, UnmaskWorkers } from '@shoal/coordinator';
+import { SIGNATURE_BYTES, WordSum as Words, removeMasks, splitUnmaskJobs } from '@shoal/secagg';
+import { nodeKeyAgreement, nodeMaskPrg } from '@shoal/secagg/node';
+import type { MaskPrg, SecAggServer, Signing, SigningKeyPair, WordSum } from '@shoal/secagg';
+import { QUICK, checkSame, report, sized } from './lib.js';
 
 /** Flower's benchmark size; quick mode (lib.ts) shrinks it so a whole round takes a second or two. */
 export const N = sized(500, 40);
@@ -132,4 +134,80 @@ export function reportUnmask(label: string, timings: UnmaskTimings, meter: Basel
       `folding ${timings.survivors} masked inputs ${timings.foldMs.toFixed(0)} ms; ${timings.dropped} dropped; ${checks}`,
     { op: '<=', value: 1.5 },
   );
+}
+
+/**
+ * Unmasking in one thread against the coordinator's pool of worker threads (`UnmaskWorkers`, its
+ * default thread count and crossover), in the same run: `pairs` times, alternately, a fresh
+ * server brought to the unmask stage by `atUnmask` is finished (closeMasked through finish is
+ * already done by `atUnmask`; only finish() is timed) in this thread and on the pool. Both sums
+ * must equal `expected` word for word (else exit 1). Reports the median of one-thread / pool
+ * times, target ≥ 1.7× on 2 cores; below the pool's crossover both run in this thread (~1×),
+ * except in quick mode.
+ */
+export async function reportWorkers(label: string, atUnmask: () => Promise<SecAggServer>, expected: Uint32Array, masks: number, pairs: number): Promise<void> {
+  // Quick mode's rounds are far below the crossover: use the threads anyway, so `npm test` checks their sums.
+  const pool = new UnmaskWorkers(QUICK ? { minMaskWords: 0 } : {});
+  try {
+    // Threads start once per coordinator run (the first big round pays it); timed apart.
+    const starting = await timed(() => pool.run([{ context: { sessionId: 'warm-up', round: 0 }, words: 4, selfMaskSeeds: [new Uint8Array(32)], pairMasks: [] }]));
+    const ratios: number[] = [];
+    const times: { one: number; pool: number }[] = [];
+    let exact = true;
+    for (let pair = 0; pair < pairs; pair++) {
+      const first = await atUnmask();
+      const alone = await timed(() => first.finish());
+      const second = await atUnmask();
+      const spread = await timed(() => second.finish(pool));
+      exact &&= checkSame(alone.value.encodedSum, expected, `${label}: the sum unmasked in one thread is exact`);
+      exact &&= checkSame(spread.value.encodedSum, expected, `${label}: the sum unmasked on ${pool.threads} worker threads is exact (bit for bit the one-thread sum)`);
+      ratios.push(alone.ms / spread.ms);
+      times.push({ one: alone.ms, pool: spread.ms });
+    }
+    const words = expected.length;
+    const used = pool.parts(masks, words) > 0;
+    report(
+      `${label}: finish() in one thread / on ${pool.threads} worker threads`,
+      median(ratios),
+      `${times.map((t) => `${t.one.toFixed(0)} vs ${t.pool.toFixed(0)} ms`).join(', ')} (one thread vs pool, each pair); starting the threads ${starting.ms.toFixed(0)} ms once; ` +
+        `${masks.toLocaleString('en')} masks × ${words.toLocaleString('en')} words ${used ? 'above' : 'below'} the crossover: ${used ? 'threads used' : 'kept in this thread'}; exact: ${exact ? 'yes' : 'NO'}`,
+      { op: '>=', value: 1.7 },
+    );
+  } finally {
+    await pool.close();
+  }
+}
+
+/**
+ * Where the worker pool starts to pay (MIN_POOL_MASK_WORDS): self masks of `words` words, m of
+ * them for growing m, removed in this thread against the warm pool (jobs posted, partial sums
+ * added back), alternately, median of `samples` each. Both results must be equal word for word.
+ */
+export async function reportCrossover(words: number, maskCounts: readonly number[], samples: number): Promise<void> {
+  const pool = new UnmaskWorkers();
+  try {
+    await pool.run([{ context: { sessionId: 'warm-up', round: 0 }, words: 4, selfMaskSeeds: [new Uint8Array(32)], pairMasks: [] }]);
+    for (const masks of maskCounts) {
+      const job = { context: { sessionId: 'crossover', round: 1 }, words, selfMaskSeeds: Array.from({ length: masks }, () => randomBytes(32)), pairMasks: [] };
+      const one: number[] = [];
+      const spread: number[] = [];
+      let same = true;
+      for (let sample = 0; sample < samples; sample++) {
+        const alone = new Words(words);
+        one.push((await timed(() => removeMasks(alone, job, nodeMaskPrg, nodeKeyAgreement))).ms);
+        const together = new Words(words);
+        spread.push((await timed(async () => {
+          for (const partial of await pool.run(splitUnmaskJobs(job, pool.threads))) together.add(partial);
+        })).ms);
+        same &&= checkSame(together.toUint32Array(), alone.toUint32Array(), `crossover, ${masks} masks: the pool's sum is the one-thread sum`);
+      }
+      report(
+        `unmask crossover, ${masks} masks × ${words.toLocaleString('en')} words (${(masks * words).toExponential(1)} mask words; pool used from ${MIN_POOL_MASK_WORDS.toExponential(1)})`,
+        median(one) / median(spread),
+        `one thread ${median(one).toFixed(1)} ms, warm pool of ${pool.threads} ${median(spread).toFixed(1)} ms (medians of ${samples}); equal: ${same ? 'yes' : 'NO'}`,
+      );
+    }
+  } finally {
+    await pool.close();
+  }
 }

@@ -19,6 +19,11 @@
 //    from it, leaving today's round without the check. Reported: the median over pairs of
 //    signed / (unsigned − its confirm stage).
 //
+// 3. Unmasking on worker threads: the recorded round replayed into fresh servers, finish() in one
+//    thread against finish() on the coordinator's UnmaskWorkers pool, alternately (target ≥ 1.7×
+//    on 2 cores); both sums must be exact. Then where the pool starts to pay: self masks of d words
+//    removed in one thread against the warm pool, for growing mask counts (MIN_POOL_MASK_WORDS).
+//
 // Exits 1 if the unmasked sum is not exactly the survivors' encoded inputs summed mod 2^32 (each
 // client's rounding bytes are recorded to encode them) or not within count/scale of the plain
 // sum, if the mask count is wrong, or if a replay gives another sum.
@@ -28,13 +33,15 @@ import type { MaskPrg, RevealAnswer, Signing, SurvivorSignature } from '@shoal/s
 import type { NeighbourKeys } from '@shoal/protocol';
 import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
 import { checkSame, report, sized } from './lib.js';
-import { BaselineMeter, D, DROPOUT_RATES, MeteredSigning, N, check, exitOnFailedChecks, median, quantile, randomBytes, reportUnmask, timed, unsignedSigning } from './secagg-lib.js';
+import { BaselineMeter, D, DROPOUT_RATES, MeteredSigning, N, check, exitOnFailedChecks, median, quantile, randomBytes, reportCrossover, reportUnmask, reportWorkers, timed, unsignedSigning } from './secagg-lib.js';
 
 const params = deriveSecAggParams({ mode: 'secagg+', cohortSize: N, numParams: D, bound: 10, maxWeight: 1000 });
 const values = (index: number) => Float32Array.from({ length: D }, (_, i) => Math.sin(index + i * 0.01) * params.bound * 0.5);
 const context = { sessionId: 'bench', round: 1 };
 const indices = Array.from({ length: N }, (_, i) => i + 1);
 const REPLAY_PAIRS = sized(5, 1);
+/** Pairs of one-thread and worker-pool unmaskings per dropout rate. */
+const WORKER_PAIRS = sized(3, 1);
 console.log(`SecAgg+ server, n = ${N}, d = ${D.toLocaleString('en')}: k = ${params.degree}, t = ${params.threshold}`);
 
 /** The ring of every server of a scenario: the same seed gives the same permutation, so replays see the real round's graph. */
@@ -104,7 +111,7 @@ for (const rate of rates) {
     const masked = await client.mask(input, 1);
     const replayed = [...rounding.get(client.index)!];
     encodedSum.add(encodeUpdate(input, 1, params, () => replayed.shift()!));
-    if (rate === 0) recording.masked.push([client.index, masked]);
+    recording.masked.push([client.index, masked]);
     foldMs += (await timed(() => server.receiveMasked(client.index, masked))).ms;
   }
 
@@ -146,8 +153,25 @@ for (const rate of rates) {
     `${maskCount ? 'mask count as expected' : `MASK COUNT ${meter.masks} ≠ ${masks}`}; sum within count/scale: ${withinBound ? 'yes' : 'NO'}; exact in Z_2^32: ${exact ? 'yes' : 'NO'}`,
   );
   if (rate === 0) await consistencyCost(recording, result.encodedSum);
+  await reportWorkers(`SecAgg+ server, ${percent} % dropouts`, async () => replayToUnmask(recording), encodedSum.toUint32Array(), masks, WORKER_PAIRS);
 }
+await reportCrossover(D + 1, sized([4, 16, 64, 256, 1_024], [4]), sized(7, 1));
 exitOnFailedChecks();
+
+/** A fresh server fed the recorded round up to its last reveal: ready for finish(). */
+function replayToUnmask(recording: Recording): SecAggServer {
+  const server = new SecAggServer({ ...context, params, indices, prg: nodeMaskPrg, agreement: nodeKeyAgreement, signing: nodeSigning, shuffle: ringShuffle() });
+  for (const [index, advertised] of recording.advertisements) server.receiveAdvertise(index, advertised);
+  server.closeAdvertise();
+  for (const [index, ciphertexts] of recording.shares) server.receiveShares(index, ciphertexts);
+  server.closeShares();
+  for (const [index, masked] of recording.masked) server.receiveMasked(index, masked);
+  server.closeMasked();
+  for (const [index, signature] of recording.confirmations) server.receiveConfirm(index, signature);
+  server.closeConfirm();
+  for (const [index, answer] of recording.reveals) server.receiveReveal(index, answer);
+  return server;
+}
 
 type Replayed = Awaited<ReturnType<typeof replay>>;
 

@@ -26,6 +26,7 @@ import { PrivacyPolicy } from './privacy.js';
 import { roundRandom } from './random.js';
 import { checkpointSink, weightsHash } from './round-log.js';
 import type { RoundMetrics } from './round.js';
+import { UnmaskWorkers } from './unmask-workers.js';
 import { modelVersion, runRound, sampleRate, type CoordinatorState, type RoundPorts, type RunSetup } from './run-round.js';
 import { ClientRegistry, type ConnectedClient } from './clients.js';
 import { RoundLogWithSubjectRequests, SUBJECT_REQUESTS_CAPABILITY, SubjectRequestCounter } from './subject-requests.js';
@@ -70,6 +71,8 @@ export class Coordinator {
   private readonly stopController = new AbortController();
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   private readonly setup: RunSetup;
+  /** Threads for unmasking big SecAgg rounds: started by the first such round, ended with each run (and by stop). */
+  readonly unmaskWorkers: UnmaskWorkers | undefined;
   private readonly cohort: LocalCohort;
   /** The round ports but `random`, which each round gets fresh (`roundRandom`). */
   private readonly ports: Omit<RoundPorts, 'random'>;
@@ -100,12 +103,14 @@ export class Coordinator {
     this.limits = { numParams: this.numParams, secaggDegree, extraMaskedValues };
     this.maxPayloadBytes = maxClientPayloadBytes(this.numParams, secaggDegree);
     const { dp, clientsPerRound, minClients, secagg } = this.options;
+    this.unmaskWorkers = secagg ? new UnmaskWorkers() : undefined;
     this.setup = {
       options: this.options,
       numParams: this.numParams,
       sessionId: randomBytes(8).toString('hex'),
       ...(dp ? { privacy: new PrivacyPolicy(dp, clientsPerRound!, minClients, secagg !== undefined) } : {}),
       secaggCrypto: { prg: nodeMaskPrg, agreement: nodeKeyAgreement, signing: nodeSigning },
+      ...(this.unmaskWorkers ? { unmaskRunner: this.unmaskWorkers } : {}),
     };
     this.cohort = new LocalCohort({
       registry: this.registry,
@@ -336,6 +341,7 @@ export class Coordinator {
       }
     } finally {
       clearInterval(this.heartbeatTimer);
+      await this.unmaskWorkers?.close();
     }
     const stoppedBy = signal.aborted ? 'stopped' : budgetReason !== undefined ? 'budget' : reachedTarget ? 'target' : 'completed';
     const delta = this.options.dp ? (this.setup.privacy?.delta ?? null) : null;
@@ -357,6 +363,8 @@ export class Coordinator {
   /** Stops after discarding the round in flight; `run()` then resolves. */
   stop(): void {
     this.stopController.abort();
+    // An unmasking in flight rejects at once (its round aborts) instead of running to its end.
+    void this.unmaskWorkers?.close();
   }
 
   /** Waits until enough eligible clients are idle; each wait holds nothing once it returns (no growth per connection). */

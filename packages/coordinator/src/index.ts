@@ -21,3 +21,4 @@ export * from './ledger.js';
 export * from './model-card.js';
 export * from './logger.js';
 export { privacyPromise, type PrivacyPromise } from './promise.js';
+export { MIN_POOL_MASK_WORDS, UnmaskWorkers, type UnmaskWorkersOptions } from './unmask-workers.js';

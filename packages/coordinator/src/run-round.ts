@@ -1,6 +1,6 @@
 import { encodeFrame, shuffled, type CoordinatorMessage, type RoundPrivacy, type SecAggRoundConfig, type TrainConfig } from '@shoal/protocol';
 import { enforceClip } from '@shoal/dp';
-import { SecAggAbort, SecAggServer, deriveSecAggParams, type KeyAgreement, type MaskPrg, type SecAggParams, type Signing } from '@shoal/secagg';
+import { SecAggAbort, SecAggServer, deriveSecAggParams, type KeyAgreement, type MaskPrg, type SecAggParams, type Signing, type UnmaskRunner } from '@shoal/secagg';
 import { WeightedSum, type Aggregate, type StepResult, type Strategy, type StrategyState, type WeightedUpdate } from '@shoal/strategy';
 import { evaluateOnClients } from './federated-evaluation.js';
 import type { Logger } from './logger.js';
@@ -44,6 +44,8 @@ export interface RunSetup {
   readonly sessionId: string;
   readonly privacy?: PrivacyPolicy;
   readonly secaggCrypto: { readonly prg: MaskPrg; readonly agreement: KeyAgreement; readonly signing: Signing };
+  /** Where a SecAgg round's masks are regenerated when the work is large (the coordinator's worker threads); absent: in this thread. */
+  readonly unmaskRunner?: UnmaskRunner;
 }
 
 /** The id of the global model committed in `round` of run `runId`. */
@@ -405,7 +407,7 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
     const asked = [...forwarded.keys()].map((index) => memberAt.get(index)!);
     await stage('unmask', 'reveal', asked, stageDue(), roundParams.threshold, (index, reveal) => server.receiveReveal(index, { selfMaskShares: reveal.selfMaskShares, maskKeyShares: reveal.maskKeyShares }));
 
-    const result = await server.finish();
+    const result = await server.finish(run.unmaskRunner);
     if (result.count < options.minClients) {
       return outcome({ abortReason: `only ${result.count} clients survived secure aggregation; minClients is ${options.minClients}` }, result.count);
     }

@@ -21,6 +21,8 @@ export { SecAggClient } from './client.js';
 export type { ClientStage, RevealAnswer, SecAggClientOptions, SurvivorSignature } from './client.js';
 export { SecAggServer } from './server.js';
 export type { AggregateResult, MaskedClose, Receipt, RevealedShares, SecAggServerOptions, ServerStage } from './server.js';
+export { jobMasks, removeMasks, splitUnmaskJobs, unmaskPartial } from './unmask-job.js';
+export type { PairMasks, UnmaskJob, UnmaskRunner } from './unmask-job.js';
 // Node-only fast paths with the same bytes (node:crypto) are in '@shoal/secagg/node' (node.ts),
 // so browser bundles never load node:crypto.
 export { SIGNATURE_BYTES, SIGNING_KEY_BYTES, SIGNING_SEED_BYTES, advertisementMessage, naclSigning, survivorsMessage } from './signing.js';

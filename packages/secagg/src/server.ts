@@ -10,10 +10,11 @@ import { KEY_BYTES, isSmallOrder, naclKeyAgreement } from './keys.js';
 import type { SecAggParams } from './params.js';
 import { checkSecAggParams } from './params.js';
 import type { MaskPrg } from './prg.js';
-import { pairMaskKey, selfMaskKey } from './prg.js';
 import type { Share } from './shamir.js';
 import { Reconstructor, decodeShare, elementToSecret } from './shamir.js';
 import { SHARE_BOX_BYTES } from './share-crypto.js';
+import type { PairMasks, UnmaskJob, UnmaskRunner } from './unmask-job.js';
+import { jobMasks, removeMasks, splitUnmaskJobs } from './unmask-job.js';
 import type { Signing } from './signing.js';
 import { advertisementMessage, naclSigning, survivorsMessage } from './signing.js';
 import { WordSum } from './word-sum.js';
@@ -73,9 +74,6 @@ export interface AggregateResult {
   /** Clients in the sum (|U3|). */
   readonly count: number;
 }
-
-/** The base point u = 9: X25519(sk, 9) is the public key of sk. */
-const BASE_POINT = Uint8Array.from({ length: KEY_BYTES }, (_, i) => (i === 0 ? 9 : 0));
 
 /**
  * The coordinator's side of one SecAgg round, a pure state machine: it checks every client
@@ -311,45 +309,52 @@ export class SecAggServer {
    * neighbour u of a dropped v, via X25519(s_v^SK, s_u^PK)), removes them from the running sum and
    * decodes it. SecAggAbort when a secret has fewer than threshold shares, or its shares are
    * inconsistent (a rebuilt mask key that does not match the advertised public key).
+   *
+   * The secrets are rebuilt and checked here; the mask regeneration (the bulk of the work) runs in
+   * this thread, or, when `runner` asks for parts, as `UnmaskJob`s it runs elsewhere (the
+   * coordinator's worker threads). The sum is bit for bit the same either way.
    */
-  async finish(): Promise<AggregateResult> {
+  async finish(runner?: UnmaskRunner): Promise<AggregateResult> {
     this.expectStage('unmask', 'finish');
     this.currentStage = 'finishing';
     try {
-      return await this.unmaskSum();
+      const whole = this.unmaskJob();
+      const parts = runner?.parts(jobMasks(whole), whole.words) ?? 0;
+      if (runner === undefined || parts === 0) {
+        await removeMasks(this.sum, whole, this.prg, this.agreement);
+      } else {
+        for (const partial of await runner.run(splitUnmaskJobs(whole, parts))) this.sum.add(partial);
+      }
+      const encodedSum = this.sum.toUint32Array();
+      const decoded = decodeSum(encodedSum, this.u3.size, this.params);
+      this.currentStage = 'done';
+      return { encodedSum, sum: decoded.sum, totalWeight: decoded.totalWeight, count: this.u3.size };
     } catch (error) {
-      this.currentStage = 'aborted'; // a failing PRG too: the round cannot finish
+      this.currentStage = 'aborted'; // a failing PRG or runner too: the round cannot finish
       throw error;
     }
   }
 
-  private async unmaskSum(): Promise<AggregateResult> {
+  /** Every secret rebuilt and checked: the whole mask regeneration as one job. */
+  private unmaskJob(): UnmaskJob {
     const reconstructor = new Reconstructor(this.params.threshold);
+    const selfMaskSeeds: Uint8Array[] = [];
     for (const u of [...this.u3].sort(ascending)) {
       const seed = elementToSecret(this.rebuild(reconstructor, this.selfMaskShares, u, 'self-mask seed'));
       if (seed === null) this.abort(`the shares of the self-mask seed of ${u} are inconsistent`);
-      await this.prg.addTo(this.sum, selfMaskKey(seed, this.context), -1);
+      selfMaskSeeds.push(seed);
     }
+    const pairMasks: PairMasks[] = [];
     for (const v of [...this.u2].filter((v) => !this.u3.has(v)).sort(ascending)) {
       const survivingNeighbours = this.neighbours(v).filter((u) => this.u3.has(u));
       if (survivingNeighbours.length === 0) continue;
       const secretKey = elementToSecret(this.rebuild(reconstructor, this.maskKeyShares, v, 'mask key'));
-      // One call: X25519 with the base point (the public key, to check the rebuilt key) and with each surviving neighbour.
-      const [publicKey, ...agreed] = secretKey === null ? [null] : this.agreement.agreeMany(secretKey, [BASE_POINT, ...survivingNeighbours.map((u) => this.keys.get(u)!.maskKey)]);
-      if (!equalBytes(publicKey, this.keys.get(v)!.maskKey)) {
+      if (secretKey === null || !equalBytes(this.agreement.publicKey(secretKey), this.keys.get(v)!.maskKey)) {
         this.abort(`the rebuilt mask key of dropped client ${v} does not match its advertised key`);
       }
-      for (const [i, u] of survivingNeighbours.entries()) {
-        const maskSecret = agreed[i];
-        if (maskSecret == null) this.abort(`no mask secret between ${v} and ${u}`); // advertise rejects small-order keys
-        // u added +PRG(s_uv) when u > v and −PRG(s_uv) otherwise; undo exactly that.
-        await this.prg.addTo(this.sum, pairMaskKey(maskSecret, u, v, this.context), u > v ? -1 : 1);
-      }
+      pairMasks.push({ dropped: v, secretKey, survivors: survivingNeighbours.map((u) => ({ index: u, maskKey: this.keys.get(u)!.maskKey })) });
     }
-    const encodedSum = this.sum.toUint32Array();
-    const decoded = decodeSum(encodedSum, this.u3.size, this.params);
-    this.currentStage = 'done';
-    return { encodedSum, sum: decoded.sum, totalWeight: decoded.totalWeight, count: this.u3.size };
+    return { context: this.context, words: this.sum.length, selfMaskSeeds, pairMasks };
   }
 
   // ---- helpers ----
