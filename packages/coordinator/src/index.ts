@@ -22,3 +22,4 @@ export * from './model-card.js';
 export * from './logger.js';
 export { privacyPromise, type PrivacyPromise } from './promise.js';
 export { MIN_POOL_MASK_WORDS, UnmaskWorkers, type UnmaskWorkersOptions } from './unmask-workers.js';
+export { startModuleWorker } from './module-worker.js';

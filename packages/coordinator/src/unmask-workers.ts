@@ -4,9 +4,9 @@
 // threads run side by side. Owned by one Coordinator: created on the first round that needs them,
 // terminated when its run ends or it is stopped (`close`).
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { SecAggAbort, type UnmaskJob, type UnmaskRunner } from '@shoal/secagg';
+import { startModuleWorker } from './module-worker.js';
 
 /** A job for a worker, and its answer: the partial sum, or why the job failed. */
 export interface ToUnmaskWorker {
@@ -31,28 +31,6 @@ export interface UnmaskWorkersOptions {
   /** Work (masks × words) below which a round stays in the calling thread; default MIN_POOL_MASK_WORDS. */
   readonly minMaskWords?: number;
 }
-
-// As in packages/sim/src/worker-pool.ts: a worker starts from a small script that serves both the
-// TypeScript sources (vitest, tsx) and the built dist. From sources it registers tsx and the
-// "shoal-source" export condition first; it uses only import(), so it runs as CommonJS or ESM.
-const BOOT = `
-(async () => {
-  const { workerData } = await import('node:worker_threads');
-  const { createRequire, register } = await import('node:module');
-  const { dirname, join } = await import('node:path');
-  const { pathToFileURL } = await import('node:url');
-  const { entry, fromSource } = workerData;
-  if (fromSource) {
-    const require = createRequire(entry);
-    const tsxPackage = require.resolve('tsx/package.json');
-    const api = require(tsxPackage).exports['./esm/api'].import.default;
-    (await import(pathToFileURL(join(dirname(tsxPackage), api)).href)).register();
-    const hook = 'export function resolve(specifier, context, next) { return next(specifier, { ...context, conditions: [...context.conditions, "shoal-source"] }); }';
-    register('data:text/javascript,' + encodeURIComponent(hook));
-  }
-  await import(fromSource ? pathToFileURL(entry).href : entry);
-})().catch((error) => setImmediate(() => { throw error; }));
-`;
 
 /** This module's own extension says whether it runs from the TypeScript sources or from dist. */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -109,7 +87,7 @@ export class UnmaskWorkers implements UnmaskRunner {
   }
 
   private start(): Worker {
-    const worker = new Worker(BOOT, { eval: true, workerData: { entry: FROM_SOURCE ? fileURLToPath(WORKER_ENTRY) : WORKER_ENTRY.href, fromSource: FROM_SOURCE } });
+    const worker = startModuleWorker(WORKER_ENTRY);
     worker.on('message', (message: FromUnmaskWorker) => {
       const job = this.pending.get(message.id);
       if (job === undefined) return;

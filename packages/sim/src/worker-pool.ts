@@ -3,9 +3,8 @@
 // coordinator stays in the main thread; each worker's clients reach it over the worker's port
 // (`worker-link.ts`) or, with `simulation.transport` ws, over real WebSockets.
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import type { Coordinator } from '@shoal/coordinator';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker, type Coordinator } from '@shoal/coordinator';
 import type { BackendName } from '@shoal/client';
 import type { ShoalConfig } from './config.js';
 import { coordinatorPort, type ClientSideMessage } from './worker-link.js';
@@ -44,31 +43,6 @@ export interface ClientWorkersOptions {
   readonly maxHeapMb?: number;
 }
 
-// A worker starts from a small script rather than from a file: the same script serves the
-// TypeScript sources (vitest, tsx, the `shoal` bin in a checkout) and the built dist. From sources
-// it registers tsx and the "shoal-source" export condition first, as packages/cli/bin/shoal.js does.
-// It uses only import(), so it runs as CommonJS or as an ES module (--input-type is inherited).
-const BOOT = `
-(async () => {
-  const { workerData } = await import('node:worker_threads');
-  const { createRequire, register } = await import('node:module');
-  const { dirname, join } = await import('node:path');
-  const { pathToFileURL } = await import('node:url');
-  const { entry, fromSource } = workerData.boot;
-  if (fromSource) {
-    // tsx's own loader registers itself in the main thread only on Node 20, so register its ESM
-    // hooks here through its API (the "import" build of tsx/esm/api, found from the sources).
-    const require = createRequire(entry);
-    const tsxPackage = require.resolve('tsx/package.json');
-    const api = require(tsxPackage).exports['./esm/api'].import.default;
-    (await import(pathToFileURL(join(dirname(tsxPackage), api)).href)).register();
-    const hook = 'export function resolve(specifier, context, next) { return next(specifier, { ...context, conditions: [...context.conditions, "shoal-source"] }); }';
-    register('data:text/javascript,' + encodeURIComponent(hook));
-  }
-  await import(fromSource ? pathToFileURL(entry).href : entry);
-})().catch((error) => setImmediate(() => { throw error; }));
-`;
-
 /** This module's own extension says whether it runs from the TypeScript sources or from dist. */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const HOST_ENTRY = new URL(FROM_SOURCE ? './worker-host.ts' : './worker-host.js', import.meta.url);
@@ -94,19 +68,14 @@ export class ClientWorkers {
     const { config, workers } = options;
     for (let w = 0; w < workers; w++) {
       const clientNumbers = Array.from({ length: config.simulation.numClients }, (_, k) => k).filter((k) => k % workers === w);
-      const setup: WorkerSetup & { boot: { entry: string; fromSource: boolean } } = {
+      const setup: WorkerSetup = {
         config,
         clientNumbers,
         backend: options.backend,
         token: options.token,
         link: 'coordinator' in options.target ? { kind: 'memory' } : { kind: 'ws', url: options.target.url },
-        boot: { entry: FROM_SOURCE ? fileURLToPath(HOST_ENTRY) : HOST_ENTRY.href, fromSource: FROM_SOURCE },
       };
-      const worker = new Worker(BOOT, {
-        eval: true,
-        workerData: setup,
-        ...(options.maxHeapMb !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: options.maxHeapMb } } : {}),
-      });
+      const worker = startModuleWorker(HOST_ENTRY, setup, options.maxHeapMb !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: options.maxHeapMb } } : {});
       const host: Host = { worker, name: `simulation worker ${w + 1} of ${workers} (clients ${describeNumbers(clientNumbers)})`, clientNumbers };
       this.hosts.push(host);
       this.attach(host);
