@@ -17,15 +17,21 @@ export interface ServeProcess {
   readonly url: Promise<string>;
   readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stderr(): string;
+  /** Calls `listener` with each stdout line printed from now on. */
+  onLine(listener: (line: Record<string, unknown>) => void): void;
   /** Resolves with the first stdout line matching `predicate` (already printed or future). */
   line(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   /** SIGKILLs the process unless it already exited, and waits for the exit. */
   kill(): Promise<void>;
 }
 
-/** Starts `shoal serve --config configPath --port 0` (plus `args`) as a child process of this test. */
-export function startServe(configPath: string, args: readonly string[] = []): ServeProcess {
-  const child = spawn(process.execPath, [SHOAL_BIN, 'serve', '--config', configPath, '--port', '0', ...args], { cwd: REPO_ROOT });
+/**
+ * Starts `shoal serve --config configPath --port 0` (plus `args`) as a child process of this test,
+ * with this process's environment or `options.env`.
+ */
+export function startServe(configPath: string, args: readonly string[] = [], options: { readonly env?: NodeJS.ProcessEnv } = {}): ServeProcess {
+  const child = spawn(process.execPath, [SHOAL_BIN, 'serve', '--config', configPath, '--port', '0', ...args], { cwd: REPO_ROOT, env: options.env ?? process.env });
+  const listeners: ((line: Record<string, unknown>) => void)[] = [];
   const lines: Record<string, unknown>[] = [];
   const waiters: { predicate: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
   let stdoutTail = '';
@@ -39,6 +45,7 @@ export function startServe(configPath: string, args: readonly string[] = []): Se
       if (text.trim() === '') continue;
       const line = JSON.parse(text) as Record<string, unknown>;
       lines.push(line);
+      for (const listener of listeners) listener(line);
       for (const waiter of waiters.filter((w) => w.predicate(line))) {
         waiters.splice(waiters.indexOf(waiter), 1);
         waiter.resolve(line);
@@ -63,7 +70,7 @@ export function startServe(configPath: string, args: readonly string[] = []): Se
     child.kill('SIGKILL');
     await exit;
   };
-  return { child, lines, url, exit, stderr: () => stderr, line, kill };
+  return { child, lines, url, exit, stderr: () => stderr, onLine: (listener) => void listeners.push(listener), line, kill };
 }
 
 /** A `shoal serve` child on a logreg model (4 features, 3 classes) with two honest peers holding round 1 open. */
