@@ -16,23 +16,20 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
 import { ShoalClient, initBackend } from '@shoal/client';
 import {
   PROTOCOL_VERSION,
   builtinTopology,
   createSeededRandom,
-  decodeClientMessage,
-  encodeFrame,
   manifestOfSequential,
   numParams,
-  type ClientMessage,
-  type CoordinatorMessage,
   type ModelDescriptor,
   type NeighbourKeys,
   type SecAggRoundConfig,
 } from '@shoal/protocol';
 import { SecAggError, deriveSecAggParams } from '@shoal/secagg';
+import { ClientConnection } from '@shoal/testkit';
 
 const topology = builtinTopology('logreg', [4], 3);
 if (topology.format !== 'shoal-sequential') throw new Error('unreachable');
@@ -54,46 +51,7 @@ const SECAGG = (index: number): SecAggRoundConfig => ({
   sessionId: 'lying-coordinator',
 });
 
-type MessageOf<T extends ClientMessage['type']> = Extract<ClientMessage, { type: T }>;
 
-/** One client's connection to the lying coordinator: its messages in arrival order. */
-class Member {
-  /** Everything the client sent, in order. */
-  readonly log: ClientMessage[] = [];
-  private readonly unread: ClientMessage[] = [];
-  private readonly waiting = new Set<() => void>();
-
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer) => {
-      const decoded = decodeClientMessage(new Uint8Array(data), { numParams: D, secaggDegree: COHORT });
-      if (!decoded.ok) throw new Error(`a client sent an invalid frame: ${decoded.reason}`);
-      this.log.push(decoded.message);
-      this.unread.push(decoded.message);
-      for (const wake of [...this.waiting]) wake();
-    });
-  }
-
-  /** The first unread message of one of `types`. */
-  async next<T extends ClientMessage['type']>(...types: [T, ...T[]]): Promise<MessageOf<T>> {
-    for (;;) {
-      const index = this.unread.findIndex((message) => (types as string[]).includes(message.type));
-      if (index >= 0) return this.unread.splice(index, 1)[0] as MessageOf<T>;
-      await new Promise<void>((resolve) => {
-        const wake = () => (this.waiting.delete(wake), resolve());
-        this.waiting.add(wake);
-      });
-    }
-  }
-
-  send(message: CoordinatorMessage): void {
-    this.ws.send(encodeFrame(message), { binary: true });
-  }
-
-  /** The types this client sent for the round. */
-  sent(): string[] {
-    return this.log.filter((message) => 'round' in message && message.round === ROUND).map((message) => message.type);
-  }
-}
 
 /** What the lie at the consistency check does. */
 interface Lie {
@@ -149,7 +107,7 @@ function startClients(url: string, stop: AbortSignal): { clients: ShoalClient[];
  * then the consistency check with `lie`. Returns, per member, its answer to `survivors` and then
  * (when it confirmed) its answer to `unmask`.
  */
-async function playRound(members: readonly Member[], lie: Lie) {
+async function playRound(members: readonly ClientConnection[], lie: Lie) {
   for (const [i, member] of members.entries()) {
     await member.next('hello');
     member.send({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, clientId: `c${i + 1}`, resumeToken: `r${i + 1}`, model: MODEL, heartbeatIntervalMs: 600_000 });
@@ -219,11 +177,11 @@ describe('a lying coordinator at the consistency check, against real Node client
   async function start() {
     wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
     await once(wss, 'listening');
-    const members: Member[] = [];
+    const members: ClientConnection[] = [];
     let connected: () => void = () => {};
     const allConnected = new Promise<void>((resolve) => (connected = resolve));
     wss.on('connection', (ws) => {
-      members.push(new Member(ws));
+      members.push(new ClientConnection(ws, { numParams: D, secaggDegree: COHORT }));
       if (members.length === COHORT) connected();
     });
     stop = new AbortController();
@@ -238,11 +196,11 @@ describe('a lying coordinator at the consistency check, against real Node client
    * `roundEnd`: the client is done with the round and will send nothing more for it); returns
    * what each member sent for the round.
    */
-  async function finish(members: readonly Member[], clients: readonly ShoalClient[]): Promise<string[][]> {
+  async function finish(members: readonly ClientConnection[], clients: readonly ShoalClient[]): Promise<string[][]> {
     const ended = clients.map((client) => new Promise<void>((resolve) => client.on('roundEnd', ({ round, status }) => round === ROUND && status === 'aborted' && resolve())));
     for (const member of members) member.send({ type: 'result', round: ROUND, status: 'aborted', modelVersion: 'lie:0', reason: 'the consistency check failed' });
     await Promise.all(ended);
-    return members.map((member) => member.sent());
+    return members.map((member) => member.sentFor(ROUND));
   }
 
   it('control: told the truth, every client confirms and reveals', async () => {

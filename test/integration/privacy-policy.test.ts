@@ -22,16 +22,13 @@ import { builtinInitialModel, privacyPromise, resolveOptions, startCoordinator, 
 import {
   PROTOCOL_VERSION,
   createSeededRandom,
-  decodeClientMessage,
   decodeFrame,
-  encodeFrame,
   numParams,
-  type ClientMessage,
-  type CoordinatorMessage,
   type PrivacyPromise,
   type TrainMessage,
 } from '@shoal/protocol';
 import { fedAvg } from '@shoal/strategy';
+import { ClientConnection } from '@shoal/testkit';
 
 const TOKEN = 'policy-token';
 const MODEL = builtinInitialModel('logreg', [4], 3, 5);
@@ -121,42 +118,6 @@ describe('a policy against a real coordinator', () => {
   }, 60_000);
 });
 
-/** A client's connection to a coordinator written by the test: what it sent, in order. */
-class Member {
-  readonly log: ClientMessage[] = [];
-  private readonly unread: ClientMessage[] = [];
-  private readonly waiting = new Set<() => void>();
-
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer) => {
-      const decoded = decodeClientMessage(new Uint8Array(data), { numParams: D, secaggDegree: 4 });
-      if (!decoded.ok) throw new Error(`a client sent an invalid frame: ${decoded.reason}`);
-      this.log.push(decoded.message);
-      this.unread.push(decoded.message);
-      for (const wake of [...this.waiting]) wake();
-    });
-  }
-
-  async next<T extends ClientMessage['type']>(...types: [T, ...T[]]): Promise<Extract<ClientMessage, { type: T }>> {
-    for (;;) {
-      const index = this.unread.findIndex((message) => (types as string[]).includes(message.type));
-      if (index >= 0) return this.unread.splice(index, 1)[0] as Extract<ClientMessage, { type: T }>;
-      await new Promise<void>((resolve) => {
-        const wake = () => (this.waiting.delete(wake), resolve());
-        this.waiting.add(wake);
-      });
-    }
-  }
-
-  send(message: CoordinatorMessage): void {
-    this.ws.send(encodeFrame(message), { binary: true });
-  }
-
-  /** The types the client sent for `round`. */
-  sentFor(round: number): string[] {
-    return this.log.filter((message) => 'round' in message && message.round === round).map((message) => message.type);
-  }
-}
 
 describe('a policy against lying coordinators', () => {
   let wss: WebSocketServer | undefined;
@@ -176,7 +137,7 @@ describe('a policy against lying coordinators', () => {
     const errors: Error[] = [];
     client.on('error', ({ error }) => errors.push(error));
     const run = client.run();
-    const member = new Member((await connected)[0]);
+    const member = new ClientConnection((await connected)[0], { numParams: D, secaggDegree: 4 });
     const hello = await member.next('hello');
     expect(hello.capabilities).toContain('round-privacy');
     member.send({ type: 'welcome', protocolVersion: PROTOCOL_VERSION, clientId: 'c1', resumeToken: 'r1', model: MODEL.descriptor, heartbeatIntervalMs: 600_000 });

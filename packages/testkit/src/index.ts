@@ -9,3 +9,4 @@ export * from './proc-stats.js';
 export * from './light-peer.js';
 export * from './serve-life.js';
 export * from './chaos-plan.js';
+export * from './client-connection.js';
