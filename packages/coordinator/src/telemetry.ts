@@ -53,7 +53,7 @@ export class CoordinatorTelemetry {
    * @param options.dp whether the ε and clip-norm gauges exist; `epsilonBudget` adds the budget-left gauge.
    */
   constructor(
-    private readonly live: () => LiveState,
+    live: () => LiveState,
     options: { readonly dp: boolean; readonly epsilonBudget?: number },
   ) {
     const registers = [this.registry];
@@ -92,27 +92,30 @@ export class CoordinatorTelemetry {
     for (const status of ['committed', 'aborted']) this.rounds.labels(status).inc(0);
     for (const stage of [PLAIN_STAGE, ...SECAGG_STAGES]) this.dropouts.labels(stage).inc(0);
 
-    const clientGauge = (name: string, help: string, pick: (state: LiveState) => number) =>
+    // Read at every scrape from the live state; a gauge whose pick gives undefined keeps no value.
+    const liveGauge = (name: string, help: string, pick: (state: LiveState) => number | undefined) =>
       new Gauge({
         name,
         help,
         registers,
         collect() {
-          this.set(pick(live()));
+          const value = pick(live());
+          if (value !== undefined) this.set(value);
         },
       });
-    clientGauge('shoal_clients_connected', 'Clients connected that said hello.', (state) => state.connected);
-    clientGauge('shoal_clients_idle', 'Connected clients not in the round in flight.', (state) => state.idle);
-    clientGauge('shoal_clients_training', 'Connected clients held by the round in flight.', (state) => state.training);
-    new Gauge({
-      name: 'shoal_round',
-      help: 'The round in flight, or else the last round finished (0 before the first).',
-      registers,
-      collect() {
-        this.set(live().round);
-      },
-    });
-    if (options.dp) this.registerPrivacyGauges(options.epsilonBudget !== undefined);
+    liveGauge('shoal_clients_connected', 'Clients connected that said hello.', (state) => state.connected);
+    liveGauge('shoal_clients_idle', 'Connected clients not in the round in flight.', (state) => state.idle);
+    liveGauge('shoal_clients_training', 'Connected clients held by the round in flight.', (state) => state.training);
+    liveGauge('shoal_round', 'The round in flight, or else the last round finished (0 before the first).', (state) => state.round);
+    if (options.dp) {
+      liveGauge('shoal_epsilon_spent', 'Client-level ε spent so far, at the configured δ (the RDP accountant).', (state) => state.privacy?.epsilon);
+      liveGauge('shoal_clip_norm', 'The DP clip norm the next round uses (it moves with adaptive clipping).', (state) => state.privacy?.clipNorm);
+      if (options.epsilonBudget !== undefined) {
+        liveGauge('shoal_epsilon_budget_remaining', 'dp.targetEpsilon minus the ε spent so far.', ({ privacy }) =>
+          privacy?.epsilonBudget !== undefined ? privacy.epsilonBudget - privacy.epsilon : undefined,
+        );
+      }
+    }
   }
 
   /** The sink that counts every round record; add it to the round log after the checkpoint sink. */
@@ -154,38 +157,5 @@ export class CoordinatorTelemetry {
   /** The Prometheus text exposition of every metric, and its content type. */
   async scrape(): Promise<{ readonly contentType: string; readonly text: string }> {
     return { contentType: this.registry.contentType, text: await this.registry.metrics() };
-  }
-
-  private registerPrivacyGauges(withBudget: boolean): void {
-    const live = this.live;
-    const registers = [this.registry];
-    new Gauge({
-      name: 'shoal_epsilon_spent',
-      help: 'Client-level ε spent so far, at the configured δ (the RDP accountant).',
-      registers,
-      collect() {
-        const privacy = live().privacy;
-        if (privacy) this.set(privacy.epsilon);
-      },
-    });
-    new Gauge({
-      name: 'shoal_clip_norm',
-      help: 'The DP clip norm the next round uses (it moves with adaptive clipping).',
-      registers,
-      collect() {
-        const privacy = live().privacy;
-        if (privacy) this.set(privacy.clipNorm);
-      },
-    });
-    if (!withBudget) return;
-    new Gauge({
-      name: 'shoal_epsilon_budget_remaining',
-      help: 'dp.targetEpsilon minus the ε spent so far.',
-      registers,
-      collect() {
-        const privacy = live().privacy;
-        if (privacy?.epsilonBudget !== undefined) this.set(privacy.epsilonBudget - privacy.epsilon);
-      },
-    });
   }
 }
