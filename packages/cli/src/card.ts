@@ -3,7 +3,7 @@
 // or the config given with --config. Loads neither the simulator nor tfjs (`serve` uses it too).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describedCardInput, modelCard, runDescription, writeModelCard, type DescribedConfig, type LedgerEntry, type RoundMetrics, type RunDescription } from '@shoal/coordinator';
+import { describedCardInput, readTextIfPresent, modelCard, runDescription, writeModelCard, type DescribedConfig, type LedgerEntry, type RoundMetrics, type RunDescription } from '@shoal/coordinator';
 import { DATASET_NAMES, DATASET_SHAPES, type DatasetName } from '@shoal/datasets';
 import { configError } from '@shoal/protocol';
 import { parseFlags } from './args.js';
@@ -55,12 +55,6 @@ async function describeFolder(dir: string, configPath: string | undefined): Prom
 }
 
 async function readMetrics(path: string): Promise<RoundMetrics[] | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as RoundMetrics);
+  const text = await readTextIfPresent(path);
+  return text?.split('\n').filter(Boolean).map((line) => JSON.parse(line) as RoundMetrics);
 }

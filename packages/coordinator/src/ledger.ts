@@ -3,10 +3,11 @@
 // RoundRecord, an `end` entry when training stops. It is a sink of the RoundLog placed after the
 // checkpoint sink, and the accountant's source of truth on restart (`reconcileLedger`).
 import { createHash } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { ShoalError } from '@shoal/protocol';
+import { readTextIfPresent } from './atomic-file.js';
 import type { ResolvedOptions } from './options.js';
 import type { RoundRecord, RoundSink } from './round-log.js';
 
@@ -219,14 +220,8 @@ function checkShape(entry: unknown): string | undefined {
 
 /** Reads and verifies `path`; undefined when the file does not exist. */
 export async function readLedger(path: string, anchor?: LedgerHead): Promise<LedgerVerification | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  return verifyLedger(text, anchor);
+  const text = await readTextIfPresent(path);
+  return text === undefined ? undefined : verifyLedger(text, anchor);
 }
 
 /** The last round a ledger records (a `round` entry, or the round a `resume` entry starts after). */
