@@ -158,15 +158,21 @@ for (const rate of rates) {
 await reportCrossover(D + 1, sized([4, 16, 64, 256, 1_024], [4]), sized(7, 1));
 exitOnFailedChecks();
 
-/** A fresh server fed the recorded round up to its last reveal: ready for finish(). */
-function replayToUnmask(recording: Recording): SecAggServer {
-  const server = new SecAggServer({ ...context, params, indices, prg: nodeMaskPrg, agreement: nodeKeyAgreement, signing: nodeSigning, shuffle: ringShuffle() });
+/** A fresh server fed the recorded round through its masked stage. */
+function replayThroughMasked(recording: Recording, signing: Signing = nodeSigning, prg: MaskPrg = nodeMaskPrg): SecAggServer {
+  const server = new SecAggServer({ ...context, params, indices, prg, agreement: nodeKeyAgreement, signing, shuffle: ringShuffle() });
   for (const [index, advertised] of recording.advertisements) server.receiveAdvertise(index, advertised);
   server.closeAdvertise();
   for (const [index, ciphertexts] of recording.shares) server.receiveShares(index, ciphertexts);
   server.closeShares();
   for (const [index, masked] of recording.masked) server.receiveMasked(index, masked);
   server.closeMasked();
+  return server;
+}
+
+/** A fresh server fed the recorded round up to its last reveal: ready for finish(). */
+function replayToUnmask(recording: Recording): SecAggServer {
+  const server = replayThroughMasked(recording);
   for (const [index, signature] of recording.confirmations) server.receiveConfirm(index, signature);
   server.closeConfirm();
   for (const [index, answer] of recording.reveals) server.receiveReveal(index, answer);
@@ -178,13 +184,7 @@ type Replayed = Awaited<ReturnType<typeof replay>>;
 /** Times one whole server round replayed from `recording`: in all, and its confirm stage. */
 async function replay(recording: Recording, signing: Signing, prg: MaskPrg) {
   const t0 = performance.now();
-  const server = new SecAggServer({ ...context, params, indices, prg, agreement: nodeKeyAgreement, signing, shuffle: ringShuffle() });
-  for (const [index, advertised] of recording.advertisements) server.receiveAdvertise(index, advertised);
-  server.closeAdvertise();
-  for (const [index, ciphertexts] of recording.shares) server.receiveShares(index, ciphertexts);
-  server.closeShares();
-  for (const [index, masked] of recording.masked) server.receiveMasked(index, masked);
-  server.closeMasked();
+  const server = replayThroughMasked(recording, signing, prg);
   const t1 = performance.now();
   for (const [index, signature] of recording.confirmations) server.receiveConfirm(index, signature);
   const forwarded: Map<number, SurvivorSignature[]> = server.closeConfirm();
