@@ -95,10 +95,18 @@ export class ClientRegistry {
     this.notify();
   }
 
-  /** `clientId` sent its update (plain or masked) for `round`. */
+  /** `clientId` sent its update (plain or masked) for `round`. Called for every update: O(1) in the usual, newest-round case. */
   contributed(clientId: string, round: number): void {
     const history = this.historyOf(clientId);
-    if (!history.contributed.includes(round)) history.contributed = newest(history.contributed, [round]);
+    const rounds = history.contributed;
+    const last = rounds.at(-1);
+    if (last === round) return;
+    if (last === undefined || last < round) {
+      rounds.push(round);
+      if (rounds.length > MAX_ROUNDS_PER_CLIENT) rounds.shift();
+    } else {
+      history.contributed = newest(rounds, [round]); // a late update for an older round
+    }
   }
 
   /** Everything held about a connected client's id (docs/privacy.md, "What the coordinator holds about a device"). */
@@ -138,6 +146,11 @@ export class ClientRegistry {
     let history = this.rounds.get(clientId);
     if (history === undefined) this.rounds.set(clientId, (history = { selected: [], contributed: [] }));
     return history;
+  }
+
+  /** Clients admitted and still connected (a count, so waiting for enough of them costs nothing per join). */
+  get connectedCount(): number {
+    return this.byId.size;
   }
 
   get(clientId: string): ConnectedClient | undefined {

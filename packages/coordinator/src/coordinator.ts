@@ -369,7 +369,9 @@ export class Coordinator {
 
   /** Waits until enough eligible clients are idle; each wait holds nothing once it returns (no growth per connection). */
   private async waitForClients(signal: AbortSignal): Promise<void> {
-    while (this.eligibleIdle().length < this.options.minAvailable && !signal.aborted) {
+    // The count first: filtering every client on each join would make admitting n clients O(n²).
+    const { minAvailable } = this.options;
+    while ((this.registry.connectedCount < minAvailable || this.eligibleIdle().length < minAvailable) && !signal.aborted) {
       await this.registry.changed(signal);
     }
   }
