@@ -47,13 +47,15 @@ export class CoordinatorTelemetry {
   private readonly accuracy: Gauge;
   private readonly loss: Gauge;
   private readonly checkpointWrite: Histogram;
+  /** The live state of the scrape in progress. */
+  private scraping: LiveState | undefined;
 
   /**
    * @param live read at every scrape for the client gauges and, with `dp`, the privacy gauges.
    * @param options.dp whether the ε and clip-norm gauges exist; `epsilonBudget` adds the budget-left gauge.
    */
   constructor(
-    live: () => LiveState,
+    private readonly live: () => LiveState,
     options: { readonly dp: boolean; readonly epsilonBudget?: number },
   ) {
     const registers = [this.registry];
@@ -92,14 +94,16 @@ export class CoordinatorTelemetry {
     for (const status of ['committed', 'aborted']) this.rounds.labels(status).inc(0);
     for (const stage of [PLAIN_STAGE, ...SECAGG_STAGES]) this.dropouts.labels(stage).inc(0);
 
-    // Read at every scrape from the live state; a gauge whose pick gives undefined keeps no value.
+    // Read at every scrape from the live state (one read per scrape, shared by every gauge); a gauge
+    // whose pick gives undefined keeps no value.
+    const liveState = () => this.scraping ?? live();
     const liveGauge = (name: string, help: string, pick: (state: LiveState) => number | undefined) =>
       new Gauge({
         name,
         help,
         registers,
         collect() {
-          const value = pick(live());
+          const value = pick(liveState());
           if (value !== undefined) this.set(value);
         },
       });
@@ -156,6 +160,13 @@ export class CoordinatorTelemetry {
 
   /** The Prometheus text exposition of every metric, and its content type. */
   async scrape(): Promise<{ readonly contentType: string; readonly text: string }> {
-    return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+    // The live state walks every client and converts the accountant's RDP to ε: read it once here,
+    // not once per gauge.
+    this.scraping = this.live();
+    try {
+      return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+    } finally {
+      this.scraping = undefined;
+    }
   }
 }
