@@ -427,17 +427,18 @@ export function privacyHistory(entries: readonly LedgerEntry[]): string[] {
       const secagg = entry.secagg ? `${entry.secagg.mode} t=${entry.secagg.threshold} survivors=${entry.secagg.survivors}` : 'off';
       lines.push(
         `round ${entry.round} ${entry.status}${entry.reason ? ` (${entry.reason})` : ''}: cohort ${entry.participants}/${entry.selected}, ` +
-          `q=${show(entry.q)} z=${show(entry.noiseMultiplier)} C=${show(entry.clipNorm)}, SecAgg ${secagg}, ε=${show(entry.epsilon)}${entry.delta !== null ? ` (δ=${entry.delta})` : ''}`,
+          `q=${sixDigits(entry.q)} z=${sixDigits(entry.noiseMultiplier)} C=${sixDigits(entry.clipNorm)}, SecAgg ${secagg}, ε=${sixDigits(entry.epsilon)}${entry.delta !== null ? ` (δ=${entry.delta})` : ''}`,
       );
     } else if (entry.type === 'end') {
-      lines.push(`end after round ${entry.round}: ${entry.stoppedBy}, ε=${show(entry.epsilon)}`);
+      lines.push(`end after round ${entry.round}: ${entry.stoppedBy}, ε=${sixDigits(entry.epsilon)}`);
     } else {
-      lines.push(`${entry.type} of run ${entry.runId} after round ${entry.round} (code ${entry.codeVersion}, config ${entry.configHash.slice(0, 12)}), ε=${show(entry.epsilon)}`);
+      lines.push(`${entry.type} of run ${entry.runId} after round ${entry.round} (code ${entry.codeVersion}, config ${entry.configHash.slice(0, 12)}), ε=${sixDigits(entry.epsilon)}`);
     }
   }
   return lines;
 }
 
-function show(value: number | null): string {
-  return value === null ? '-' : String(Number(value.toPrecision(6)));
+/** Six significant digits, as the privacy history and the model card print figures; '-' for none, 'n/a' for NaN. */
+export function sixDigits(value: number | null): string {
+  return value === null ? '-' : Number.isNaN(value) ? 'n/a' : String(Number(value.toPrecision(6)));
 }

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { writeFileAtomically } from './atomic-file.js';
 import type { CoordinatorConfig } from './config.js';
-import { ACCOUNTANT, ledgerEpsilon, type LedgerEntry, type RoundEntry, type StartEntry } from './ledger.js';
+import { ACCOUNTANT, ledgerEpsilon, sixDigits, type LedgerEntry, type RoundEntry, type StartEntry } from './ledger.js';
 import type { RoundMetrics } from './round.js';
 
 /** One performance figure, as the toolkit's `performance_metrics` holds it. */
@@ -157,7 +157,7 @@ export function privacyStatement(ledger: readonly LedgerEntry[]): PrivacyStateme
       ? 'Poisson sampling: each client joins a round independently with probability q, as the accountant assumes.'
       : 'Fixed-size cohorts, accounted as if each client were Poisson-sampled with probability q = cohort / available clients: the usual approximation, not a proof.';
   const statement = dp
-    ? `Client-level (ε = ${fmt(epsilon)}, δ = ${dp.delta})-differential privacy over ${charged.length} charged rounds: ${dp.mode} Gaussian noise (noise multiplier ${distinct(charged.map((e) => e.noiseMultiplier)).join(', ') || dp.noiseMultiplier}) on updates clipped to L2 norm ${distinct(charged.map((e) => e.clipNorm)).join(', ') || dp.clipNorm}, accounted by ${ACCOUNTANT} RDP. The guarantee covers each client's whole contribution, not single examples.`
+    ? `Client-level (ε = ${sixDigits(epsilon)}, δ = ${dp.delta})-differential privacy over ${charged.length} charged rounds: ${dp.mode} Gaussian noise (noise multiplier ${distinct(charged.map((e) => e.noiseMultiplier)).join(', ') || dp.noiseMultiplier}) on updates clipped to L2 norm ${distinct(charged.map((e) => e.clipNorm)).join(', ') || dp.clipNorm}, accounted by ${ACCOUNTANT} RDP. The guarantee covers each client's whole contribution, not single examples.`
     : 'No differential privacy: no formal privacy guarantee. Updates are not noised, and the model may memorise and reveal information about individual clients\' data.';
   const last = ledger.at(-1)!;
   return {
@@ -256,7 +256,7 @@ export function modelCard(input: ModelCardInput): ModelCard {
       tradeoffs: [
         {
           description: privacy.differentialPrivacy
-            ? `Differential privacy (noise multiplier ${privacy.noiseMultipliers.join(', ') || '-'}, clip norm ${privacy.clipNorms.join(', ') || '-'}) costs accuracy in exchange for the (ε = ${fmt(privacy.epsilon)}, δ = ${privacy.delta}) guarantee.`
+            ? `Differential privacy (noise multiplier ${privacy.noiseMultipliers.join(', ') || '-'}, clip norm ${privacy.clipNorms.join(', ') || '-'}) costs accuracy in exchange for the (ε = ${sixDigits(privacy.epsilon)}, δ = ${privacy.delta}) guarantee.`
             : 'Without differential privacy there is no accuracy cost for privacy, and no privacy guarantee.',
         },
       ],
@@ -278,14 +278,14 @@ export function modelCardMarkdown(card: ModelCard): string {
   const list = (items: readonly { readonly description: string }[]) => items.map((item) => `- ${item.description}`).join('\n');
   const metrics = analysis.performance_metrics.length === 0
     ? 'No evaluation was recorded.'
-    : ['| metric | value | slice |', '| --- | --- | --- |', ...analysis.performance_metrics.map((m) => `| ${m.type} | ${fmt(m.value)} | ${m.slice ?? ''} |`)].join('\n');
+    : ['| metric | value | slice |', '| --- | --- | --- |', ...analysis.performance_metrics.map((m) => `| ${m.type} | ${sixDigits(m.value)} | ${m.slice ?? ''} |`)].join('\n');
   const privacyRows = [
     `- Differential privacy: ${privacy.differentialPrivacy ? `${privacy.noiseMode} noise` : 'none: no formal privacy guarantee'}`,
     ...(privacy.differentialPrivacy
       ? [
-          `- Client-level ε = ${fmt(privacy.epsilon)}, δ = ${privacy.delta}`,
+          `- Client-level ε = ${sixDigits(privacy.epsilon)}, δ = ${privacy.delta}`,
           `- Accountant: ${privacy.accountant}`,
-          `- Noise multiplier(s): ${privacy.noiseMultipliers.join(', ') || '-'}; clip norm(s): ${privacy.clipNorms.join(', ') || '-'}; sampling rate(s) q: ${privacy.sampleRates.map(fmt).join(', ') || '-'}`,
+          `- Noise multiplier(s): ${privacy.noiseMultipliers.join(', ') || '-'}; clip norm(s): ${privacy.clipNorms.join(', ') || '-'}; sampling rate(s) q: ${privacy.sampleRates.map(sixDigits).join(', ') || '-'}`,
         ]
       : []),
     `- Sampling: ${privacy.sampling}. ${privacy.samplingAssumption}`,
@@ -339,11 +339,6 @@ export function modelCardMarkdown(card: ModelCard): string {
     ...considerations.ethical_considerations.map((item) => `- ${item.name}: ${item.mitigation_strategy}`),
     '',
   ].join('\n');
-}
-
-/** Six significant digits, as the ledger history prints them; '-' for none. */
-function fmt(value: number | null): string {
-  return value === null ? '-' : Number.isNaN(value) ? 'n/a' : String(Number(value.toPrecision(6)));
 }
 
 /** What the CLI or the simulator knows of a run, as plain data (no dataset is loaded to describe it). */
