@@ -15,6 +15,7 @@ const COORDINATOR = '@shoal/coordinator';
 const CLIENT = '@shoal/client';
 const SIM = '@shoal/sim';
 const DATASETS = '@shoal/datasets';
+const SCALEOUT = '@shoal/scaleout';
 const CLI = '@shoal/cli';
 const TESTKIT = '@shoal/testkit';
 
@@ -23,7 +24,8 @@ const TESTKIT = '@shoal/testkit';
  * `protocol` ← `dp`, `secagg` ← `strategy` ← `coordinator`; `protocol`, `dp`, `secagg` ← `client`;
  * `sim` and `cli` see both sides (and `cli`, the top, also runs `sim`); `datasets` (files only) is at
  * the bottom and only `sim` and `cli` see it, so the SDK never ships the data; `testkit` sees
- * `protocol` only and is a dev dependency only, since it is private.
+ * `protocol` only and is a dev dependency only, since it is private. `scaleout` (gateways and a
+ * leader over Redis) sits on the coordinator, and only `cli` runs it.
  */
 const ALLOWED_DEPENDENCIES: Readonly<Record<string, readonly string[]>> = {
   [PROTOCOL]: [],
@@ -34,11 +36,12 @@ const ALLOWED_DEPENDENCIES: Readonly<Record<string, readonly string[]>> = {
   [CLIENT]: [PROTOCOL, DP, SECAGG],
   [DATASETS]: [],
   [SIM]: [PROTOCOL, DP, SECAGG, STRATEGY, COORDINATOR, CLIENT, DATASETS],
-  [CLI]: [PROTOCOL, DP, SECAGG, STRATEGY, COORDINATOR, CLIENT, SIM, DATASETS],
+  [SCALEOUT]: [PROTOCOL, DP, SECAGG, STRATEGY, COORDINATOR],
+  [CLI]: [PROTOCOL, DP, SECAGG, STRATEGY, COORDINATOR, SCALEOUT, CLIENT, SIM, DATASETS],
   [TESTKIT]: [PROTOCOL],
 };
 /** Packages that never depend on or import tfjs: weights are flat Float32Arrays on the server side. */
-const TFJS_FREE = new Set([PROTOCOL, DP, SECAGG, STRATEGY, COORDINATOR, DATASETS]);
+const TFJS_FREE = new Set([PROTOCOL, DP, SECAGG, STRATEGY, COORDINATOR, SCALEOUT, DATASETS]);
 /** Packages that do no I/O, so they run unchanged in a browser, a worker or a simulation. */
 const IO_FREE = new Set([PROTOCOL, DP, SECAGG, STRATEGY]);
 /** Module names (with or without `node:`, any subpath) that mean I/O. */

@@ -24,7 +24,7 @@ import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from '.
 import { systemClock } from './ports.js';
 import { PrivacyPolicy } from './privacy.js';
 import { roundRandom } from './random.js';
-import { checkpointSink, weightsHash } from './round-log.js';
+import { checkpointSink, weightsHash, type RoundRecord } from './round-log.js';
 import type { RoundMetrics } from './round.js';
 import { UnmaskWorkers } from './unmask-workers.js';
 import { modelVersion, runRound, sampleRate, type CoordinatorState, type RoundPorts, type RunSetup } from './run-round.js';
@@ -50,6 +50,31 @@ export interface TrainingSummary {
   readonly stoppedBy: 'completed' | 'budget' | 'target' | 'stopped';
   /** With `budget`: what the next round would have spent. */
   readonly reason?: string;
+}
+
+/**
+ * Where a run's rounds come from. By default (`localRounds`) each round runs here over this
+ * process's own connections (`runRound`); scale-out replaces it: a leader's rounds are run by its
+ * gateways' groups, and a gateway's rounds are its groups of the leader's rounds (@shoal/scaleout).
+ * The run loop around it (budget, target, history, checkpoints, ledger) stays the same.
+ */
+export interface RoundDriver {
+  /**
+   * Resolves once the next round may start, with how many clients are eligible for it (the sample
+   * rate, so the budget check, depends on it); undefined: the run is over (a gateway whose leader
+   * finished).
+   */
+  ready(signal: AbortSignal): Promise<number | undefined>;
+  /** Runs the round after `state` and appends its record to `ports.log` (as `runRound` does). */
+  run(ports: RoundPorts, setup: RunSetup, state: CoordinatorState, signal: AbortSignal): Promise<{ state: CoordinatorState; record: RoundRecord }>;
+}
+
+/** How a coordinator gets its rounds and its devices. */
+export interface CoordinatorRole {
+  /** Given the coordinator (for its counts), the driver of its rounds; default: rounds run here. */
+  readonly driver?: (coordinator: Coordinator) => RoundDriver;
+  /** Why this process takes no device connections (a scale-out leader), refused with HTTP 503; default: it does. */
+  readonly refusesDevices?: string;
 }
 
 /**
@@ -89,8 +114,10 @@ export class Coordinator {
   private ledgerBegun = false;
   /** The ledger head the restored checkpoint recorded. */
   private restoredLedgerHead: LedgerHead | undefined;
+  private readonly driver: RoundDriver;
+  private readonly refusesDevices: string | undefined;
 
-  constructor(options: CoordinatorOptions) {
+  constructor(options: CoordinatorOptions, role: CoordinatorRole = {}) {
     this.options = resolveOptions(options);
     this.needsInitialLoss = this.options.strategy.configureTrain(1, this.options.train).reportInitialLoss === true;
     this.registry = new ClientRegistry({ ttlMs: this.options.limits.resumeTokenTtlMs, maxTokens: this.options.limits.maxResumeTokens });
@@ -146,6 +173,19 @@ export class Coordinator {
       strategyState: this.options.strategy.initialState(this.numParams),
       ...(this.setup.privacy ? { privacy: this.setup.privacy.initialState() } : {}),
     };
+    this.driver = role.driver?.(this) ?? this.localRounds();
+    this.refusesDevices = role.refusesDevices;
+  }
+
+  /** The default driver: wait for enough idle eligible clients here, and run the round over them. */
+  private localRounds(): RoundDriver {
+    return {
+      ready: async (signal) => {
+        await this.waitForClients(signal);
+        return this.eligibleIdle().length;
+      },
+      run: runRound,
+    };
   }
 
   /** The current global model version id: the run id and the last committed round. */
@@ -174,6 +214,11 @@ export class Coordinator {
   /** Whether `restore` has finished (or `run` started without it): before that, upgrades are refused. */
   get restoreFinished(): boolean {
     return this.restoreSettled;
+  }
+
+  /** Connected clients, and those idle with the capabilities the rounds need: what a scale-out gateway reports to its leader. */
+  deviceCounts(): { readonly connected: number; readonly eligible: number } {
+    return { connected: this.registry.connectedCount, eligible: this.eligibleIdle().length };
   }
 
   /** The live counts, round phase and privacy spent, for `/metrics` and the dashboard (read-only). */
@@ -277,6 +322,7 @@ export class Coordinator {
    * upgrade with HTTP 503). Checked before the upgrade so a flood costs no WebSocket state.
    */
   admission(): string | undefined {
+    if (this.refusesDevices !== undefined) return this.refusesDevices;
     const { maxConnections, maxPendingHello } = this.options.limits;
     if (this.clients.size >= maxConnections) return `the coordinator holds its limit of ${maxConnections} connections`;
     if (this.awaitingHello >= maxPendingHello) return `${maxPendingHello} connections are already waiting to say hello`;
@@ -323,15 +369,15 @@ export class Coordinator {
     let reachedTarget = false;
     try {
       while (this.state.round < this.options.rounds && !signal.aborted) {
-        await this.waitForClients(signal);
-        if (signal.aborted) break;
-        budgetReason = this.state.privacy && this.setup.privacy?.budgetExhausted(this.state.privacy, sampleRate(this.options, this.eligibleIdle().length));
+        const eligible = await this.driver.ready(signal);
+        if (signal.aborted || eligible === undefined) break;
+        budgetReason = this.state.privacy && this.setup.privacy?.budgetExhausted(this.state.privacy, sampleRate(this.options, eligible));
         if (budgetReason !== undefined) {
           this.options.logger.info({ round: this.state.round + 1, reason: budgetReason }, 'training stops before this round: privacy budget');
           break;
         }
         const random = roundRandom(this.options.seed, this.state.round + 1);
-        const { state } = await runRound({ ...this.ports, random }, this.setup, this.state, signal);
+        const { state } = await this.driver.run({ ...this.ports, random }, this.setup, this.state, signal);
         this.state = state;
         reachedTarget = this.reachedTargetAccuracy();
         if (reachedTarget) {

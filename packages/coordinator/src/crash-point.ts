@@ -15,10 +15,14 @@ import type { AnswerKind } from './ports.js';
  *   its other answers are still due. `mid-unmask` (a survivor's shares for unmasking arrived, the
  *   sum is not yet reconstructed), `mid-masked` (a masked input arrived, others still train),
  *   `mid-advertise`, `mid-share`, `mid-confirm`, and `mid-update` for a plain round.
+ * - Leader steps (a scale-out leader; target: a round number): `mid-aggregate` (the round moved to
+ *   aggregating, the groups' sums are being added, nothing is committed), `after-end` (the round's
+ *   end is in Redis, its checkpoint and ledger entry are not yet written).
  */
 export type FileCrashStep = 'mid-write' | 'before-rename' | 'after-rename';
 export type StageCrashStep = 'mid-advertise' | 'mid-share' | 'mid-masked' | 'mid-confirm' | 'mid-unmask' | 'mid-update';
-export type CrashStep = FileCrashStep | StageCrashStep;
+export type LeaderCrashStep = 'mid-aggregate' | 'after-end';
+export type CrashStep = FileCrashStep | StageCrashStep | LeaderCrashStep;
 
 const FILE_STEPS: readonly FileCrashStep[] = ['mid-write', 'before-rename', 'after-rename'];
 
@@ -32,7 +36,9 @@ const STAGE_STEPS: Readonly<Partial<Record<AnswerKind, StageCrashStep>>> = {
   reveal: 'mid-unmask',
 };
 
-const STEPS: readonly CrashStep[] = [...FILE_STEPS, ...Object.values(STAGE_STEPS)];
+const LEADER_STEPS: readonly LeaderCrashStep[] = ['mid-aggregate', 'after-end'];
+
+const STEPS: readonly CrashStep[] = [...FILE_STEPS, ...Object.values(STAGE_STEPS), ...LEADER_STEPS];
 
 /** Where `SHOAL_CRASH_AT` asks to crash, or undefined when it is unset. Throws INVALID_CONFIG on a malformed setting. */
 export function crashPoint(): { readonly step: CrashStep; readonly target: string } | undefined {
@@ -56,6 +62,12 @@ export function fileCrashStep(fileName: string): FileCrashStep | undefined {
 export function crashInStageIfAsked(kind: AnswerKind, round: number): void {
   const point = crashPoint();
   if (point !== undefined && point.step === STAGE_STEPS[kind] && point.target === String(round)) crashNow();
+}
+
+/** Crashes now if `SHOAL_CRASH_AT` names this leader step of `round`. */
+export function crashAtLeaderStepIfAsked(step: LeaderCrashStep, round: number): void {
+  const point = crashPoint();
+  if (point !== undefined && point.step === step && point.target === String(round)) crashNow();
 }
 
 /** SIGKILLs this process: nothing after it runs, no handler, no flush (as a power cut or the OOM killer). */

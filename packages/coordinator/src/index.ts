@@ -20,6 +20,7 @@ export * from './privacy.js';
 export * from './ledger.js';
 export * from './model-card.js';
 export * from './logger.js';
-export { privacyPromise, type PrivacyPromise } from './promise.js';
+export { privacyPromise, roundPrivacy, type PrivacyPromise } from './promise.js';
 export { MIN_POOL_MASK_WORDS, UnmaskWorkers, type UnmaskWorkersOptions } from './unmask-workers.js';
 export { startModuleWorker } from './module-worker.js';
+export { crashAtLeaderStepIfAsked } from './crash-point.js';

@@ -175,6 +175,48 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
   return { state: after, record };
 }
 
+/**
+ * What a scale-out gateway is asked to run for one round: the leader's configure step, made there
+ * (its model, train config and privacy state), and how many of this gateway's clients to admit.
+ */
+export interface GroupTask {
+  readonly round: number;
+  /** The leader's state the round starts from: its run, model and privacy state (not its strategy state). */
+  readonly state: CoordinatorState;
+  readonly config: TrainConfig;
+  readonly privacy: RoundPrivacy;
+  /** Admit at most this many eligible clients (the leader's quota for this gateway). */
+  readonly quota: number;
+  /** Run no group smaller than this (SecAgg's protection of a group sum rests on its size). */
+  readonly minGroupSize: number;
+}
+
+/** A group's part of a round: its members (told the round's result later) and what it collected. */
+export interface GroupRun {
+  readonly members: readonly string[];
+  /** The group's sum (never one member's update) and its metrics, or why the group failed. */
+  readonly collected: Collected;
+}
+
+/**
+ * A scale-out gateway's part of round `task.round`: select up to the quota of this process's
+ * clients, then the same configure and collect steps as `runRound` (secure aggregation over the
+ * group when it is on). The aggregate, the result and the commit are the leader's. The members stay
+ * held until `ports.cohort.release(task.round)`, after they are told the result.
+ */
+export async function runGroup(ports: RoundPorts, run: RunSetup, task: GroupTask, signal: AbortSignal): Promise<GroupRun> {
+  const { options, privacy } = run;
+  const { round, state } = task;
+  const members = ports.cohort.select(round, (eligible) => (eligible.length < task.minGroupSize ? [] : shuffled(eligible, ports.random).slice(0, task.quota)));
+  if (members.length === 0) return { members, collected: { participants: 0, dropouts: 0, bytesUp: 0, bytesDown: 0, abortReason: `fewer than ${task.minGroupSize} eligible clients here (the smallest group)` } };
+  const strategy = privacy ? privacy.strategy(options.strategy, state.privacy!) : options.strategy;
+  const train: RoundTrain = { round, modelVersion: modelVersion(state.runId, state.lastCommittedRound), weights: state.weights, config: task.config, deadlineMs: options.roundTimeoutMs, privacy: task.privacy };
+  // `minClients` is the whole round's (the leader checks it over all groups); a group needs its own size.
+  const group: RunSetup = { ...run, options: { ...options, minClients: task.minGroupSize } };
+  const collected = options.secagg === undefined ? await collectPlain(ports, group, state, train, members, strategy, signal) : await collectSecAgg(ports, group, state, train, members, strategy, signal);
+  return { members, collected };
+}
+
 // ---- select ----
 
 function sampleCohort(eligible: readonly string[], options: ResolvedOptions, rate: number, random: Random): readonly string[] {
@@ -220,7 +262,7 @@ function sendTrain(cohort: Cohort, train: RoundTrain, members: readonly string[]
 // ---- collect ----
 
 /** The collect phase's result: an aggregate to step with, or the reason the round must abort. */
-type Collected = {
+export type Collected = {
   readonly participants: number;
   readonly dropouts: number;
   readonly trainLoss?: number;
@@ -437,7 +479,7 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
  * evaluation that throws or rejects. Changes nothing. A failure costs one round, not the run, and
  * is never silent: its message is the round's reason and its stack goes to the log.
  */
-async function nextModel(ports: RoundPorts, options: ResolvedOptions, strategy: Strategy, state: CoordinatorState, aggregate: Aggregate, round: number): Promise<{ step: StepResult; evaluation?: EvaluationResult } | { failure: string }> {
+export async function nextModel(ports: Pick<RoundPorts, 'logger'>, options: ResolvedOptions, strategy: Strategy, state: CoordinatorState, aggregate: Aggregate, round: number): Promise<{ step: StepResult; evaluation?: EvaluationResult } | { failure: string }> {
   const failure = (what: string, error: unknown) => {
     ports.logger.error({ round, reason: what, err: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'the new model could not be made; the round aborts');
     return { failure: `${what}: ${error instanceof Error ? error.message : String(error)}` };

@@ -1,4 +1,4 @@
-import { Coordinator, type TrainingSummary } from './coordinator.js';
+import { Coordinator, type CoordinatorRole, type TrainingSummary } from './coordinator.js';
 import type { CoordinatorOptions } from './options.js';
 import type { RoundMetrics } from './round.js';
 import { serveCoordinator, type TlsCredentials } from './server.js';
@@ -28,12 +28,15 @@ export interface CoordinatorHandle {
  *
  * @param listen host and port to listen on; default 127.0.0.1 and an OS-chosen port. With `tls`
  *   (PEM certificate chain and key) it serves `wss://` and `https://` only.
+ * @param role where the rounds come from and whether devices connect here (scale-out's gateway and
+ *   leader); default: a single-machine coordinator.
  */
 export async function startCoordinator(
   options: CoordinatorOptions,
   listen: { host?: string; port?: number; tls?: TlsCredentials } = {},
+  role: CoordinatorRole = {},
 ): Promise<CoordinatorHandle> {
-  const coordinator = new Coordinator(options);
+  const coordinator = new Coordinator(options, role);
   const server = await serveCoordinator(coordinator, { host: listen.host ?? '127.0.0.1', port: listen.port ?? 0, ...(listen.tls ? { tls: listen.tls } : {}) });
   try {
     await coordinator.restore();

@@ -10,3 +10,4 @@ export * from './light-peer.js';
 export * from './serve-life.js';
 export * from './chaos-plan.js';
 export * from './client-connection.js';
+export * from './redis-server.js';

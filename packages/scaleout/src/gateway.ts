@@ -1,0 +1,182 @@
+import { encodeFrame } from '@shoal/protocol';
+import { modelVersion, runGroup, type Clock, type Coordinator, type CoordinatorState, type RoundDriver, type RoundMetrics, type RoundPorts, type RoundRecord, type RunSetup } from '@shoal/coordinator';
+import { weightsHash } from '@shoal/coordinator';
+import type { ControlPlane, RoundStatus } from './plane.js';
+import type { GroupReportMeta, RoundTask } from './task.js';
+
+/** How often a gateway or a leader reads the round hash while it waits (a few reads per second per process). */
+export const POLL_MS = 100;
+
+export interface GatewayDriverOptions {
+  readonly plane: ControlPlane;
+  readonly gatewayId: string;
+  readonly clock: Clock;
+  /** How long a gateway waits for its round's end after reporting before it tells its members the round is lost. */
+  readonly endTimeoutMs: number;
+}
+
+/**
+ * The rounds of a gateway: each is its group of one of the leader's rounds. It waits for a round
+ * that gives it a quota, runs the group (select, train, secure aggregation: `runGroup`), reports the
+ * group's sum, waits for the leader to end the round, and tells the members how it ended. The sum
+ * is the only thing of the group that leaves this process; no member's update does.
+ */
+export function gatewayDriver(coordinator: Coordinator, options: GatewayDriverOptions): RoundDriver {
+  const { plane, gatewayId, clock } = options;
+  // Found by `ready`, run by `run`: the loop calls them in turn, once each per round.
+  let next: RoundStatus | undefined;
+  return {
+    async ready(signal) {
+      const done = coordinator.history.at(-1)?.round ?? 0;
+      next = await waitFor(clock, signal, async () => {
+        const status = await readStatus(plane);
+        if (status === undefined) return undefined;
+        if (status.finished) return status;
+        const task = JSON.parse(status.task) as RoundTask;
+        return status.phase === 'selecting' && status.round > done && (task.quotas[gatewayId] ?? 0) > 0 ? status : undefined;
+      });
+      if (next === undefined || next.finished) return undefined;
+      return coordinator.deviceCounts().eligible;
+    },
+    async run(ports, setup, state, signal) {
+      const status = next!;
+      next = undefined;
+      return runGatewayRound(ports, setup, state, status, options, signal);
+    },
+  };
+}
+
+/** One round at a gateway, top to bottom: model → group → report → wait for the end → tell the members → log. */
+async function runGatewayRound(ports: RoundPorts, setup: RunSetup, state: CoordinatorState, status: RoundStatus, options: GatewayDriverOptions, signal: AbortSignal): Promise<{ state: CoordinatorState; record: RoundRecord }> {
+  const { plane, gatewayId, clock } = options;
+  const started = clock.now();
+  const task = JSON.parse(status.task) as RoundTask;
+  const round = status.round;
+  const trained = modelVersion(task.runId, task.lastCommittedRound);
+  const weights = modelVersion(state.runId, state.lastCommittedRound) === trained ? state.weights : await plane.model(trained).catch(() => undefined);
+  if (weights === undefined) {
+    // Redis lost it (a restart): this round cannot run here; the leader abandons it without us.
+    const metrics: RoundMetrics = { round, status: 'aborted', reason: `model ${trained} is not in Redis`, selected: 0, participants: 0, dropouts: 0, modelVersion: modelVersion(state.runId, state.lastCommittedRound), bytesUp: 0, bytesDown: 0, durationMs: 0 };
+    const record: RoundRecord = { round, status: 'aborted', reason: metrics.reason!, metrics, runId: state.runId, modelVersion: metrics.modelVersion, weights: state.weights, weightsHash: weightsHash(state.weights), strategyName: setup.options.strategy.name, strategyState: state.strategyState };
+    await ports.log.append(record);
+    return { state: { ...state, round }, record };
+  }
+  const leaderState: CoordinatorState = {
+    ...state,
+    runId: task.runId,
+    round: round - 1,
+    lastCommittedRound: task.lastCommittedRound,
+    weights,
+    ...(task.privacyState ? { privacy: task.privacyState } : {}),
+  };
+
+  // The group.
+  const group = await runGroup(ports, setup, { round, state: leaderState, config: task.config, privacy: task.privacy, quota: task.quotas[gatewayId]!, minGroupSize: task.minGroupSize }, signal);
+  const { collected } = group;
+  const meta: GroupReportMeta = {
+    gateway: gatewayId,
+    selected: group.members.length,
+    count: 'aggregate' in collected ? collected.aggregate.count : 0,
+    totalWeight: 'aggregate' in collected ? collected.aggregate.totalWeight : 0,
+    dropouts: collected.dropouts,
+    bytesUp: collected.bytesUp,
+    bytesDown: collected.bytesDown,
+    ...(collected.trainLoss !== undefined ? { trainLoss: collected.trainLoss } : {}),
+    ...(collected.unclipped ? { unclipped: collected.unclipped } : {}),
+    ...('abortReason' in collected ? { failure: collected.abortReason } : {}),
+  };
+  const reported = await plane.report(round, status.epoch, gatewayId, JSON.stringify(meta), 'aggregate' in collected ? collected.aggregate.weightedSum : undefined).catch(() => 'unreachable' as const);
+
+  // The end: the leader commits or abandons; a round that never ends here (the leader or Redis
+  // died) is lost for these members, and the next round starts from whatever the leader commits.
+  const ended = reported === 'ok' ? await waitFor(clock, signal, async () => endOf(await readStatus(plane), round), options.endTimeoutMs) : undefined;
+  const committed = ended === 'committed';
+  const version = modelVersion(task.runId, committed ? round : task.lastCommittedRound);
+  const reason = committed ? undefined : reported !== 'ok' ? REPORT_FAILURES[reported] : ended === 'abandoned' ? 'the leader abandoned the round' : 'the round did not end in time here';
+  const result = encodeFrame({ type: 'result', round, status: committed ? 'committed' : 'aborted', modelVersion: version, ...(reason !== undefined ? { reason } : {}) });
+  let bytesDown = collected.bytesDown;
+  for (const member of group.members) bytesDown += ports.cohort.send(member, result);
+  ports.cohort.release(round);
+
+  // The state names the model it holds: the new one only once its weights are here.
+  const fetched = committed ? await plane.model(version).catch(() => undefined) : undefined;
+  const newWeights = fetched ?? weights;
+  // The gateway never charges privacy (the leader does): its own privacy state stays as it began.
+  const after: CoordinatorState = { ...state, runId: task.runId, round, lastCommittedRound: fetched ? round : task.lastCommittedRound, weights: newWeights };
+  const metrics: RoundMetrics = {
+    round,
+    status: committed ? 'committed' : 'aborted',
+    ...(reason !== undefined ? { reason } : {}),
+    selected: group.members.length,
+    participants: meta.count,
+    dropouts: collected.dropouts,
+    modelVersion: version,
+    ...(collected.trainLoss !== undefined ? { trainLoss: collected.trainLoss } : {}),
+    bytesUp: collected.bytesUp,
+    bytesDown,
+    durationMs: clock.now() - started,
+    ...(collected.secagg ? { secagg: collected.secagg } : {}),
+  };
+  const record: RoundRecord = {
+    round,
+    status: metrics.status,
+    ...(reason !== undefined ? { reason } : {}),
+    metrics,
+    runId: task.runId,
+    modelVersion: version,
+    weights: newWeights,
+    weightsHash: weightsHash(newWeights),
+    strategyName: setup.options.strategy.name,
+    strategyState: state.strategyState,
+  };
+  await ports.log.append(record);
+  return { state: after, record };
+}
+
+const REPORT_FAILURES = {
+  late: "the group's report came after the round closed",
+  duplicate: "the group's report was already in",
+  unreachable: 'Redis could not be reached to report the group',
+} as const;
+
+/** How round `round` ended, as the round hash says: undefined while it is open. */
+function endOf(status: RoundStatus | undefined, round: number): 'committed' | 'abandoned' | undefined {
+  // The hash is gone (Redis restarted) or moved past the round without our seeing its end: lost.
+  if (status === undefined || status.round > round) return 'abandoned';
+  if (status.phase === 'committed' || status.phase === 'abandoned') return status.phase;
+  return undefined;
+}
+
+/** The round hash, or undefined while Redis cannot be reached (a restart): the caller polls again. */
+async function readStatus(plane: ControlPlane): Promise<RoundStatus | undefined> {
+  try {
+    return await plane.roundStatus();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Polls `probe` every POLL_MS until it yields a value, `signal` aborts, or `timeoutMs` passes on
+ * `clock` (then undefined).
+ */
+export async function waitFor<T>(clock: Clock, signal: AbortSignal, probe: () => Promise<T | undefined>, timeoutMs = Number.POSITIVE_INFINITY): Promise<T | undefined> {
+  const until = clock.now() + timeoutMs;
+  while (!signal.aborted) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (clock.now() >= until) return undefined;
+    await new Promise<void>((resolve) => {
+      const cancel = clock.after(POLL_MS, () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+      const onAbort = () => {
+        cancel();
+        resolve();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+  return undefined;
+}

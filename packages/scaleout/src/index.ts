@@ -1,0 +1,5 @@
+export * from './plane.js';
+export * from './task.js';
+export * from './gateway.js';
+export * from './leader.js';
+export * from './roles.js';

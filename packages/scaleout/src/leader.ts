@@ -1,0 +1,302 @@
+import { decodeFrame, encodeFrame } from '@shoal/protocol';
+import {
+  crashAtLeaderStepIfAsked,
+  modelVersion,
+  nextModel,
+  sampleRate,
+  weightsHash,
+  type Clock,
+  type CoordinatorState,
+  type PrivacyMetrics,
+  type RoundDriver,
+  type RoundMetrics,
+  type RoundPorts,
+  type RoundRecord,
+  type RunSetup,
+} from '@shoal/coordinator';
+import { roundPrivacy } from '@shoal/coordinator';
+import { waitFor } from './gateway.js';
+import { FencedError, type ControlPlane, type GatewayStatus } from './plane.js';
+import { quotasFor, type GroupReportMeta, type RoundTask } from './task.js';
+
+/** The leader's lease: the epoch it holds now (renewals keep it; a re-acquisition after a Redis restart raises it). */
+export interface HeldLease {
+  readonly nodeId: string;
+  epoch(): number;
+}
+
+export interface LeaderDriverOptions {
+  readonly plane: ControlPlane;
+  readonly lease: HeldLease;
+  readonly clock: Clock;
+  /** Devices admitted per device wanted (~1.3 absorbs dropouts; 1 under DP, so the accountant's q is the cohort's). */
+  readonly overSelection: number;
+  /** The smallest group a gateway may run (SecAgg protects a group sum by the group's size). */
+  readonly minGroupSize: number;
+  /** How long after a round begins the leader waits for its groups' reports. */
+  readonly reportTimeoutMs: number;
+  /** Start a round only once the live gateways hold this many eligible devices (the run's `minAvailable`). */
+  readonly minAvailable: number;
+}
+
+/** A Redis command failed (Redis restarting or unreachable): the round in flight is abandoned. */
+class RedisUnavailable extends Error {
+  constructor(what: string, cause: unknown) {
+    super(`Redis failed while ${what}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'RedisUnavailable';
+  }
+}
+
+/** Runs one Redis step; its failure becomes RedisUnavailable (a fence stays a FencedError). */
+async function redisStep<T>(what: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof FencedError) throw error;
+    throw new RedisUnavailable(what, error);
+  }
+}
+
+/**
+ * The rounds of a leader: each runs on the gateways' groups. `ready` waits until the live gateways
+ * hold `minAvailable` eligible devices; `run` runs one round (`runLeaderRound`).
+ */
+export function leaderDriver(options: LeaderDriverOptions): RoundDriver {
+  return {
+    async ready(signal) {
+      return waitFor(options.clock, signal, async () => {
+        const gateways = await options.plane.liveGateways().catch(() => []);
+        const eligible = totalEligible(gateways);
+        return eligible >= Math.max(1, options.minAvailable) ? eligible : undefined;
+      });
+    },
+    run: (ports, setup, state, signal) => runLeaderRound(ports, setup, state, options, signal),
+  };
+}
+
+function totalEligible(gateways: readonly GatewayStatus[]): number {
+  return gateways.reduce((total, gateway) => total + gateway.eligible, 0);
+}
+
+/**
+ * One round at the leader, top to bottom: take over what Redis holds past our log → quotas → begin
+ * (the gateways select, train and aggregate their groups) → wait for the reports → aggregating →
+ * add the group sums → step and evaluate → charge → end the round in Redis (the fenced commit) →
+ * append to the round log (checkpoint, ledger). An abandoned round changes nothing but the round
+ * number. A Redis failure abandons the round in flight; a fence (a newer leader) ends this one.
+ */
+export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: CoordinatorState, options: LeaderDriverOptions, signal: AbortSignal): Promise<{ state: CoordinatorState; record: RoundRecord }> {
+  const { plane, lease, clock } = options;
+  const { options: run, privacy, numParams } = setup;
+  const started = clock.now();
+  const round = state.round + 1;
+  const version = modelVersion(state.runId, state.lastCommittedRound);
+  const abandon = (reason: string, extra: Partial<RoundMetrics> = {}) => abandoned(ports, setup, state, round, reason, { ...extra, durationMs: clock.now() - started });
+
+  try {
+    // Take over: a round the previous leader began, or ended without our log hearing of it.
+    const found = await redisStep('reading the round', () => plane.roundStatus());
+    if (found !== undefined && found.round >= round) {
+      if (found.round > round) {
+        throw new Error(`Redis records round ${found.round} of task ${plane.task}, but this leader's checkpoints end at round ${state.round}: give every leader of a task the same checkpointDir`);
+      }
+      if (found.phase === 'committed' || found.phase === 'abandoned') return await adopt(ports, state, round, plane);
+      return await end(ports, options, abandon('the leader that began it was replaced; its groups are discarded'));
+    }
+
+    // Quotas: over-select across the gateways that can form a group.
+    const gateways = await redisStep('reading the gateways', () => plane.liveGateways());
+    const eligible = totalEligible(gateways);
+    const wanted = Math.ceil(cohortSize(run, eligible) * options.overSelection);
+    const quotas = quotasFor(gateways, wanted, options.minGroupSize);
+    const admitted = Object.values(quotas).reduce((total, quota) => total + quota, 0);
+    // The accountant's q: the larger of the configured rate and the share actually admitted.
+    const rate = Math.min(1, Math.max(sampleRate(run, eligible), admitted / Math.max(1, eligible)));
+    if (admitted < run.minClients) return await end(ports, options, abandon(`the live gateways can admit ${admitted} devices in groups of at least ${options.minGroupSize}; minClients is ${run.minClients}`));
+
+    // Configure and begin.
+    const strategy = privacy ? privacy.strategy(run.strategy, state.privacy!) : run.strategy;
+    const base = strategy.configureTrain(round, run.train);
+    const task: RoundTask = {
+      runId: state.runId,
+      lastCommittedRound: state.lastCommittedRound,
+      config: privacy ? privacy.trainConfig(base, state.privacy!) : base,
+      privacy: roundPrivacy(run, privacy, state.privacy),
+      ...(state.privacy ? { privacyState: state.privacy } : {}),
+      quotas,
+      minGroupSize: options.minGroupSize,
+    };
+    await redisStep('storing the model', () => plane.putModel(version, state.weights));
+    const epoch = lease.epoch();
+    if (!(await redisStep('beginning the round', () => plane.begin(epoch, round, JSON.stringify(task))))) {
+      throw new Error(`round ${round} of task ${plane.task} is already in Redis: another leader of this task runs without the lease`);
+    }
+
+    // Collect: every quota'd gateway reports, or dies (its heartbeat expires), or the time is up.
+    await waitFor(
+      clock,
+      signal,
+      async () => {
+        const reports = await plane.reportedGroups(round).catch(() => undefined);
+        const live = new Set((await plane.liveGateways().catch(() => [])).map((gateway) => gateway.id));
+        return reports !== undefined && Object.keys(quotas).every((id) => id in reports || !live.has(id)) ? true : undefined;
+      },
+      options.reportTimeoutMs,
+    );
+    if (signal.aborted) return await end(ports, options, abandon('coordinator stopped'));
+    await redisStep('closing the round', () => plane.advance(lease.epoch(), round, 'selecting', 'aggregating'));
+    crashAtLeaderStepIfAsked('mid-aggregate', round);
+
+    // Aggregate: the group sums, added here (never in Lua).
+    const reports = await redisStep('reading the reports', () => plane.reportedGroups(round));
+    const weightedSum = new Float64Array(numParams);
+    let totalWeight = 0;
+    let count = 0;
+    let selected = 0;
+    let bytesUp = 0;
+    let bytesDown = 0;
+    let unclipped: { count: number; reports: number; noised: boolean } | undefined;
+    const losses: { loss: number; count: number }[] = [];
+    const failures: string[] = [];
+    for (const [group, text] of Object.entries(reports)) {
+      const meta = JSON.parse(text) as GroupReportMeta;
+      selected += meta.selected;
+      bytesUp += meta.bytesUp;
+      bytesDown += meta.bytesDown;
+      if (meta.failure !== undefined) {
+        failures.push(`${group}: ${meta.failure}`);
+        continue;
+      }
+      const sum = await redisStep('reading a group sum', () => plane.groupSum(round, group));
+      if (sum === undefined || sum.length !== numParams) continue; // expired or malformed: that group is lost
+      for (let i = 0; i < numParams; i++) weightedSum[i]! += sum[i]!;
+      totalWeight += meta.totalWeight;
+      count += meta.count;
+      if (meta.trainLoss !== undefined) losses.push({ loss: meta.trainLoss, count: meta.count });
+      if (meta.unclipped) unclipped = { count: (unclipped?.count ?? 0) + meta.unclipped.count, reports: (unclipped?.reports ?? 0) + meta.unclipped.reports, noised: meta.unclipped.noised };
+    }
+    const common: Partial<RoundMetrics> = { selected, participants: count, dropouts: selected - count, bytesUp, bytesDown, ...(losses.length > 0 ? { trainLoss: weightedMean(losses) } : {}) };
+    if (count < run.minClients) return await end(ports, options, abandon(`${count} devices in ${Object.keys(reports).length} group reports; minClients is ${run.minClients}${failures.length > 0 ? ` (failed groups: ${failures.join('; ')})` : ''}`, common));
+    const next = await nextModel(ports, run, strategy, state, { weightedSum, totalWeight, count }, round);
+    if ('failure' in next) return await end(ports, options, abandon(next.failure, common));
+
+    // Charge and commit.
+    let after: CoordinatorState = { ...state, round, weights: next.step.weights, strategyState: next.step.state, lastCommittedRound: round };
+    let privacyMetrics: Partial<PrivacyMetrics> = {};
+    let charge: RoundRecord['charge'];
+    if (privacy) {
+      const charged = privacy.charge(state.privacy!, rate, unclipped);
+      after = { ...after, privacy: charged.state };
+      privacyMetrics = charged.metrics;
+      charge = { sampleRate: rate, noiseMultiplier: run.dp!.noiseMultiplier, clipNorm: state.privacy!.clipNorm };
+    }
+    const newVersion = modelVersion(after.runId, round);
+    const metrics: RoundMetrics = { round, status: 'committed', ...common, selected, participants: count, dropouts: selected - count, modelVersion: newVersion, ...('evaluation' in next ? next.evaluation : {}), bytesUp, bytesDown, durationMs: clock.now() - started, ...privacyMetrics };
+    const record: RoundRecord = {
+      round,
+      status: 'committed',
+      metrics,
+      runId: after.runId,
+      modelVersion: newVersion,
+      weights: after.weights,
+      weightsHash: weightsHash(after.weights),
+      strategyName: run.strategy.name,
+      strategyState: after.strategyState,
+      ...(after.privacy ? { privacy: after.privacy } : {}),
+      ...(charge ? { charge } : {}),
+    };
+    await end(ports, options, { state: after, record }, version, Object.keys(reports));
+    return { state: after, record };
+  } catch (error) {
+    if (error instanceof RedisUnavailable) {
+      ports.logger.warn({ round, reason: error.message }, 'round aborted');
+      const aborted = abandon(error.message);
+      await ports.log.append(aborted.record);
+      return aborted;
+    }
+    throw error;
+  }
+}
+
+/** How many devices a round wants from `eligible`: `clientsPerRound`, or `fraction` of them, or all. */
+function cohortSize(options: RunSetup['options'], eligible: number): number {
+  const { clientsPerRound, fraction } = options;
+  return Math.min(eligible, clientsPerRound ?? (fraction !== undefined ? Math.ceil(fraction * eligible) : eligible));
+}
+
+/** The aborted outcome of `round`: the model, strategy and privacy state unchanged. */
+function abandoned(ports: RoundPorts, setup: RunSetup, state: CoordinatorState, round: number, reason: string, extra: Partial<RoundMetrics>): { state: CoordinatorState; record: RoundRecord } {
+  const version = modelVersion(state.runId, state.lastCommittedRound);
+  const spent = setup.privacy && state.privacy ? setup.privacy.spent(state.privacy) : {};
+  const metrics: RoundMetrics = { round, status: 'aborted', reason, selected: 0, participants: 0, dropouts: 0, bytesUp: 0, bytesDown: 0, durationMs: 0, ...extra, modelVersion: version, ...spent };
+  ports.logger.warn({ round, reason }, 'round aborted');
+  const after = { ...state, round };
+  return {
+    state: after,
+    record: {
+      round,
+      status: 'aborted',
+      reason,
+      metrics,
+      runId: state.runId,
+      modelVersion: version,
+      weights: state.weights,
+      weightsHash: weightsHash(state.weights),
+      strategyName: setup.options.strategy.name,
+      strategyState: state.strategyState,
+      ...(state.privacy ? { privacy: state.privacy } : {}),
+    },
+  };
+}
+
+/**
+ * Ends the round in Redis (the fenced step: a newer leader makes it throw FencedError), then
+ * appends it to the round log (checkpoint, ledger). Redis first, so that two leaders can never both
+ * write a round; a crash between the two is repaired by the next leader (`adopt`).
+ */
+async function end(ports: RoundPorts, options: LeaderDriverOptions, outcome: { state: CoordinatorState; record: RoundRecord }, trainedVersion?: string, groups: readonly string[] = []): Promise<{ state: CoordinatorState; record: RoundRecord }> {
+  const { plane, lease } = options;
+  const { record } = outcome;
+  const ending =
+    record.status === 'committed'
+      ? ({ status: 'committed', modelVersion: record.modelVersion, previousVersion: trainedVersion, weights: record.weights } as const)
+      : ({ status: 'abandoned' } as const);
+  let ended: boolean;
+  try {
+    ended = await plane.end(lease.epoch(), record.round, ending, encodeFrame(record));
+  } catch (error) {
+    if (error instanceof FencedError) throw error;
+    // Whether the end reached Redis is unknown: crash rather than guess; the next leader adopts
+    // the round if it ended, or abandons it if not.
+    throw new Error(`round ${record.round}: Redis failed while ending it (${error instanceof Error ? error.message : String(error)}); restart the leader`, { cause: error });
+  }
+  // Not open (a round abandoned before it began, after a Redis restart): nothing to end there.
+  if (!ended && record.status === 'committed') throw new Error(`round ${record.round} was not open in Redis when this leader committed it`);
+  crashAtLeaderStepIfAsked('after-end', record.round);
+  await ports.log.append(record);
+  if (groups.length > 0) await plane.dropResults(record.round, groups).catch(() => {}); // they expire anyway
+  return outcome;
+}
+
+/** Round `round` ended in Redis but not in this leader's log (its leader died between the two): log it as it ended. */
+async function adopt(ports: RoundPorts, state: CoordinatorState, round: number, plane: ControlPlane): Promise<{ state: CoordinatorState; record: RoundRecord }> {
+  const bytes = await redisStep('reading the last round', () => plane.lastEndedRecord());
+  const record = bytes === undefined ? undefined : (decodeFrame(bytes) as RoundRecord);
+  if (record?.round !== round) throw new Error(`Redis says round ${round} ended but holds the record of round ${record?.round ?? 'none'}`);
+  await ports.log.append(record);
+  const after: CoordinatorState = {
+    ...state,
+    runId: record.runId,
+    round,
+    weights: record.weights,
+    strategyState: record.strategyState,
+    ...(record.status === 'committed' ? { lastCommittedRound: round } : {}),
+    ...(record.privacy ? { privacy: record.privacy } : {}),
+  };
+  return { state: after, record };
+}
+
+function weightedMean(values: readonly { loss: number; count: number }[]): number {
+  const total = values.reduce((sum, value) => sum + value.count, 0);
+  return values.reduce((sum, value) => sum + value.loss * value.count, 0) / Math.max(1, total);
+}

@@ -1,0 +1,49 @@
+import type { PrivacyState } from '@shoal/coordinator';
+import type { RoundPrivacy, TrainConfig } from '@shoal/protocol';
+import type { GatewayStatus } from './plane.js';
+
+/** What the leader writes into the round hash for its gateways (JSON): everything a group needs. */
+export interface RoundTask {
+  readonly runId: string;
+  /** The model the round trains: `runId:lastCommittedRound`, whose weights are in Redis. */
+  readonly lastCommittedRound: number;
+  readonly config: TrainConfig;
+  readonly privacy: RoundPrivacy;
+  readonly privacyState?: PrivacyState;
+  /** Gateway id → how many of its devices it may admit this round. */
+  readonly quotas: Readonly<Record<string, number>>;
+  readonly minGroupSize: number;
+}
+
+/** A finished group's report (JSON); its sum's bytes are stored beside it. */
+export interface GroupReportMeta {
+  readonly gateway: string;
+  readonly selected: number;
+  /** Members whose input is in the sum. */
+  readonly count: number;
+  readonly totalWeight: number;
+  readonly dropouts: number;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly trainLoss?: number;
+  /** Adaptive clipping: how many of `reports` members were within the clip norm. */
+  readonly unclipped?: { readonly count: number; readonly reports: number; readonly noised: boolean };
+  /** Why the group has no sum (too few members survived, SecAgg aborted). */
+  readonly failure?: string;
+}
+
+/**
+ * How many devices each gateway may admit for a round that wants `wanted` (already over-selected):
+ * shares proportional to the gateways' eligible counts, none below `minGroupSize` (a gateway that
+ * cannot form one group gets none), none above what a gateway has.
+ */
+export function quotasFor(gateways: readonly GatewayStatus[], wanted: number, minGroupSize: number): Record<string, number> {
+  const usable = gateways.filter((gateway) => gateway.eligible >= minGroupSize);
+  const eligible = usable.reduce((total, gateway) => total + gateway.eligible, 0);
+  const quotas: Record<string, number> = {};
+  for (const gateway of usable) {
+    const share = Math.ceil((wanted * gateway.eligible) / eligible);
+    quotas[gateway.id] = Math.min(gateway.eligible, Math.max(minGroupSize, share));
+  }
+  return quotas;
+}
