@@ -23,6 +23,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write('shoal 0.1.0\n');
         return 0;
       case 'serve':
+      case 'gateway':
+      case 'leader':
       case 'simulate':
       case 'swarm':
       case 'privacy':
@@ -51,6 +53,9 @@ async function run(command: keyof typeof USAGE, args: readonly string[]): Promis
   switch (command) {
     case 'serve':
       return (await import('./serve.js')).serve(args);
+    case 'gateway':
+    case 'leader':
+      return (await import('./serve.js')).serve(args, command);
     case 'simulate':
       return (await import('./simulate.js')).simulate(args);
     case 'swarm':

@@ -15,6 +15,9 @@ import {
   startCoordinator,
   type ConfigSections,
   type CoordinatorConfig,
+  type CoordinatorHandle,
+  type CoordinatorOptions,
+  type TrainingSummary,
   type InitialModel,
   type RoundMetrics,
 } from '@shoal/coordinator';
@@ -54,17 +57,30 @@ export function parseServeConfig(raw: unknown, defaultName?: string): ServeConfi
   return composeConfig(raw, SERVE_SECTIONS, defaultName);
 }
 
-/** The `serve` command; resolves with the exit code once the coordinator has finished. */
-export async function serve(args: readonly string[]): Promise<number> {
-  const { values } = parseFlags('serve', args, {
+/** What a served process is: a single-machine coordinator, or a scale-out gateway or leader (docs/scale-out.md). */
+export type ServeRole = 'serve' | 'gateway' | 'leader';
+
+/** Exit status of a leader that another leader took over from. */
+export const DEPOSED_EXIT_CODE = 3;
+
+/**
+ * The `serve` command, and `gateway` and `leader` (the same process with its rounds driven through
+ * Redis); resolves with the exit code once the coordinator has finished.
+ */
+export async function serve(args: readonly string[], role: ServeRole = 'serve'): Promise<number> {
+  const { values } = parseFlags(role, args, {
     config: { type: 'string' },
     host: { type: 'string' },
     port: { type: 'string' },
     set: { type: 'string', multiple: true },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
+    ...(role !== 'serve' ? { redis: { type: 'string' }, id: { type: 'string' } } : {}),
+    ...(role === 'leader' ? { 'lease-ms': { type: 'string' }, 'group-size': { type: 'string' } } : {}),
   });
-  if (values.config === undefined) throw configError('serve needs --config FILE (shoal serve --help)');
+  if (values.config === undefined) throw configError(`${role} needs --config FILE (shoal ${role} --help)`);
+  const redisUrl = values['redis'] as string | undefined;
+  if (role !== 'serve' && redisUrl === undefined) throw configError(`${role} needs --redis URL, the task's Redis (shoal ${role} --help)`);
   const logger = cliLogger(logSettings(values['log-level'], values['log-format'], process.stderr.isTTY === true), process.stderr);
   const config = await readConfig(values.config, values.set ?? [], parseServeConfig);
   const tokens = process.env['SHOAL_TOKENS']?.split(',').filter(Boolean) ?? config.server.tokens;
@@ -73,31 +89,63 @@ export async function serve(args: readonly string[]): Promise<number> {
   const adminTokens = checkAdminTokens(process.env['SHOAL_ADMIN_TOKENS']?.split(',').filter(Boolean) ?? config.server.adminTokens, tokens, 'server.adminTokens (or SHOAL_ADMIN_TOKENS)');
   const tls = config.server.tls && (await readTlsFiles(config.server.tls));
   const port = values.port === undefined ? config.server.port : integerFlag('port', values.port, 0, 65_535);
-  checkPrivacyIsDurable(config);
+  if (role !== 'gateway') checkPrivacyIsDurable(config); // a gateway keeps no budget: its leader does
 
-  const coordinator = await startCoordinator(
-    {
-      ...coordinatorOptions(config),
-      ledger: { config }, // in server.checkpointDir; its start entry hashes the whole parsed config
-      model: await servedModel(config),
-      tokens,
-      adminTokens,
-      onRound: (metrics: RoundMetrics) => process.stdout.write(`${JSON.stringify(metrics)}\n`),
-      logger,
-    },
-    { host: values.host ?? config.server.host, port, ...(tls ? { tls } : {}) },
-  );
+  const options: CoordinatorOptions = {
+    ...coordinatorOptions(config),
+    ledger: { config }, // in server.checkpointDir; its start entry hashes the whole parsed config
+    model: await servedModel(config),
+    tokens,
+    adminTokens,
+    onRound: (metrics: RoundMetrics) => process.stdout.write(`${JSON.stringify(metrics)}\n`),
+    logger,
+  };
+  const listen = { host: values.host ?? config.server.host, port, ...(tls ? { tls } : {}) };
+  const coordinator: CoordinatorHandle & { deposed?: () => boolean } = role === 'serve' ? await startCoordinator(options, listen) : await startScaleOut(role, options, listen, config.name, values);
   // The handlers go in before `listening` is announced: a supervisor that signals as soon as it
   // reads that line must reach them, not the default action (an exit that prints nothing).
   const stop = () => void coordinator.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   process.stdout.write(`${JSON.stringify({ event: 'listening', url: coordinator.url })}\n`);
-  const summary = await coordinator.finished;
+  let summary: TrainingSummary;
+  try {
+    summary = await coordinator.finished;
+  } catch (error) {
+    if (!(error instanceof Error && error.name === 'FencedError')) throw error;
+    process.stderr.write(`shoal: leader: ${error.message}\n`);
+    await coordinator.close();
+    return DEPOSED_EXIT_CODE;
+  }
   await coordinator.close();
-  await writeServedCard(config, summary.rounds);
+  if (coordinator.deposed?.() === true) {
+    process.stderr.write('shoal: leader: another leader holds the task now; this one stopped\n');
+    return DEPOSED_EXIT_CODE;
+  }
+  if (role !== 'gateway') await writeServedCard(config, summary.rounds);
   process.stdout.write(`${JSON.stringify({ event: 'finished', stoppedBy: summary.stoppedBy, modelVersion: summary.modelVersion })}\n`);
   return 0;
+}
+
+/** A gateway or a leader (loaded only for them: plain `serve` never loads Redis's client). */
+async function startScaleOut(
+  role: 'gateway' | 'leader',
+  options: CoordinatorOptions,
+  listen: { host: string; port: number; tls?: { cert: Buffer; key: Buffer } },
+  task: string,
+  values: Record<string, unknown>,
+): Promise<CoordinatorHandle & { deposed?: () => boolean }> {
+  const { startGateway, startLeader } = await import('@shoal/scaleout');
+  const settings = { redisUrl: values['redis'] as string, task, ...(values['id'] !== undefined ? { id: values['id'] as string } : {}) };
+  if (role === 'gateway') return startGateway(options, listen, settings);
+  const leaseMs = values['lease-ms'] === undefined ? undefined : integerFlag('lease-ms', values['lease-ms'] as string, 100, 3_600_000);
+  const minGroupSize = values['group-size'] === undefined ? undefined : integerFlag('group-size', values['group-size'] as string, 1, 100_000);
+  return startLeader(options, listen, {
+    ...settings,
+    ...(leaseMs !== undefined ? { leaseMs } : {}),
+    ...(minGroupSize !== undefined ? { minGroupSize } : {}),
+    onStandby: () => process.stdout.write(`${JSON.stringify({ event: 'standby', reason: 'another leader holds the task' })}\n`),
+  });
 }
 
 /**

@@ -22,6 +22,45 @@ Options:
   -h, --help             print this help
 `;
 
+export const GATEWAY_USAGE = `Usage: shoal gateway --config FILE --redis URL [--id NAME] [--host H] [--port P]
+                     [--set key.path=value ...] [--log-level L] [--log-format json|pretty]
+
+Runs a scale-out gateway (docs/scale-out.md): devices connect to it exactly as to \`shoal serve\`
+(same protocol, same tokens); it reports its connected and eligible devices to the task's leader
+through Redis, admits up to the quota the leader gives it, runs one secure aggregation per round
+over a group of its own devices, and publishes only the group's sum. It keeps no checkpoints and
+no privacy budget (the leader does). The task is the config's name. Prints the same JSON lines
+as serve.
+
+Options:
+  --config FILE          the task's config (the same file for its leader and every gateway)
+  --redis URL            the task's Redis, redis://host:port
+  --id NAME              this gateway's name among the task's gateways (default: host-pid)
+  --host, --port, --set, --log-level, --log-format: as for shoal serve
+  -h, --help             print this help
+`;
+
+export const LEADER_USAGE = `Usage: shoal leader --config FILE --redis URL [--id NAME] [--lease-ms MS] [--group-size N]
+                    [--host H] [--port P] [--set key.path=value ...] [--log-level L] [--log-format F]
+
+Runs a scale-out leader (docs/scale-out.md): takes the task's lease in Redis (standing by while
+another leader holds it), sets each gateway's quota, adds the groups' sums, adds DP noise once,
+steps the strategy and commits: in Redis first (a script that checks the lease's fencing epoch,
+so a deposed leader cannot commit), then in server.checkpointDir and its privacy ledger. Give
+every leader of a task the same checkpointDir. Takes no device connections; serves /healthz,
+/metrics and /dashboard like serve. Exits 3 when another leader took the task over.
+
+Options:
+  --config FILE          the task's config (the same file for its leader and every gateway)
+  --redis URL            the task's Redis, redis://host:port
+  --id NAME              this leader's name (default: host-pid)
+  --lease-ms MS          the lease: a dead leader is replaced within this long (default 5000)
+  --group-size N         the smallest group a gateway may run (default 3 with secure
+                         aggregation, 1 without)
+  --host, --port, --set, --log-level, --log-format: as for shoal serve
+  -h, --help             print this help
+`;
+
 export const SIMULATE_USAGE = `Usage: shoal simulate CONFIG.json [--set key.path=value ...] [--out DIR] [--quiet]
 
 Runs the real coordinator with virtual clients on a bundled dataset and writes
@@ -148,6 +187,10 @@ Usage:
   shoal serve --config FILE [--host H] [--port P] [--set key.path=value ...]
       Run a coordinator. Clients connect over WebSockets with a token from server.tokens
       (or the SHOAL_TOKENS environment variable, comma-separated).
+  shoal gateway --config FILE --redis URL [--id NAME] [--port P]
+      Scale-out: hold device connections and run secure aggregation per group for a leader.
+  shoal leader --config FILE --redis URL [--id NAME] [--lease-ms MS]
+      Scale-out: lead a task's rounds over its gateways and commit them (docs/scale-out.md).
   shoal simulate CONFIG.json [--set key.path=value ...] [--out DIR] [--quiet]
       Run the real coordinator with virtual clients on a bundled dataset; writes
       DIR/metrics.jsonl, DIR/summary.json and DIR/report.html (default DIR: runs/<config name>/).
@@ -172,8 +215,10 @@ Configuration keys and their defaults: docs/configuration.md
 `;
 
 /** Each command's usage, for `shoal COMMAND --help`. */
-export const USAGE: Readonly<Record<'serve' | 'simulate' | 'swarm' | 'sweep' | 'report' | 'privacy' | 'ledger' | 'card', string>> = {
+export const USAGE: Readonly<Record<'serve' | 'gateway' | 'leader' | 'simulate' | 'swarm' | 'sweep' | 'report' | 'privacy' | 'ledger' | 'card', string>> = {
   serve: SERVE_USAGE,
+  gateway: GATEWAY_USAGE,
+  leader: LEADER_USAGE,
   simulate: SIMULATE_USAGE,
   swarm: SWARM_USAGE,
   sweep: SWEEP_USAGE,

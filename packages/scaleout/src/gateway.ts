@@ -89,7 +89,7 @@ async function runGatewayRound(ports: RoundPorts, setup: RunSetup, state: Coordi
 
   // The end: the leader commits or abandons; a round that never ends here (the leader or Redis
   // died) is lost for these members, and the next round starts from whatever the leader commits.
-  const ended = reported === 'ok' ? await waitFor(clock, signal, async () => endOf(await readStatus(plane), round), options.endTimeoutMs) : undefined;
+  const ended = reported === 'ok' ? await waitFor(clock, signal, () => endOf(plane, round), options.endTimeoutMs) : undefined;
   const committed = ended === 'committed';
   const version = modelVersion(task.runId, committed ? round : task.lastCommittedRound);
   const reason = committed ? undefined : reported !== 'ok' ? REPORT_FAILURES[reported] : ended === 'abandoned' ? 'the leader abandoned the round' : 'the round did not end in time here';
@@ -139,12 +139,17 @@ const REPORT_FAILURES = {
   unreachable: 'Redis could not be reached to report the group',
 } as const;
 
-/** How round `round` ended, as the round hash says: undefined while it is open. */
-function endOf(status: RoundStatus | undefined, round: number): 'committed' | 'abandoned' | undefined {
-  // The hash is gone (Redis restarted) or moved past the round without our seeing its end: lost.
-  if (status === undefined || status.round > round) return 'abandoned';
-  if (status.phase === 'committed' || status.phase === 'abandoned') return status.phase;
-  return undefined;
+/** How round `round` ended: its end marker; undefined while it is open. */
+async function endOf(plane: ControlPlane, round: number): Promise<'committed' | 'abandoned' | undefined> {
+  try {
+    const ended = await plane.roundEnd(round);
+    if (ended !== undefined) return ended;
+    // No marker, and the hash is gone or past the round: Redis restarted and lost it.
+    const status = await plane.roundStatus();
+    return status === undefined || status.round > round ? 'abandoned' : undefined;
+  } catch {
+    return undefined; // Redis unreachable: ask again
+  }
 }
 
 /** The round hash, or undefined while Redis cannot be reached (a restart): the caller polls again. */

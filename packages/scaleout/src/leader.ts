@@ -67,7 +67,10 @@ export function leaderDriver(options: LeaderDriverOptions): RoundDriver {
       return waitFor(options.clock, signal, async () => {
         const gateways = await options.plane.liveGateways().catch(() => []);
         const eligible = totalEligible(gateways);
-        return eligible >= Math.max(1, options.minAvailable) ? eligible : undefined;
+        // A round left open by a leader that died holds the gateways' devices until it ends: take
+        // it over now (`run` abandons it) instead of waiting for devices it keeps busy.
+        const open = await options.plane.roundStatus().then((status) => status?.phase === 'selecting' || status?.phase === 'aggregating', () => false);
+        return open || eligible >= Math.max(1, options.minAvailable) ? eligible : undefined;
       });
     },
     run: (ports, setup, state, signal) => runLeaderRound(ports, setup, state, options, signal),
@@ -132,11 +135,14 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
       throw new Error(`round ${round} of task ${plane.task} is already in Redis: another leader of this task runs without the lease`);
     }
 
-    // Collect: every quota'd gateway reports, or dies (its heartbeat expires), or the time is up.
+    // Collect: every quota'd gateway reports, or dies (its heartbeat expires), or the time is up,
+    // or Redis lost the round (it restarted empty).
     await waitFor(
       clock,
       signal,
       async () => {
+        const status = await plane.roundStatus().catch(() => undefined);
+        if (status?.round !== round) return true;
         const reports = await plane.reportedGroups(round).catch(() => undefined);
         const live = new Set((await plane.liveGateways().catch(() => [])).map((gateway) => gateway.id));
         return reports !== undefined && Object.keys(quotas).every((id) => id in reports || !live.has(id)) ? true : undefined;
@@ -144,7 +150,9 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
       options.reportTimeoutMs,
     );
     if (signal.aborted) return await end(ports, options, abandon('coordinator stopped'));
-    await redisStep('closing the round', () => plane.advance(lease.epoch(), round, 'selecting', 'aggregating'));
+    if (!(await redisStep('closing the round', () => plane.advance(lease.epoch(), round, 'selecting', 'aggregating')))) {
+      return await end(ports, options, abandon('Redis no longer holds the round (it restarted): its groups are lost'));
+    }
     crashAtLeaderStepIfAsked('mid-aggregate', round);
 
     // Aggregate: the group sums, added here (never in Lua).

@@ -81,9 +81,10 @@ redis.call('HSET', KEYS[2], 'phase', ARGV[4])
 return 'ok'`;
 
 /**
- * KEYS: epoch, round, committed record, new model, model to drop. ARGV: epoch, round, status,
- * record, weights. Ends `round` (committed or abandoned) and stores its record, and for a commit
- * the new model, in one step: never two ends for one round.
+ * KEYS: epoch, round, committed record, new model, model to drop, the round's end marker. ARGV:
+ * epoch, round, status, record, weights, marker ttl. Ends `round` (committed or abandoned) and
+ * stores its record, and for a commit the new model, in one step: never two ends for one round.
+ * The marker lets a gateway that looks late (the next round already began) see how it ended.
  */
 const END = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'fenced' end
@@ -92,6 +93,7 @@ local phase = redis.call('HGET', KEYS[2], 'phase')
 if phase ~= 'selecting' and phase ~= 'aggregating' then return 'conflict' end
 redis.call('HSET', KEYS[2], 'phase', ARGV[3])
 redis.call('SET', KEYS[3], ARGV[4])
+redis.call('SET', KEYS[6], ARGV[3], 'PX', ARGV[6])
 if ARGV[3] == 'committed' then
   redis.call('SET', KEYS[4], ARGV[5])
   redis.call('DEL', KEYS[5])
@@ -188,17 +190,19 @@ export class ControlPlane {
     const committed = outcome.status === 'committed';
     const result = await this.redis.eval(
       END,
-      5,
+      6,
       this.key('epoch'),
       this.key('round'),
       this.key('last-round'),
       committed ? this.key(`model:${outcome.modelVersion}`) : this.key('model:none'),
       committed && outcome.previousVersion !== undefined ? this.key(`model:${outcome.previousVersion}`) : this.key('model:none'),
+      this.key(`r${round}:ended`),
       epoch,
       round,
       outcome.status,
       Buffer.from(record.buffer, record.byteOffset, record.byteLength),
       committed ? floatBytes(outcome.weights) : '',
+      RESULT_TTL_MS,
     );
     if (result === 'fenced') throw new FencedError(epoch, `ending round ${round}`);
     return result === 'ok';
@@ -217,6 +221,11 @@ redis.call('HSET', KEYS[2], 'finished', '1') return 'ok'`,
       round,
     );
     if (outcome === 'fenced') throw new FencedError(epoch, 'finishing the task');
+  }
+
+  /** How `round` ended, while its marker lasts (RESULT_TTL_MS); undefined while it is open, or unknown. */
+  async roundEnd(round: number): Promise<'committed' | 'abandoned' | undefined> {
+    return ((await this.redis.get(this.key(`r${round}:ended`))) ?? undefined) as 'committed' | 'abandoned' | undefined;
   }
 
   /** The encoded record of the last round a leader ended (committed or abandoned), if Redis has it. */

@@ -8,7 +8,7 @@ import { gate, startScriptedPeer } from './ws-peer.js';
 const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const SHOAL_BIN = join(REPO_ROOT, 'packages/cli/bin/shoal.js');
 
-/** A `shoal serve` child process, and what it printed. */
+/** A `shoal serve` (or `gateway`, `leader`) child process, and what it printed. */
 export interface ServeProcess {
   readonly child: ChildProcessWithoutNullStreams;
   /** Every JSON line printed on stdout so far. */
@@ -27,10 +27,12 @@ export interface ServeProcess {
 
 /**
  * Starts `shoal serve --config configPath --port 0` (plus `args`) as a child process of this test,
- * with this process's environment or `options.env`.
+ * with this process's environment or `options.env`; `options.command` runs `shoal gateway` or
+ * `shoal leader` instead (same flags, same output).
  */
-export function startServe(configPath: string, args: readonly string[] = [], options: { readonly env?: NodeJS.ProcessEnv } = {}): ServeProcess {
-  const child = spawn(process.execPath, [SHOAL_BIN, 'serve', '--config', configPath, '--port', '0', ...args], { cwd: REPO_ROOT, env: options.env ?? process.env });
+export function startServe(configPath: string, args: readonly string[] = [], options: { readonly env?: NodeJS.ProcessEnv; readonly command?: 'serve' | 'gateway' | 'leader' } = {}): ServeProcess {
+  const command = options.command ?? 'serve';
+  const child = spawn(process.execPath, [SHOAL_BIN, command, '--config', configPath, '--port', '0', ...args], { cwd: REPO_ROOT, env: options.env ?? process.env });
   const listeners: ((line: Record<string, unknown>) => void)[] = [];
   const lines: Record<string, unknown>[] = [];
   const waiters: { predicate: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
@@ -59,7 +61,7 @@ export function startServe(configPath: string, args: readonly string[] = [], opt
     const printed = new Promise<Record<string, unknown>>((resolve) => waiters.push({ predicate, resolve }));
     // Fail fast (with the child's stderr) instead of waiting for the test timeout when it dies first.
     const died = exit.then(({ code, signal }) => {
-      throw new Error(`shoal serve exited (code ${code}, signal ${signal}) before printing the expected line; stderr:\n${stderr}`);
+      throw new Error(`shoal ${command} exited (code ${code}, signal ${signal}) before printing the expected line; stderr:\n${stderr}`);
     });
     return Promise.race([printed, died]);
   };
