@@ -1,23 +1,30 @@
 // A stranger on the network against a real `shoal serve` process: upgrades whose connection is
 // reset around the 401, request targets that are not URLs, raw-TCP fuzzing of the upgrade, and
 // token guessing. Before the fix the first two killed the process. Throughout, /healthz must
-// answer (99% of probes within 100 ms, none over 500 ms), and two honest peers holding round 1
-// open must see both rounds commit.
+// answer 200 "ok" (probed beside every burst of the attacks), and two honest peers holding round 1
+// open must see both rounds commit. Nothing here is timed: /healthz latency under a hostile flood
+// is bench/hostile-health.bench.ts's figure.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { expectResponsive, monitorHealth, rawRequest, startHeldServe, upgradeRequest, type HeldServe, type RawExchange, type ServeProcess } from '@shoal/testkit';
+import { rawRequest, startHeldServe, upgradeRequest, type HeldServe, type RawExchange, type ServeProcess } from '@shoal/testkit';
+import { HEALTHY, probeHealth } from './fixtures/health-probe.js';
 
 const TOKEN = 'hostile-edge-token';
 const UPGRADE_TIMEOUT_MS = 300;
 const BAD_TOKEN_LIMIT = 5;
-/** Every fuzzed connection must be answered or closed by then: twice the upgrade timeout (node checks it every upgradeTimeoutMs) and slack. */
-const ANSWER_BOUND_MS = 2 * UPGRADE_TIMEOUT_MS + 1_500;
+/**
+ * A fuzzed connection the coordinator neither answers nor closes fails when we give up on it, this
+ * long after it opened: far past the upgrade timeout that closes a slow request (node checks it
+ * every upgradeTimeoutMs), so only a connection left open for good, never a slow machine, reaches it.
+ */
+const WATCHDOG_MS = 30_000;
 
 let held: HeldServe;
 let serve: ServeProcess;
 let host: string;
 let port: number;
-let health: ReturnType<typeof monitorHealth>;
+/** What /healthz answered at each probe, in order; every attack probes beside its bursts. */
+const healthAnswers: { status: number; body: string }[] = [];
 /** Each test that sends bad tokens uses its own source addresses, so the per-address back-off of one never shows in another. */
 let nextAddress = 2;
 function freshAddress(): string {
@@ -30,13 +37,18 @@ beforeAll(async () => {
   serve = held.serve;
   host = new URL(held.url).hostname;
   port = Number(new URL(held.url).port);
-  health = monitorHealth(host, port);
 });
 
 afterAll(async () => {
-  await health?.stop();
   await held?.stop();
 });
+
+/** Runs one burst of an attack with a /healthz probe sent beside it, and records the probe's answer. */
+async function probedBeside<T>(burst: Promise<T>): Promise<T> {
+  const [result, answer] = await Promise.all([burst, probeHealth(held.url)]);
+  healthAnswers.push(answer);
+  return result;
+}
 
 function expectAlive(): void {
   expect(serve.child.exitCode, `shoal serve exited; stderr:\n${serve.stderr()}`).toBeNull();
@@ -53,7 +65,10 @@ describe('shoal serve against hostile upgrades', () => {
     ];
     for (const request of requests) {
       for (const then of ['reset', 'reset-on-response'] as const) {
-        for (let i = 0; i < 5; i++) await rawRequest(host, port, request, { then, localAddress: freshAddress() });
+        const fiveInARow = async () => {
+          for (let i = 0; i < 5; i++) await rawRequest(host, port, request, { then, localAddress: freshAddress() });
+        };
+        await probedBeside(fiveInARow());
       }
       // Reset after only part of the request went out, too.
       await rawRequest(host, port, request, { cutAt: request.length - 3, then: 'reset', localAddress: freshAddress() });
@@ -67,7 +82,7 @@ describe('shoal serve against hostile upgrades', () => {
   it('answers 400 to a request target that is not a URL, token or not, and lives', async () => {
     for (const target of ['http://x:99999/', 'http://[::1/', 'http://a b/', 'http://%zz/']) {
       for (const headers of [{ Authorization: `Bearer ${TOKEN}` }, {}] as Record<string, string>[]) {
-        const exchange = await rawRequest(host, port, upgradeRequest(target, headers), { localAddress: freshAddress() });
+        const exchange = await probedBeside(rawRequest(host, port, upgradeRequest(target, headers), { localAddress: freshAddress() }));
         // node's own parser refuses some of these targets before the upgrade handler sees them; 400 either way.
         expect(exchange.status, `${target} ${JSON.stringify(headers)}`).toBe(400);
       }
@@ -89,7 +104,7 @@ describe('shoal serve against hostile upgrades', () => {
     expect(neighbour.status).toBe(101);
   });
 
-  it('answers or closes every one of 300 fuzzed raw-TCP upgrades within a bounded time, and lives', async () => {
+  it('answers or closes every one of 300 fuzzed raw-TCP upgrades itself (a slow one at its upgrade timeout), never leaving one open, and lives', async () => {
     const token = fc.constantFrom(`Bearer ${TOKEN}`, 'Bearer wrong', '', 'Bearer ', `bearer ${TOKEN}`, 'Bearer \u00ff\u0000');
     const headerLine = fc.oneof(
       token.map((value) => `Authorization: ${value}`),
@@ -118,19 +133,23 @@ describe('shoal serve against hostile upgrades', () => {
     // Twenty at a time: upgrades overlap, and a case cut short waits out the upgrade timeout beside others.
     for (let start = 0; start < cases.length; start += 20) {
       const batch = cases.slice(start, start + 20).map(({ request: text, cut, then }) =>
-        rawRequest(host, port, text, { ...(cut !== undefined ? { cutAt: cut % (text.length + 1) } : {}), then, localAddress: freshAddress(), timeoutMs: ANSWER_BOUND_MS }),
+        rawRequest(host, port, text, { ...(cut !== undefined ? { cutAt: cut % (text.length + 1) } : {}), then, localAddress: freshAddress(), timeoutMs: WATCHDOG_MS }),
       );
-      exchanges.push(...(await Promise.all(batch)));
+      const answered = await probedBeside(Promise.all(batch));
+      // Answered: a status line arrived (a 404 may keep the connection alive), or the server closed it.
+      // Checked per batch, so a coordinator that leaves connections open fails after one watchdog, not one per batch.
+      const unanswered = answered.filter((exchange) => exchange.ending === 'timeout' && exchange.status === undefined);
+      expect(unanswered.length, `cases ${start}–${start + 19}: connections the coordinator neither answered nor closed (left to our watchdog)`).toBe(0);
+      exchanges.push(...answered);
     }
-    // Answered: a status line arrived (a 404 may keep the connection alive), or the server closed it.
-    const unanswered = exchanges.filter((exchange) => exchange.ending === 'timeout' && exchange.status === undefined);
-    expect(unanswered.length, 'connections neither answered nor closed within the bound').toBe(0);
+    // The slow ones were ended by the coordinator's upgrade timeout (node answers 408), not by us.
+    expect(exchanges.filter((exchange) => exchange.status === 408).length).toBeGreaterThan(0);
     expectAlive();
-  });
+  }, 2 * WATCHDOG_MS);
 
-  it('kept /healthz answering promptly throughout, and the honest peers\' rounds commit', async () => {
-    // Stopped before the rounds finish: `serve` closes its HTTP server once training is complete.
-    expectResponsive(await health.stop());
+  it('answered /healthz with 200 "ok" beside every burst of the attacks, and the honest peers\' rounds commit', async () => {
+    // 4 requests × 2 reset modes, 4 targets × 2 token choices, and 300 fuzzed upgrades in 15 batches.
+    expect(healthAnswers).toEqual(Array(4 * 2 + 4 * 2 + 15).fill(HEALTHY));
     held.release();
     const finished = await serve.line((line) => line['event'] === 'finished');
     expect(finished['stoppedBy']).toBe('completed');

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backoffDelay, sleep } from '../src/common/backoff.js';
 
 describe('backoffDelay', () => {
@@ -20,12 +20,40 @@ describe('backoffDelay', () => {
   });
 });
 
+// On vitest's fake timers: time moves only when the test says so, so "early" and "not before" are exact.
 describe('sleep', () => {
-  it('ends early when the signal aborts', async () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** Whether `promise` has settled once the jobs already queued have run (no time passes). */
+  async function settled(promise: Promise<unknown>): Promise<boolean> {
+    let done = false;
+    void promise.then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(0);
+    return done;
+  }
+
+  it('ends early when the signal aborts, and releases its timer', async () => {
     const controller = new AbortController();
-    const started = Date.now();
-    setTimeout(() => controller.abort(), 20);
-    await sleep(10_000, controller.signal);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    const sleeping = sleep(10_000, controller.signal);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(await settled(sleeping)).toBe(false);
+    controller.abort();
+    expect(await settled(sleeping)).toBe(true); // 20 ms of the 10,000 passed
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('without an abort, ends at its delay and not before', async () => {
+    const sleeping = sleep(10_000, new AbortController().signal);
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(await settled(sleeping)).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await settled(sleeping)).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

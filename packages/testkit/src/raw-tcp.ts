@@ -1,4 +1,3 @@
-import { expect } from 'vitest';
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 
@@ -91,23 +90,10 @@ export interface HealthReport {
 }
 
 /**
- * The responsiveness the hostile-input tests require of a coordinator under attack: every probe
- * answered 200, 99% of them within 100 ms, and none later than 500 ms. (Not every one within
- * 100 ms: on a 2-core machine shared by the attacking test process, the coordinator and the probe
- * process, one probe in a few hundred is scheduled late by the OS. A stalled event loop, as the
- * decoder bomb caused, fails both bounds by seconds.)
- */
-export function expectResponsive(report: HealthReport): void {
-  expect(report.probes, 'health probes').toBeGreaterThan(20);
-  expect(report.failures, 'failed health probes').toBe(0);
-  expect(report.p99LatencyMs, '99th percentile /healthz latency (ms)').toBeLessThan(100);
-  expect(report.maxLatencyMs, 'slowest /healthz answer (ms)').toBeLessThan(500);
-}
-
-/**
  * Polls GET /healthz every `intervalMs` from a separate process until stopped, recording each
  * answer's latency; a probe that fails or gets no 200 counts as a failure. A process of its own,
- * so the latency measured is the coordinator's and not the busy test process's event loop.
+ * so the latency measured is the coordinator's and not the busy caller's event loop. A benchmark's
+ * tool (bench/hostile-health.bench.ts): tests check what /healthz answers, never how fast.
  */
 export function monitorHealth(host: string, port: number, intervalMs = 25): { stop(): Promise<HealthReport> } {
   const script = `
