@@ -17,7 +17,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH_DIR = join(ROOT, 'bench');
 const CHROMIUM = '/usr/bin/chromium';
 /** Benches that drive Chromium: run where it exists, as the browser tests do (required when SHOAL_REQUIRE_BROWSER=1). */
-const NEEDS_BROWSER = new Set(['browser-training.bench.ts']);
+const NEEDS_BROWSER = new Set(['browser-training.bench.ts', 'secagg-client-browser.bench.ts']);
 const browserAvailable = existsSync(CHROMIUM) || process.env['SHOAL_REQUIRE_BROWSER'] === '1';
 /** A quick bench takes seconds; this bounds a hung one (the child is killed) well inside the suite's budget. */
 const BENCH_TIMEOUT_MS = 150_000;

@@ -3,7 +3,7 @@ import { toHex } from './bytes.js';
 import { isSafeThreshold } from './config.js';
 import { encodeUpdate } from './encoding.js';
 import { SecAggError } from './errors.js';
-import type { KeyAgreement, KeyPair, RoundContext } from './keys.js';
+import type { AsyncKeyAgreement, KeyAgreement, KeyPair, RoundContext } from './keys.js';
 import { KEY_BYTES, naclKeyAgreement } from './keys.js';
 import type { MaskPrg } from './prg.js';
 import { pairMaskKey, selfMaskKey } from './prg.js';
@@ -18,8 +18,10 @@ import { WordSum } from './word-sum.js';
  * Where a client is in one SecAgg round; each method moves it one step:
  * advertise() → share() → receiveInbox() → mask() → confirm() → reveal() → done. A refusal or a bad
  * inbox moves it to `failed`, after which it takes no further part (the round treats it as a dropout).
+ * `advertiseAsync()` and `shareAsync()` are the same steps with an asynchronous X25519 (WebCrypto);
+ * while one awaits, the stage is `advertising` or `sharing`, as it is `masking` during mask().
  */
-export type ClientStage = 'advertise' | 'share' | 'inbox' | 'masked' | 'masking' | 'confirm' | 'unmask' | 'done' | 'failed';
+export type ClientStage = 'advertise' | 'advertising' | 'share' | 'sharing' | 'inbox' | 'masked' | 'masking' | 'confirm' | 'unmask' | 'done' | 'failed';
 
 export interface SecAggClientOptions {
   /** The `train.secagg` config of the round. */
@@ -35,8 +37,11 @@ export interface SecAggClientOptions {
    */
   readonly roundingBytes?: (n: number) => Uint8Array;
   readonly prg: MaskPrg;
-  /** X25519; default tweetnacl. */
-  readonly agreement?: KeyAgreement;
+  /**
+   * X25519; default tweetnacl. An `AsyncKeyAgreement` (WebCrypto) works with `advertiseAsync()` and
+   * `shareAsync()` only; a synchronous one with both forms.
+   */
+  readonly agreement?: KeyAgreement | AsyncKeyAgreement;
   /** Ed25519; default tweetnacl. */
   readonly signing?: Signing;
   /**
@@ -50,6 +55,19 @@ export interface SecAggClientOptions {
    * the coordinator cannot invent clients. Default: any key (key distribution is then trusted).
    */
   readonly trustedIdentityKeys?: readonly Uint8Array[];
+}
+
+/** Stage 1's output: this round's three public keys and the signature binding them to this client. */
+export interface Advertisement {
+  readonly encryptionKey: Uint8Array;
+  readonly maskKey: Uint8Array;
+  readonly signingKey: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/** Stage 2's output: one sealed share box per neighbour. */
+export interface Shares {
+  readonly ciphertexts: { to: number; box: Uint8Array }[];
 }
 
 /** A neighbour's signature of the survivor set, as the coordinator forwards it in `unmask`. */
@@ -79,7 +97,7 @@ export class SecAggClient {
   private readonly randomBytes: (n: number) => Uint8Array;
   private readonly roundingBytes: (n: number) => Uint8Array;
   private readonly prg: MaskPrg;
-  private readonly agreement: KeyAgreement;
+  private readonly agreement: KeyAgreement | AsyncKeyAgreement;
   private readonly signing: Signing;
   private readonly identitySeed: Uint8Array | undefined;
   private readonly trustedIdentityKeys: ReadonlySet<string> | undefined;
@@ -139,10 +157,26 @@ export class SecAggClient {
    * signing key (fresh, or the pinned identity); returns the three public keys and a signature of
    * them bound to this client's index, the session and the round.
    */
-  advertise(): { encryptionKey: Uint8Array; maskKey: Uint8Array; signingKey: Uint8Array; signature: Uint8Array } {
+  advertise(): Advertisement {
     this.expectStage('advertise', 'advertise');
-    this.encryptionKeys = this.keyPair(this.random(KEY_BYTES));
-    this.maskKeys = this.keyPair(this.random(KEY_BYTES));
+    const secrets = [this.random(KEY_BYTES), this.random(KEY_BYTES)] as const;
+    const publicKeys = secrets.map((secret) => this.synchronous(this.agreement.publicKey(secret), 'advertise'));
+    return this.signAdvertisement(secrets, publicKeys);
+  }
+
+  /** advertise() with an asynchronous X25519 (or a synchronous one): the same randomness drawn in the same order, the same bytes. */
+  async advertiseAsync(): Promise<Advertisement> {
+    this.expectStage('advertise', 'advertiseAsync');
+    const secrets = [this.random(KEY_BYTES), this.random(KEY_BYTES)] as const;
+    this.currentStage = 'advertising';
+    const publicKeys = await this.failOnError(Promise.all(secrets.map((secret) => this.agreement.publicKey(secret))));
+    return this.signAdvertisement(secrets, publicKeys);
+  }
+
+  /** The rest of stage 1, given the two X25519 secrets and their public keys. */
+  private signAdvertisement(secrets: readonly [Uint8Array, Uint8Array], publicKeys: readonly Uint8Array[]): Advertisement {
+    this.encryptionKeys = { secretKey: secrets[0], publicKey: publicKeys[0]! };
+    this.maskKeys = { secretKey: secrets[1], publicKey: publicKeys[1]! };
     this.signingKeyPair = this.signing.keyPair(this.identitySeed ?? this.random(SIGNING_SEED_BYTES));
     const keys = { encryptionKey: this.encryptionKeys.publicKey, maskKey: this.maskKeys.publicKey, signingKey: this.signingKeyPair.publicKey };
     const signature = this.signing.sign(this.signingKeyPair, advertisementMessage(this.context, this.config.index, keys));
@@ -160,8 +194,33 @@ export class SecAggClient {
    * coordinator hands out the signing keys too, so one that substitutes an advertisement can sign
    * it, and the check could catch nothing.)
    */
-  share(neighbours: readonly NeighbourKeys[]): { ciphertexts: { to: number; box: Uint8Array }[] } {
+  share(neighbours: readonly NeighbourKeys[]): Shares {
     this.expectStage('share', 'share');
+    this.checkNeighbours(neighbours);
+    const agree = (secretKey: Uint8Array, publicKeys: Uint8Array[]) => this.synchronous(this.agreement.agreeMany(secretKey, publicKeys), 'share');
+    return this.sealShares(neighbours, agree(this.encryptionKeys!.secretKey, neighbours.map((n) => n.encryptionKey)), agree(this.maskKeys!.secretKey, neighbours.map((n) => n.maskKey)));
+  }
+
+  /**
+   * share() with an asynchronous X25519 (or a synchronous one): the same checks, randomness and
+   * bytes. Both agreements (share-box and mask keys with every neighbour) are computed up front,
+   * each once; the rest of the step is synchronous.
+   */
+  async shareAsync(neighbours: readonly NeighbourKeys[]): Promise<Shares> {
+    this.expectStage('share', 'shareAsync');
+    this.checkNeighbours(neighbours);
+    this.currentStage = 'sharing';
+    const [encryptionSecrets, maskSecrets] = await this.failOnError(
+      Promise.all([
+        this.agreement.agreeMany(this.encryptionKeys!.secretKey, neighbours.map((n) => n.encryptionKey)),
+        this.agreement.agreeMany(this.maskKeys!.secretKey, neighbours.map((n) => n.maskKey)),
+      ]),
+    );
+    return this.sealShares(neighbours, encryptionSecrets, maskSecrets);
+  }
+
+  /** Stage 2's refusals, before any agreement: see share(). Records the neighbours' signing keys. */
+  private checkNeighbours(neighbours: readonly NeighbourKeys[]): void {
     const encryptionKeys = this.encryptionKeys!;
     const maskKeys = this.maskKeys!;
     const { index, threshold, degree } = this.config;
@@ -187,8 +246,11 @@ export class SecAggClient {
       }
       this.signingKeys.set(neighbour.index, neighbour.signingKey);
     }
-    const encryptionSecrets = this.agreement.agreeMany(encryptionKeys.secretKey, neighbours.map((n) => n.encryptionKey));
-    const maskSecrets = this.agreement.agreeMany(maskKeys.secretKey, neighbours.map((n) => n.maskKey));
+  }
+
+  /** The rest of stage 2, given X25519 of each neighbour's encryption and mask keys (null: small order). */
+  private sealShares(neighbours: readonly NeighbourKeys[], encryptionSecrets: readonly (Uint8Array | null)[], maskSecrets: readonly (Uint8Array | null)[]): Shares {
+    const { index, threshold } = this.config;
     for (const [i, neighbour] of neighbours.entries()) {
       const encryptionSecret = encryptionSecrets[i];
       const maskSecret = maskSecrets[i];
@@ -199,7 +261,7 @@ export class SecAggClient {
     this.selfMaskSeed = this.random(SECRET_BYTES);
     const holders = [index, ...neighbours.map((n) => n.index)];
     const selfMaskShares = splitSecret(this.selfMaskSeed, threshold, holders, (n) => this.random(n));
-    const maskKeyShares = splitSecret(maskKeys.secretKey, threshold, holders, (n) => this.random(n));
+    const maskKeyShares = splitSecret(this.maskKeys!.secretKey, threshold, holders, (n) => this.random(n));
     this.held.set(index, { selfMaskShare: selfMaskShares[0]!.y, maskKeyShare: maskKeyShares[0]!.y });
     const ciphertexts = neighbours.map((neighbour, i) => {
       const pair = { selfMaskShare: selfMaskShares[i + 1]!.y, maskKeyShare: maskKeyShares[i + 1]!.y };
@@ -347,8 +409,24 @@ export class SecAggClient {
     this.signingKeys.clear();
   }
 
-  private keyPair(secretKey: Uint8Array): KeyPair {
-    return { secretKey, publicKey: this.agreement.publicKey(secretKey) };
+  /** The value of a synchronous agreement call; a promise here means an AsyncKeyAgreement reached a synchronous step, a caller bug. */
+  private synchronous<T>(result: T | Promise<T>, method: 'advertise' | 'share'): T {
+    if (result instanceof Promise) {
+      result.catch(() => {}); // its outcome no longer matters
+      this.finishWith('failed');
+      throw new SecAggError('INVALID_INPUT', `${method}() needs a synchronous X25519 (KeyAgreement); with an asynchronous one (AsyncKeyAgreement) call ${method}Async()`);
+    }
+    return result;
+  }
+
+  /** `pending`'s value; if it rejects, this client fails (takes no further part) and the error goes on. */
+  private async failOnError<T>(pending: Promise<T>): Promise<T> {
+    try {
+      return await pending;
+    } catch (error) {
+      this.finishWith('failed');
+      throw error;
+    }
   }
 
   private random(n: number, source = this.randomBytes): Uint8Array {

@@ -39,6 +39,18 @@ export interface KeyAgreement {
   agreeMany(secretKey: Uint8Array, publicKeys: readonly Uint8Array[]): (Uint8Array | null)[];
 }
 
+/**
+ * The same X25519 as `KeyAgreement`, asynchronous: WebCrypto's `deriveBits` only comes as a promise.
+ * `webCryptoKeyAgreement` (x25519-webcrypto.ts) implements it; `SecAggClient.advertiseAsync()` and
+ * `shareAsync()` accept it (and a synchronous `KeyAgreement` too).
+ */
+export interface AsyncKeyAgreement {
+  /** The X25519 public key of 32 secret bytes (the same bytes as `keyPairFromSecret`). */
+  publicKey(secretKey: Uint8Array): Promise<Uint8Array>;
+  /** `X25519(secretKey, publicKeys[i])` for each i, or `null` where the result is all zero (a small-order public key). */
+  agreeMany(secretKey: Uint8Array, publicKeys: readonly Uint8Array[]): Promise<(Uint8Array | null)[]>;
+}
+
 /** X25519 with tweetnacl: runs everywhere (browsers, workers, Node), ~0.6 ms per agreement. */
 export const naclKeyAgreement: KeyAgreement = {
   publicKey(secretKey) {

@@ -12,7 +12,7 @@ import {
   type ErrorCode,
   type WelcomeMessage,
 } from '@shoal/protocol';
-import { naclSigning, type KeyAgreement, type MaskPrg, type Signing } from '@shoal/secagg';
+import { naclSigning, type AsyncKeyAgreement, type KeyAgreement, type MaskPrg, type Signing } from '@shoal/secagg';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
 import { systemClock, type Clock } from '@shoal/protocol';
 import { askConsent, type ClientStorage, type Consent, type RoundPlan } from './consent.js';
@@ -84,8 +84,12 @@ export interface ShoalClientOptions {
   readonly localEpochs?: (round: number, epochs: number) => number;
   /** The secure-aggregation mask PRG (AES-128-CTR). Default: WebCrypto; the Node entry uses node:crypto. */
   readonly maskPrg?: MaskPrg;
-  /** X25519 for secure aggregation. Default: tweetnacl; the Node entry uses node:crypto (same bytes, faster). */
-  readonly keyAgreement?: KeyAgreement;
+  /**
+   * X25519 for secure aggregation, synchronous or asynchronous. Default: tweetnacl; the browser
+   * entry uses WebCrypto where the browser has X25519 (`webCryptoKeyAgreement()`, tweetnacl
+   * otherwise), the Node entry node:crypto (all give the same bytes).
+   */
+  readonly keyAgreement?: KeyAgreement | AsyncKeyAgreement;
   /** Ed25519 for secure aggregation's signatures. Default: tweetnacl; the Node entry uses node:crypto (same bytes, faster). */
   readonly signing?: Signing;
   /**

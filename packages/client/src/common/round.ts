@@ -84,11 +84,11 @@ export async function playRound(train: TrainMessage, receivedAt: number, held: H
         ...(io.options.identitySeed && { identitySeed: io.options.identitySeed }),
         ...(io.options.trustedIdentityKeys && { trustedIdentityKeys: io.options.trustedIdentityKeys }),
       });
-    if (secagg) io.send(secagg.advertise());
+    if (secagg) io.send(await secagg.advertise());
     training = trainLocally(train, global, io, part.signal);
     training.catch(() => {}); // awaited below; handled meanwhile, while the key stages run
     if (secagg) {
-      io.send(secagg.share(await mail.next('keys', part.signal)));
+      io.send(await secagg.share(await mail.next('keys', part.signal)));
       secagg.receiveInbox(await mail.next('inbox', part.signal));
     }
     const update = await training;

@@ -53,14 +53,18 @@ export class SecAggParticipant {
     this.secagg = new SecAggClient({ ...client, numParams: numValues });
   }
 
-  /** Stage 1: this round's public keys, signed. */
-  advertise(): AdvertiseMessage {
-    return { type: 'advertise', round: this.round, ...this.secagg.advertise() };
+  /** Stage 1: this round's public keys, signed. X25519 may be asynchronous (WebCrypto in browsers), hence the promise. */
+  async advertise(): Promise<AdvertiseMessage> {
+    return { type: 'advertise', round: this.round, ...(await this.secagg.advertiseAsync()) };
   }
 
-  /** Stage 2: a share box for each neighbour; throws SecAggError REFUSED for a neighbour list an honest client must not answer. */
-  share(keys: KeysMessage): SharesMessage {
-    return { type: 'shares', round: this.round, ...this.secagg.share(keys.neighbours) };
+  /**
+   * Stage 2: a share box for each neighbour, after one X25519 with each neighbour's two keys (each
+   * agreement computed once, up front); throws SecAggError REFUSED for a neighbour list an honest
+   * client must not answer.
+   */
+  async share(keys: KeysMessage): Promise<SharesMessage> {
+    return { type: 'shares', round: this.round, ...(await this.secagg.shareAsync(keys.neighbours)) };
   }
 
   /** After stage 2: keeps the shares addressed to us; throws SecAggError BAD_SHARE or REFUSED for a bad inbox. */
