@@ -23,6 +23,8 @@ import { quotasFor, type GroupReportMeta, type RoundTask } from './task.js';
 export interface HeldLease {
   readonly nodeId: string;
   epoch(): number;
+  /** Renews the lease now, or takes it again if it lapsed unclaimed; throws FencedError once another leader holds it. */
+  ensure(): Promise<void>;
 }
 
 export interface LeaderDriverOptions {
@@ -97,6 +99,7 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
   const abandon = (reason: string, extra: Partial<RoundMetrics> = {}) => abandoned(ports, setup, state, round, reason, { ...extra, durationMs: clock.now() - started });
 
   try {
+    await redisStep('confirming the lease', () => lease.ensure());
     // Take over: a round the previous leader began, or ended without our log hearing of it.
     const found = await redisStep('reading the round', () => plane.roundStatus());
     if (found !== undefined && found.round >= round) {

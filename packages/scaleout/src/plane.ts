@@ -48,6 +48,21 @@ export class FencedError extends Error {
   }
 }
 
+/** Thrown when Redis holds no epoch at all: it restarted without its data, and the round state is gone. */
+export class StateLostError extends Error {
+  constructor(what: string) {
+    super(`Redis holds no leader epoch (it restarted empty): ${what} refused`);
+    this.name = 'StateLostError';
+  }
+}
+
+/** A fenced script's outcome: 'fenced' and 'lost' become errors; the rest is the caller's. */
+function unfenced<T extends string>(outcome: unknown, epoch: number, what: string): T {
+  if (outcome === 'fenced') throw new FencedError(epoch, what);
+  if (outcome === 'lost') throw new StateLostError(what);
+  return outcome as T;
+}
+
 /** KEYS: lease, epoch. ARGV: node id, lease ms, smallest acceptable epoch. Returns the new epoch, or 0 while another node holds the lease. */
 const ACQUIRE = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -66,7 +81,9 @@ return 0`;
  * recorded (an older round left open, one its leader gave up on, is superseded: its reports are late).
  */
 const BEGIN = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'fenced' end
+local held = redis.call('GET', KEYS[1])
+if not held then return 'lost' end
+if held ~= ARGV[1] then return 'fenced' end
 local current = tonumber(redis.call('HGET', KEYS[2], 'round') or '0')
 if current >= tonumber(ARGV[2]) then return 'busy' end
 redis.call('HSET', KEYS[2], 'round', ARGV[2], 'phase', 'selecting', 'epoch', ARGV[1], 'task', ARGV[3])
@@ -75,7 +92,9 @@ return 'ok'`;
 
 /** KEYS: epoch, round. ARGV: epoch, round, from phase, to phase. */
 const ADVANCE = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'fenced' end
+local held = redis.call('GET', KEYS[1])
+if not held then return 'lost' end
+if held ~= ARGV[1] then return 'fenced' end
 if redis.call('HGET', KEYS[2], 'round') ~= ARGV[2] or redis.call('HGET', KEYS[2], 'phase') ~= ARGV[3] then return 'conflict' end
 redis.call('HSET', KEYS[2], 'phase', ARGV[4])
 return 'ok'`;
@@ -87,7 +106,9 @@ return 'ok'`;
  * The marker lets a gateway that looks late (the next round already began) see how it ended.
  */
 const END = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'fenced' end
+local held = redis.call('GET', KEYS[1])
+if not held then return 'lost' end
+if held ~= ARGV[1] then return 'fenced' end
 if redis.call('HGET', KEYS[2], 'round') ~= ARGV[2] then return 'conflict' end
 local phase = redis.call('HGET', KEYS[2], 'phase')
 if phase ~= 'selecting' and phase ~= 'aggregating' then return 'conflict' end
@@ -170,21 +191,19 @@ export class ControlPlane {
   /** Begins `round` under `epoch` with the gateways' `task`; false when Redis already has that round (or a later one). */
   async begin(epoch: number, round: number, task: string): Promise<boolean> {
     const outcome = await this.redis.eval(BEGIN, 2, this.key('epoch'), this.key('round'), epoch, round, task);
-    if (outcome === 'fenced') throw new FencedError(epoch, `beginning round ${round}`);
-    return outcome === 'ok';
+    return unfenced(outcome, epoch, `beginning round ${round}`) === 'ok';
   }
 
   /** Moves `round` from one phase to the next; false when it is not in `from`. */
   async advance(epoch: number, round: number, from: Phase, to: Phase): Promise<boolean> {
     const outcome = await this.redis.eval(ADVANCE, 2, this.key('epoch'), this.key('round'), epoch, round, from, to);
-    if (outcome === 'fenced') throw new FencedError(epoch, `moving round ${round} from ${from} to ${to}`);
-    return outcome === 'ok';
+    return unfenced(outcome, epoch, `moving round ${round} from ${from} to ${to}`) === 'ok';
   }
 
   /**
    * Ends `round` as committed (with the new model's weights, under `modelVersion`) or abandoned,
    * storing `record` (the encoded round record) as the last ended round. False when the round is
-   * not open; throws FencedError when a newer leader holds the task.
+   * not open; throws FencedError when a newer leader holds the task, StateLostError when Redis lost it all.
    */
   async end(epoch: number, round: number, outcome: { status: 'committed'; modelVersion: string; previousVersion: string | undefined; weights: Float32Array } | { status: 'abandoned' }, record: Uint8Array): Promise<boolean> {
     const committed = outcome.status === 'committed';
@@ -204,14 +223,15 @@ export class ControlPlane {
       committed ? floatBytes(outcome.weights) : '',
       RESULT_TTL_MS,
     );
-    if (result === 'fenced') throw new FencedError(epoch, `ending round ${round}`);
-    return result === 'ok';
+    return unfenced(result, epoch, `ending round ${round}`) === 'ok';
   }
 
   /** Marks the task finished (the leader ran its last round): gateways close their connections. */
   async finish(epoch: number, round: number): Promise<void> {
     const outcome = await this.redis.eval(
-      `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'fenced' end
+      `local held = redis.call('GET', KEYS[1])
+if not held then return 'lost' end
+if held ~= ARGV[1] then return 'fenced' end
 if redis.call('HEXISTS', KEYS[2], 'round') == 0 then redis.call('HSET', KEYS[2], 'round', ARGV[2], 'phase', 'abandoned', 'epoch', ARGV[1]) end
 redis.call('HSET', KEYS[2], 'finished', '1') return 'ok'`,
       2,
@@ -220,7 +240,7 @@ redis.call('HSET', KEYS[2], 'finished', '1') return 'ok'`,
       epoch,
       round,
     );
-    if (outcome === 'fenced') throw new FencedError(epoch, 'finishing the task');
+    unfenced(outcome, epoch, 'finishing the task');
   }
 
   /** How `round` ended, while its marker lasts (RESULT_TTL_MS); undefined while it is open, or unknown. */

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { startCoordinator, systemClock, type Coordinator, type CoordinatorHandle, type CoordinatorOptions, type TlsCredentials } from '@shoal/coordinator';
 import { gatewayDriver } from './gateway.js';
 import { leaderDriver, type HeldLease } from './leader.js';
-import { ControlPlane } from './plane.js';
+import { ControlPlane, FencedError } from './plane.js';
 
 type Listen = { host?: string; port?: number; tls?: TlsCredentials };
 
@@ -118,7 +118,30 @@ export async function startLeader(options: CoordinatorOptions, listen: Listen, s
   }
   let current = epoch;
   let lost = false;
-  const lease: HeldLease = { nodeId: id, epoch: () => current };
+  // One renewal at a time: the timer's and a round's `ensure` must not both try to retake it.
+  let renewing: Promise<boolean> | undefined;
+  const holdLease = (): Promise<boolean> =>
+    (renewing ??= (async () => {
+      try {
+        if (await plane.renewLease(id, current, leaseMs)) return true;
+        // Gone: it lapsed unclaimed (Redis restarted empty, or we stalled), or another leader took it.
+        const again = await plane.acquireLease(id, leaseMs, current + 1);
+        if (again === undefined) return false;
+        current = again;
+        return true;
+      } finally {
+        renewing = undefined;
+      }
+    })());
+  const lease: HeldLease = {
+    nodeId: id,
+    epoch: () => current,
+    async ensure() {
+      if (await holdLease()) return;
+      lost = true;
+      throw new FencedError(current, 'starting a round');
+    },
+  };
   const handle = await startCoordinator(
     options,
     listen,
@@ -139,20 +162,15 @@ export async function startLeader(options: CoordinatorOptions, listen: Listen, s
     plane.close();
     throw error;
   });
-  const keepLease = async () => {
-    try {
-      if (await plane.renewLease(id, current, leaseMs)) return;
-      // Gone: expired while Redis restarted (re-take it, with a higher epoch), or taken by another.
-      const again = await plane.acquireLease(id, leaseMs, current + 1);
-      if (again !== undefined) current = again;
-      else if (!lost) {
+  const keepLease = () =>
+    holdLease().then(
+      (held) => {
+        if (held || lost) return;
         lost = true;
         void handle.close();
-      }
-    } catch {
-      // Redis unreachable: try again next time; the fence protects every write meanwhile.
-    }
-  };
+      },
+      () => {}, // Redis unreachable: try again next time; the fence protects every write meanwhile
+    );
   const renewal = setInterval(() => void keepLease(), leaseMs / 3);
   const ended = handle.finished.then(
     async (summary) => {
