@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LEDGER_FILE, builtinInitialModel, readLatestCheckpoint, readLedger, type RoundMetrics } from '@shoal/coordinator';
 import { RdpAccountant } from '@shoal/dp';
+import { ControlPlane } from '@shoal/scaleout';
 import { float32Ulp, startRedisServer, startScriptedPeer, startServe, type RedisServer, type ScriptedPeer, type ServeProcess } from '@shoal/testkit';
 
 const TOKEN = 'scaleout-failures-token';
@@ -76,6 +77,22 @@ function epsilonAfter(rounds: number, delta: number): number {
 }
 
 describe('scale-out failures (real processes, redis-server, SIGKILL at explicit points)', () => {
+  it('a leader whose lease another node took stops committing and exits 3', async () => {
+    const task = await newTask({ rounds: 3, clientsPerRound: 4, minClients: 2, minAvailable: 4 });
+    const leader = start(task, 'leader', 'leader-a', {}, ['--lease-ms', '600']);
+    await leader.url;
+    const intruder = new ControlPlane(task.redis.url, 'failover');
+    await intruder.connect();
+    try {
+      await intruder.releaseLease('leader-a', 1); // as if leader-a's lease had lapsed
+      expect(await intruder.acquireLease('intruder', 60_000)).toBe(2);
+      expect(await leader.exit).toEqual({ code: 3, signal: null });
+      expect(leader.stderr()).toMatch(/another leader holds the task/);
+    } finally {
+      intruder.close();
+    }
+  }, 60_000);
+
   it('a gateway SIGKILLed mid-round loses only its group: the round commits from the other gateways', async () => {
     const task = await newTask({ rounds: 1, clientsPerRound: 6, minClients: 2, minAvailable: 6 });
     const leader = start(task, 'leader', 'leader-a', {}, ['--lease-ms', '2000']);
