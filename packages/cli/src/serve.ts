@@ -76,7 +76,7 @@ export async function serve(args: readonly string[], role: ServeRole = 'serve'):
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
     ...(role !== 'serve' ? { redis: { type: 'string' }, id: { type: 'string' } } : {}),
-    ...(role === 'leader' ? { 'lease-ms': { type: 'string' }, 'group-size': { type: 'string' } } : {}),
+    ...(role === 'leader' ? { 'lease-ms': { type: 'string' } } : {}),
   });
   if (values.config === undefined) throw configError(`${role} needs --config FILE (shoal ${role} --help)`);
   const redisUrl = values['redis'] as string | undefined;
@@ -139,11 +139,9 @@ async function startScaleOut(
   const settings = { redisUrl: values['redis'] as string, task, ...(values['id'] !== undefined ? { id: values['id'] as string } : {}) };
   if (role === 'gateway') return startGateway(options, listen, settings);
   const leaseMs = values['lease-ms'] === undefined ? undefined : integerFlag('lease-ms', values['lease-ms'] as string, 100, 3_600_000);
-  const minGroupSize = values['group-size'] === undefined ? undefined : integerFlag('group-size', values['group-size'] as string, 1, 100_000);
   return startLeader(options, listen, {
     ...settings,
     ...(leaseMs !== undefined ? { leaseMs } : {}),
-    ...(minGroupSize !== undefined ? { minGroupSize } : {}),
     onStandby: () => process.stdout.write(`${JSON.stringify({ event: 'standby', reason: 'another leader holds the task' })}\n`),
   });
 }

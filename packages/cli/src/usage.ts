@@ -40,11 +40,12 @@ Options:
   -h, --help             print this help
 `;
 
-export const LEADER_USAGE = `Usage: shoal leader --config FILE --redis URL [--id NAME] [--lease-ms MS] [--group-size N]
+export const LEADER_USAGE = `Usage: shoal leader --config FILE --redis URL [--id NAME] [--lease-ms MS]
                     [--host H] [--port P] [--set key.path=value ...] [--log-level L] [--log-format F]
 
 Runs a scale-out leader (docs/scale-out.md): takes the task's lease in Redis (standing by while
-another leader holds it), sets each gateway's quota, adds the groups' sums, adds DP noise once,
+another leader holds it), sets each gateway's quota (groups of at least secagg.groupSize), adds
+the groups' sums, adds DP noise once,
 steps the strategy and commits: in Redis first (a script that checks the lease's fencing epoch,
 so a deposed leader cannot commit), then in server.checkpointDir and its privacy ledger. Give
 every leader of a task the same checkpointDir. Takes no device connections; serves /healthz,
@@ -55,8 +56,6 @@ Options:
   --redis URL            the task's Redis, redis://host:port
   --id NAME              this leader's name (default: host-pid)
   --lease-ms MS          the lease: a dead leader is replaced within this long (default 5000)
-  --group-size N         the smallest group a gateway may run (default 3 with secure
-                         aggregation, 1 without)
   --host, --port, --set, --log-level, --log-format: as for shoal serve
   -h, --help             print this help
 `;

@@ -31,6 +31,8 @@ export interface SecAggOptions {
    * the sum hides. Default false.
    */
   readonly shareMetrics?: boolean;
+  /** Scale-out: the smallest group a gateway may run a round's SecAgg over (the leader's rule). Default 3. */
+  readonly groupSize?: number;
 }
 
 export interface EvaluationResult {

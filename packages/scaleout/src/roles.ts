@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { MIN_SECAGG_COHORT } from '@shoal/secagg';
 import { startCoordinator, systemClock, type Coordinator, type CoordinatorHandle, type CoordinatorOptions, type TlsCredentials } from '@shoal/coordinator';
 import { gatewayDriver } from './gateway.js';
 import { leaderDriver, type HeldLease } from './leader.js';
@@ -83,8 +84,6 @@ export interface LeaderHandle extends CoordinatorHandle {
 
 export interface LeaderSettings extends ScaleOutSettings {
   readonly leaseMs?: number;
-  /** The smallest group a gateway may run (default: 3 with secure aggregation, 1 without). */
-  readonly minGroupSize?: number;
   /** Devices admitted per device wanted (default 1.3; 1 under DP, so the accountant's q is the cohort's). */
   readonly overSelection?: number;
   /** Called while this process waits for the lease another leader holds. */
@@ -152,7 +151,8 @@ export async function startLeader(options: CoordinatorOptions, listen: Listen, s
           lease,
           clock: systemClock,
           overSelection: settings.overSelection ?? (options.dp ? 1 : 1.3),
-          minGroupSize: settings.minGroupSize ?? (options.secagg ? 3 : 1),
+          // SecAgg protects a group sum by the group's size; without it a gateway sees each update anyway.
+          minGroupSize: options.secagg ? (options.secagg.groupSize ?? MIN_SECAGG_COHORT) : 1,
           reportTimeoutMs: (options.roundTimeoutMs ?? 60_000) + 4 * (options.secagg?.stageTimeoutMs ?? 0),
           minAvailable: options.minAvailable ?? options.minClients ?? 1,
         }),

@@ -21,6 +21,8 @@ export interface SecAggConfig {
   readonly maxWeight: number;
   /** Whether clients send their training metrics in the clear beside the masked input. */
   readonly shareMetrics: boolean;
+  /** Scale-out: the smallest group a gateway may run a round's SecAgg over. Unset: MIN_SECAGG_COHORT. */
+  readonly groupSize?: number;
 }
 
 /** The defaults of `secagg`, and of a round's SecAgg options. */
@@ -36,7 +38,7 @@ export const SECAGG_DEFAULTS = {
   maxWeight: 1_000,
   /** Metrics stay on the clients: beside the sum, the coordinator learns nothing per client. */
   shareMetrics: false,
-} as const satisfies Omit<SecAggConfig, 'threshold' | 'degree'>;
+} as const satisfies Omit<SecAggConfig, 'threshold' | 'degree' | 'groupSize'>;
 
 /** The smallest SecAgg+ degree a config may give: the client and one neighbour on each side. */
 const MIN_DEGREE = 3;
@@ -48,7 +50,7 @@ const MIN_DEGREE = 3;
  * `poisson` the cohort only averages clientsPerRound; it is checked at that size.
  */
 export function parseSecAggConfig(raw: unknown, clientsPerRound: number | undefined): SecAggConfig {
-  const secagg = new ConfigSection(raw, 'secagg', ['mode', 'threshold', 'degree', 'maxDropout', 'stageTimeoutMs', 'clipRange', 'maxWeight', 'shareMetrics']);
+  const secagg = new ConfigSection(raw, 'secagg', ['mode', 'threshold', 'degree', 'maxDropout', 'stageTimeoutMs', 'clipRange', 'maxWeight', 'shareMetrics', 'groupSize']);
   const config: SecAggConfig = {
     mode: secagg.oneOf('mode', SECAGG_DEFAULTS.mode, SECAGG_MODES),
     ...secagg.optional('threshold', (value, path) => integerAt(value, path, MIN_THRESHOLD)),
@@ -58,10 +60,12 @@ export function parseSecAggConfig(raw: unknown, clientsPerRound: number | undefi
     clipRange: secagg.number('clipRange', SECAGG_DEFAULTS.clipRange, POSITIVE),
     maxWeight: secagg.integer('maxWeight', SECAGG_DEFAULTS.maxWeight, 1),
     shareMetrics: secagg.boolean('shareMetrics', SECAGG_DEFAULTS.shareMetrics),
+    ...secagg.optional('groupSize', (value, path) => integerAt(value, path, MIN_SECAGG_COHORT)),
   };
   const { mode, threshold, degree, maxWeight } = config;
   if (mode === 'off') {
     if (threshold !== undefined || degree !== undefined) invalid('secagg.threshold and secagg.degree need secagg.mode secagg or secagg+');
+    if (config.groupSize !== undefined) invalid('secagg.groupSize needs secagg.mode secagg or secagg+ (without secure aggregation a gateway runs groups of any size)');
     return config;
   }
   if (mode === 'secagg' && degree !== undefined) invalid('secagg.degree is for secagg+ only: full secagg uses the whole cohort');

@@ -115,7 +115,7 @@ export const FULL = {
       badTokenWindowMs: 5_000,
     },
   },
-  secagg: { mode: 'secagg+', threshold: 4, degree: 5, maxDropout: 0.2, stageTimeoutMs: 2_000, clipRange: 0.5, maxWeight: 600, shareMetrics: true },
+  secagg: { mode: 'secagg+', threshold: 4, degree: 5, maxDropout: 0.2, stageTimeoutMs: 2_000, clipRange: 0.5, maxWeight: 600, shareMetrics: true, groupSize: 6 },
   dp: { mode: 'distributed', noiseMultiplier: 0.8, clipNorm: 0.5, adaptiveClip: { targetQuantile: 0.7, learningRate: 0.1, countNoiseStd: 2 }, delta: 1e-6, targetEpsilon: 4, allowNoCheckpoint: true },
   sampling: 'poisson',
   maxUpdateNorm: 2.5,
@@ -165,6 +165,8 @@ export const CROSS_KEY_EXAMPLES: readonly (readonly [Record<string, unknown>, st
   [{ clientsPerRound: 4, fraction: 0.5 }, 'give clientsPerRound or fraction, not both'],
   [at('faults.stage', 'share'), 'faults.stage share is a secure-aggregation stage, but secagg.mode is off'], // the default mode is off
   [at('secagg.threshold', 3), 'secagg.threshold and secagg.degree need secagg.mode secagg or secagg+'],
+  [at('secagg.groupSize', 10), 'secagg.groupSize needs secagg.mode secagg or secagg+ (without secure aggregation a gateway runs groups of any size)'],
+  [{ secagg: { mode: 'secagg+', groupSize: 2 } }, 'secagg.groupSize must be an integer in [3, ∞], got 2'],
   [{ secagg: { mode: 'secagg', degree: 5 } }, 'secagg.degree is for secagg+ only: full secagg uses the whole cohort'],
   [{ secagg: { mode: 'secagg+', degree: 6 } }, 'secagg.degree must be odd (the client itself plus equally many neighbours on each side), got 6'],
   [{ secagg: { mode: 'secagg+', degree: 5, threshold: 7 } }, 'secagg.threshold (7) exceeds secagg.degree (5): no secret could ever be reconstructed'],
