@@ -63,9 +63,6 @@ export async function startGateway(options: CoordinatorOptions, listen: Listen, 
   return {
     ...handle,
     id,
-    history: handle.history,
-    finished: handle.finished,
-    globalWeights: () => handle.globalWeights(),
     async close() {
       await handle.close();
       await stopped.catch(() => {});
@@ -187,9 +184,6 @@ export async function startLeader(options: CoordinatorOptions, listen: Listen, s
   return {
     ...handle,
     id,
-    history: handle.history,
-    finished: handle.finished,
-    globalWeights: () => handle.globalWeights(),
     epoch: () => current,
     deposed: () => lost,
     async close() {
