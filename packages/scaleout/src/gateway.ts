@@ -1,11 +1,8 @@
 import { encodeFrame } from '@shoal/protocol';
-import { modelVersion, runGroup, type Clock, type Coordinator, type CoordinatorState, type RoundDriver, type RoundMetrics, type RoundPorts, type RoundRecord, type RunSetup } from '@shoal/coordinator';
-import { weightsHash } from '@shoal/coordinator';
+import { modelVersion, runGroup, weightsHash, type Clock, type Coordinator, type CoordinatorState, type RoundDriver, type RoundMetrics, type RoundPorts, type RoundRecord, type RunSetup } from '@shoal/coordinator';
 import type { ControlPlane, RoundStatus } from './plane.js';
 import type { GroupReportMeta, RoundTask } from './task.js';
-
-/** How often a gateway or a leader reads the round hash while it waits (a few reads per second per process). */
-export const POLL_MS = 100;
+import { waitFor } from './wait.js';
 
 export interface GatewayDriverOptions {
   readonly plane: ControlPlane;
@@ -159,29 +156,4 @@ async function readStatus(plane: ControlPlane): Promise<RoundStatus | undefined>
   } catch {
     return undefined;
   }
-}
-
-/**
- * Polls `probe` every POLL_MS until it yields a value, `signal` aborts, or `timeoutMs` passes on
- * `clock` (then undefined).
- */
-export async function waitFor<T>(clock: Clock, signal: AbortSignal, probe: () => Promise<T | undefined>, timeoutMs = Number.POSITIVE_INFINITY): Promise<T | undefined> {
-  const until = clock.now() + timeoutMs;
-  while (!signal.aborted) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (clock.now() >= until) return undefined;
-    await new Promise<void>((resolve) => {
-      const cancel = clock.after(POLL_MS, () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      });
-      const onAbort = () => {
-        cancel();
-        resolve();
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-  return undefined;
 }

@@ -3,3 +3,4 @@ export * from './task.js';
 export * from './gateway.js';
 export * from './leader.js';
 export * from './roles.js';
+export * from './wait.js';

@@ -3,6 +3,7 @@ import {
   crashAtLeaderStepIfAsked,
   modelVersion,
   nextModel,
+  roundPrivacy,
   sampleRate,
   weightsHash,
   type Clock,
@@ -14,8 +15,7 @@ import {
   type RoundRecord,
   type RunSetup,
 } from '@shoal/coordinator';
-import { roundPrivacy } from '@shoal/coordinator';
-import { waitFor } from './gateway.js';
+import { waitFor } from './wait.js';
 import { FencedError, type ControlPlane, type GatewayStatus } from './plane.js';
 import { quotasFor, type GroupReportMeta, type RoundTask } from './task.js';
 
