@@ -2,7 +2,8 @@
 // real files: a 10-round DP run with checkpoints verifies; deleting the newest checkpoint, deleting
 // or editing the ledger, or cutting entries off it makes the next coordinator refuse to start
 // (naming both sides), so ε can never go down; a crash between the checkpoint and the ledger write
-// (the ledger one round behind, at the checkpoint's anchor) resumes and records the round.
+// (the ledger one round behind, at the checkpoint's anchor) resumes and writes that round's entry
+// from the checkpoint, as the uninterrupted run wrote it.
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,6 +142,10 @@ describe('privacy ledger across restarts', () => {
     const ledger = await readLedger(join(dir, LEDGER_FILE), checkpoint?.ledger);
     expect(ledger?.ok).toBe(true);
     if (!ledger?.ok) return;
+    // The restart wrote the lost round-10 entry from its checkpoint first: byte for byte the line
+    // the uninterrupted run wrote (same place in the chain), so the ledger records every round.
+    expect((await ledgerLines(dir))[ROUNDS]).toBe((await ledgerLines(finished))[ROUNDS]);
+    expect(ledger.entries.at(-3)).toMatchObject({ type: 'round', round: ROUNDS });
     const resume = ledger.entries.at(-2)!;
     expect(resume).toMatchObject({ type: 'resume', round: ROUNDS });
     expect(ledger.entries.at(-1)).toMatchObject({ type: 'end', round: ROUNDS, epsilon: resume.epsilon });

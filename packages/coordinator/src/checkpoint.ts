@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShoalError, decodeFrame, encodeFrame } from '@shoal/protocol';
 import type { StrategyState } from '@shoal/strategy';
-import type { LedgerHead } from './ledger.js';
+import type { LedgerHead, RoundEntry, Unchained } from './ledger.js';
 import type { PrivacyState } from './privacy.js';
 import { writeFileAtomically } from './atomic-file.js';
 
@@ -25,6 +25,12 @@ export interface Checkpoint {
    * the ledger sink runs after the checkpoint sink), so cutting entries off the ledger shows.
    */
   readonly ledger?: LedgerHead;
+  /**
+   * This round's privacy-ledger entry, as the ledger sink writes it after this checkpoint: a
+   * restart that finds the ledger one round behind (a crash between the two writes) appends it,
+   * so the ledger records every round itself.
+   */
+  readonly ledgerEntry?: Unchained<RoundEntry>;
 }
 
 const FILE_PATTERN = /^round-(\d{6,})\.ckpt$/;

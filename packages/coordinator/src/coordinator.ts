@@ -17,7 +17,7 @@ import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
 import { mkdir, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { readLatestCheckpoint } from './checkpoint.js';
-import { CODE_VERSION, LEDGER_FILE, LedgerWriter, ledgerConfigHash, ledgerSettings, ledgerSink, readLedger, reconcileLedger, type LedgerHead, type StartEntry } from './ledger.js';
+import { CODE_VERSION, LEDGER_FILE, LedgerWriter, ledgerConfigHash, ledgerSettings, ledgerSink, readLedger, reconcileLedger, roundEntry, type LedgerHead, type RoundEntry, type StartEntry, type Unchained } from './ledger.js';
 import { LocalCohort } from './cohort.js';
 import type { PeerConnection, PeerHandlers } from './connection.js';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
@@ -114,6 +114,8 @@ export class Coordinator {
   private ledgerBegun = false;
   /** The ledger head the restored checkpoint recorded. */
   private restoredLedgerHead: LedgerHead | undefined;
+  /** The restored checkpoint's own ledger entry (see Checkpoint.ledgerEntry). */
+  private restoredLedgerEntry: Unchained<RoundEntry> | undefined;
   private readonly driver: RoundDriver;
   private readonly refusesDevices: string | undefined;
 
@@ -156,7 +158,9 @@ export class Coordinator {
     // the ledger (after it: a crash between the two leaves the checkpoint one round ahead, with the
     // higher ε, which restore() accepts; docs/privacy.md), then history and onRound.
     const sinks = [
-      ...(this.options.checkpointDir !== undefined ? [this.telemetry.timedCheckpoint(checkpointSink(this.options.checkpointDir, () => this.ledger?.head, { retention: this.options.retention }))] : []),
+      ...(this.options.checkpointDir !== undefined
+        ? [this.telemetry.timedCheckpoint(checkpointSink(this.options.checkpointDir, () => this.ledger?.head, { retention: this.options.retention }, this.ledger && ((record) => roundEntry(record, this.options))))]
+        : []),
       ...(this.ledger ? [ledgerSink(this.ledger, this.options)] : []),
       this.telemetry.sink,
       (record: { readonly metrics: RoundMetrics }) => {
@@ -274,6 +278,7 @@ export class Coordinator {
       ...(checkpoint.privacy ? { privacy: checkpoint.privacy } : {}),
     };
     this.restoredLedgerHead = checkpoint.ledger;
+    this.restoredLedgerEntry = checkpoint.ledgerEntry;
     this.options.logger.info({ round: checkpoint.round }, 'resumed from the checkpoint of this round');
     return true;
   }
@@ -290,7 +295,15 @@ export class Coordinator {
       ? { round: this.state.round, runId: this.state.runId, epsilon: this.spentEpsilon(), ...(this.restoredLedgerHead ? { ledger: this.restoredLedgerHead } : {}) }
       : undefined;
     const plan = reconcileLedger(dir, verification, checkpoint, this.options.dp !== undefined);
-    if (plan.action === 'resume' && verification?.ok) this.ledger.continueAt(verification.head);
+    if (plan.action === 'resume' && verification?.ok) {
+      this.ledger.continueAt(verification.head);
+      // The checkpoint is a round ahead (the process died between its write and the ledger's):
+      // the ledger gets that round's entry first, so it records every round itself.
+      const missing = this.restoredLedgerEntry;
+      if (missing !== undefined && missing.round === this.state.round && !verification.entries.some((entry) => entry.type === 'round' && entry.round === missing.round)) {
+        await this.ledger.append(missing);
+      }
+    }
     if (plan.action === 'new' && plan.archive && verification?.ok) {
       await rename(this.ledger.path, join(dir, `ledger-${(verification.entries[0] as StartEntry).runId}.jsonl`));
     }

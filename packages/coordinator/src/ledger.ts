@@ -106,7 +106,7 @@ export interface EndEntry extends Chained {
 
 export type LedgerEntry = StartEntry | RoundEntry | EndEntry;
 
-type Unchained<T> = T extends LedgerEntry ? Omit<T, 'seq' | 'prev'> : never;
+export type Unchained<T> = T extends LedgerEntry ? Omit<T, 'seq' | 'prev'> : never;
 export type LedgerFields = Unchained<LedgerEntry>;
 
 // ---- lines ----

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { StrategyState } from '@shoal/strategy';
 import { writeCheckpoint, type PruneOptions } from './checkpoint.js';
-import type { LedgerHead } from './ledger.js';
+import type { LedgerHead, RoundEntry, Unchained } from './ledger.js';
 import type { PrivacyState } from './privacy.js';
 import type { RoundMetrics } from './round.js';
 
@@ -53,7 +53,12 @@ export class RoundLog {
 }
 
 /** The sink that writes an atomic checkpoint of every record (aborted rounds too, so round numbers are never reused). */
-export function checkpointSink(dir: string, ledgerHead: () => LedgerHead | undefined = () => undefined, prune: PruneOptions = {}): RoundSink {
+export function checkpointSink(
+  dir: string,
+  ledgerHead: () => LedgerHead | undefined = () => undefined,
+  prune: PruneOptions = {},
+  ledgerEntry?: (record: RoundRecord) => Unchained<RoundEntry>,
+): RoundSink {
   return async (record) => {
     await writeCheckpoint(dir, {
       formatVersion: 1,
@@ -65,6 +70,7 @@ export function checkpointSink(dir: string, ledgerHead: () => LedgerHead | undef
       strategyState: record.strategyState,
       ...(record.privacy ? { privacy: record.privacy } : {}),
       ...(ledgerHead() ? { ledger: ledgerHead()! } : {}),
+      ...(ledgerEntry ? { ledgerEntry: ledgerEntry(record) } : {}),
     }, prune);
   };
 }
