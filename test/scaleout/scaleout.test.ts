@@ -15,7 +15,7 @@ import { createSeededRandom } from '@shoal/protocol';
 import { startGateway, startLeader, ControlPlane } from '@shoal/scaleout';
 import { loadDataset, partitionIid, subset } from '@shoal/sim';
 import { fedAvg } from '@shoal/strategy';
-import { secAggMeanBound, startRedisServer, type RedisServer } from '@shoal/testkit';
+import { secAggMeanBound, startRedisServer, upgradeStatus, type RedisServer } from '@shoal/testkit';
 
 const TOKEN = 'scaleout-token';
 const GATEWAYS = 3;
@@ -53,6 +53,8 @@ describe('a leader and three gateways over Redis', () => {
     const task = { redisUrl: redis.url, task: 'digits' };
     const leader = await startLeader({ ...options, checkpointDir: dir, onRound: (metrics) => rounds.push(metrics) }, {}, { ...task, id: 'leader-a', leaseMs: 2_000 });
     cleanup.push(() => leader.close());
+    // The leader takes no devices, even with a valid token: they belong on a gateway.
+    expect(await upgradeStatus(leader.url, { Authorization: `Bearer ${TOKEN}` })).toEqual({ opened: false, statusCode: 503 });
     const gateways = await Promise.all([...Array(GATEWAYS).keys()].map((g) => startGateway(options, {}, { ...task, id: `gw-${g}` })));
     cleanup.push(() => Promise.all(gateways.map((gateway) => gateway.close())).then(() => {}));
 

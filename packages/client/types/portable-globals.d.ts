@@ -41,8 +41,10 @@ interface CryptoKey {
   readonly type: string;
 }
 interface SubtleCrypto {
-  importKey(format: 'raw', keyData: Uint8Array, algorithm: string | { readonly name: string }, extractable: boolean, usages: readonly string[]): Promise<CryptoKey>;
+  /** 'pkcs8' and `deriveBits`: X25519 secrets (@shoal/secagg's webCryptoKeyAgreement, which feature-detects X25519). */
+  importKey(format: 'raw' | 'pkcs8', keyData: Uint8Array, algorithm: string | { readonly name: string }, extractable: boolean, usages: readonly string[]): Promise<CryptoKey>;
   encrypt(algorithm: { readonly name: string; readonly counter?: Uint8Array; readonly length?: number }, key: CryptoKey, data: Uint8Array): Promise<ArrayBuffer>;
+  deriveBits(algorithm: { readonly name: string; readonly public: CryptoKey }, baseKey: CryptoKey, length: number): Promise<ArrayBuffer>;
 }
 declare var crypto: {
   getRandomValues<T extends Uint8Array | Uint16Array | Uint32Array | Int32Array>(array: T): T;
