@@ -34,16 +34,29 @@ export interface GroupReportMeta {
 
 /**
  * How many devices each gateway may admit for a round that wants `wanted` (already over-selected):
- * shares proportional to the gateways' eligible counts, none below `minGroupSize` (a gateway that
- * cannot form one group gets none), none above what a gateway has.
+ * shares proportional to the gateways' eligible counts, apportioned by largest remainder so they
+ * add up to exactly `wanted` (or every eligible device, if fewer), none above what a gateway has.
+ * A gateway that cannot form one group of `minGroupSize` gets none; a share below it is raised to
+ * it, the one case where the total exceeds `wanted` (a few devices, when `wanted` is small next to
+ * gateways × minGroupSize).
  */
 export function quotasFor(gateways: readonly GatewayStatus[], wanted: number, minGroupSize: number): Record<string, number> {
   const usable = gateways.filter((gateway) => gateway.eligible >= minGroupSize);
   const eligible = usable.reduce((total, gateway) => total + gateway.eligible, 0);
-  const quotas: Record<string, number> = {};
-  for (const gateway of usable) {
-    const share = Math.ceil((wanted * gateway.eligible) / eligible);
-    quotas[gateway.id] = Math.min(gateway.eligible, Math.max(minGroupSize, share));
+  const target = Math.min(wanted, eligible);
+  const exact = usable.map((gateway) => (target * gateway.eligible) / Math.max(1, eligible));
+  const shares = exact.map(Math.floor);
+  // The devices the floors left out go to the largest remainders (never past a gateway's eligible count).
+  let left = target - shares.reduce((total, share) => total + share, 0);
+  const byRemainder = usable.map((_, i) => i).sort((a, b) => exact[b]! - shares[b]! - (exact[a]! - shares[a]!) || a - b);
+  for (const i of byRemainder) {
+    if (left === 0) break;
+    if (shares[i]! < usable[i]!.eligible) {
+      shares[i]!++;
+      left--;
+    }
   }
+  const quotas: Record<string, number> = {};
+  usable.forEach((gateway, i) => (quotas[gateway.id] = Math.max(minGroupSize, shares[i]!)));
   return quotas;
 }

@@ -126,9 +126,20 @@ describe('rounds', () => {
 });
 
 describe('quotasFor', () => {
+  it('admits exactly the wanted count when the shares are uneven (no rounding up per gateway)', () => {
+    const gateways = [
+      { id: 'a', connected: 12, eligible: 12 },
+      { id: 'b', connected: 12, eligible: 12 },
+      { id: 'c', connected: 12, eligible: 5 },
+    ];
+    expect(quotasFor(gateways, 24, 3)).toEqual({ a: 10, b: 10, c: 4 });
+    expect(quotasFor(gateways, 100, 3)).toEqual({ a: 12, b: 12, c: 5 }); // fewer eligible than wanted: all of them
+    expect(quotasFor(gateways, 24, 6)).toEqual({ a: 12, b: 12 }); // c cannot form a group of 6
+  });
+
   const gatewaysArbitrary = fc.uniqueArray(fc.record({ id: fc.string({ minLength: 1, maxLength: 6 }), connected: fc.constant(0), eligible: fc.integer({ min: 0, max: 5_000 }) }), { selector: (gateway) => gateway.id, maxLength: 8 });
 
-  it('gives each usable gateway between one group and what it has, and reaches the wanted count when the gateways can', () => {
+  it('gives each usable gateway between one group and what it has, and exactly the wanted count unless one group per gateway needs more', () => {
     fc.assert(
       fc.property(gatewaysArbitrary, fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 1, max: 300 }), (gateways, wanted, minGroupSize) => {
         const quotas = quotasFor(gateways, wanted, minGroupSize);
@@ -141,6 +152,10 @@ describe('quotasFor', () => {
         const total = Object.values(quotas).reduce((sum, quota) => sum + quota, 0);
         const available = usable.reduce((sum, gateway) => sum + gateway.eligible, 0);
         expect(total).toBeGreaterThanOrEqual(Math.min(wanted, available));
+        // More only where a proportional share fell below one group (raised to minGroupSize).
+        const raised = Object.values(quotas).filter((quota) => quota === minGroupSize).length;
+        expect(total).toBeLessThanOrEqual(Math.min(wanted, available) + raised * minGroupSize);
+        if (usable.every((gateway) => (Math.min(wanted, available) * gateway.eligible) / Math.max(1, available) >= minGroupSize)) expect(total).toBe(Math.min(wanted, available));
       }),
     );
   });
