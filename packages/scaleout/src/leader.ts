@@ -116,8 +116,9 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
     const wanted = Math.ceil(cohortSize(run, eligible) * options.overSelection);
     const quotas = quotasFor(gateways, wanted, options.minGroupSize);
     const admitted = Object.values(quotas).reduce((total, quota) => total + quota, 0);
-    // The accountant's q: the larger of the configured rate and the share actually admitted.
-    const rate = Math.min(1, Math.max(sampleRate(run, eligible), admitted / Math.max(1, eligible)));
+    // The accountant's q: a device's chance to be selected, at its gateway (quota / eligible there)
+    // and at least the configured rate; the largest over the gateways, since rounding can favour one.
+    const rate = Math.min(1, Math.max(sampleRate(run, eligible), ...gateways.map((gateway) => (quotas[gateway.id] ?? 0) / Math.max(1, gateway.eligible))));
     if (admitted < run.minClients) return await end(ports, options, abandon(`the live gateways can admit ${admitted} devices in groups of at least ${options.minGroupSize}; minClients is ${run.minClients}`));
 
     // Configure and begin.

@@ -3,23 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { deriveKey, isSmallOrder, keyPairFromSecret, naclKeyAgreement } from '../src/index.js';
 import { nodeKeyAgreement } from '../src/node.js';
 import { seededRandomBytes } from './harness.js';
+import { SMALL_ORDER_POINTS_HEX, fromHex } from './x25519-vectors.js';
 
 const random = seededRandomBytes('keys');
 const context = { sessionId: 'session-a', round: 3 };
 
-/**
- * Small-order points of Curve25519 and their non-canonical encodings (the list libsodium and
- * Bernstein's "cr.yp.to/ecdh.html#validate" give): X25519 with any secret key yields all zero.
- */
-const SMALL_ORDER_POINTS = [
-  '0000000000000000000000000000000000000000000000000000000000000000',
-  '0100000000000000000000000000000000000000000000000000000000000000',
-  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
-  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
-  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
-].map((hex) => Uint8Array.from(Buffer.from(hex, 'hex')));
+const SMALL_ORDER_POINTS = SMALL_ORDER_POINTS_HEX.map(fromHex);
 
 describe('X25519 agreement', () => {
   it('key pairs are tweetnacl box key pairs, and agreement is symmetric', () => {
