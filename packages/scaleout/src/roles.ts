@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { MIN_SECAGG_COHORT } from '@shoal/secagg';
-import { startCoordinator, systemClock, type Coordinator, type CoordinatorHandle, type CoordinatorOptions, type TlsCredentials } from '@shoal/coordinator';
+import { resolveOptions, startCoordinator, systemClock, type Coordinator, type CoordinatorHandle, type CoordinatorOptions, type ResolvedOptions, type TlsCredentials } from '@shoal/coordinator';
 import { gatewayDriver } from './gateway.js';
 import { leaderDriver, type HeldLease } from './leader.js';
 import { ControlPlane, FencedError } from './plane.js';
@@ -23,6 +23,11 @@ export const GATEWAY_HEARTBEAT_MS = 500;
 /** The default leader lease: a dead leader is replaced within this long. */
 export const DEFAULT_LEASE_MS = 5_000;
 
+/** How long after a round begins its groups may still report: the round's deadline plus the four key stages'. */
+function reportTimeoutMs(options: ResolvedOptions): number {
+  return options.roundTimeoutMs + 4 * (options.secagg?.stageTimeoutMs ?? 0);
+}
+
 function defaultId(): string {
   return `${hostname()}-${process.pid}`;
 }
@@ -34,13 +39,14 @@ function defaultId(): string {
  */
 export async function startGateway(options: CoordinatorOptions, listen: Listen, settings: ScaleOutSettings): Promise<CoordinatorHandle & { readonly id: string }> {
   const id = settings.id ?? defaultId();
+  const resolved = resolveOptions(options);
   const plane = new ControlPlane(settings.redisUrl, settings.task);
   await plane.connect();
   let coordinator: Coordinator | undefined;
   const { checkpointDir: _checkpoints, ledger: _ledger, ...rest } = options;
   const gatewayOptions: CoordinatorOptions = { ...rest, ...(options.dp ? { dp: { ...options.dp, targetEpsilon: undefined } } : {}) };
-  // A gateway's round waits for its end no longer than the whole round could take at the leader.
-  const endTimeoutMs = (options.roundTimeoutMs ?? 60_000) + 5 * (options.secagg?.stageTimeoutMs ?? 30_000);
+  // A gateway waits for its round's end as long as the leader may wait for reports, and one stage more.
+  const endTimeoutMs = reportTimeoutMs(resolved) + (resolved.secagg?.stageTimeoutMs ?? 0);
   let handle: CoordinatorHandle;
   try {
     handle = await startCoordinator(gatewayOptions, listen, {
@@ -97,6 +103,7 @@ export interface LeaderSettings extends ScaleOutSettings {
 export async function startLeader(options: CoordinatorOptions, listen: Listen, settings: LeaderSettings, signal?: AbortSignal): Promise<LeaderHandle> {
   const id = settings.id ?? defaultId();
   const leaseMs = settings.leaseMs ?? DEFAULT_LEASE_MS;
+  const resolved = resolveOptions(options);
   const plane = new ControlPlane(settings.redisUrl, settings.task);
   await plane.connect();
   let epoch: number | undefined;
@@ -150,8 +157,8 @@ export async function startLeader(options: CoordinatorOptions, listen: Listen, s
           overSelection: settings.overSelection ?? (options.dp ? 1 : 1.3),
           // SecAgg protects a group sum by the group's size; without it a gateway sees each update anyway.
           minGroupSize: options.secagg ? (options.secagg.groupSize ?? MIN_SECAGG_COHORT) : 1,
-          reportTimeoutMs: (options.roundTimeoutMs ?? 60_000) + 4 * (options.secagg?.stageTimeoutMs ?? 0),
-          minAvailable: options.minAvailable ?? options.minClients ?? 1,
+          reportTimeoutMs: reportTimeoutMs(resolved),
+          minAvailable: resolved.minAvailable,
         }),
       refusesDevices: 'this is a scale-out leader: devices connect to a gateway',
     },
