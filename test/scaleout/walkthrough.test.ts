@@ -4,6 +4,7 @@
  * shares of simulations/scaleout.json's virtual clients. Every round commits with the 24 devices it
  * wants, and the leader's privacy ledger verifies.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +38,18 @@ describe('docs/scale-out.md: one machine', () => {
     const gateways = [1, 2, 3].map((g) => startServe(CONFIG, ['--redis', redis.url, '--id', `gw-${g}`, ...overrides], { command: 'gateway' }));
     processes.push(...gateways);
     const urls = await Promise.all(gateways.map((gateway) => gateway.url));
-    const swarms = urls.map((url, i) => runToCompletion(process.execPath, [SHOAL, 'swarm', CONFIG, '--url', url, '--token', TOKEN, '--share', `${i + 1}/3`, ...overrides], { cwd: REPO_ROOT, timeoutMs: 150_000 }));
+    // Owned by this test: killed by pid in the cleanup whatever happens (a failed assertion too).
+    const swarms = urls.map((url, i) => {
+      const child = spawn(process.execPath, [SHOAL, 'swarm', CONFIG, '--url', url, '--token', TOKEN, '--share', `${i + 1}/3`, ...overrides], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<{ code: number | null; stderr: string }>((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
+      cleanup.push(async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await exited;
+      });
+      return exited;
+    });
 
     const finished = await leader.line((line) => line['event'] === 'finished');
     expect(finished).toMatchObject({ stoppedBy: 'completed' });
