@@ -39,6 +39,33 @@ export interface RoundRecord {
 /** Something that keeps or publishes records; awaited in order, so a checkpoint is durable before anyone hears of the round. */
 export type RoundSink = (record: RoundRecord) => void | Promise<void>;
 
+/**
+ * The record of a round from its metrics and the state after it (the model, strategy and privacy
+ * state it leaves; the model named by its hash). Its round, status, reason and model version are
+ * the metrics'.
+ */
+export function roundRecord(
+  metrics: RoundMetrics,
+  after: { readonly runId: string; readonly weights: Float32Array; readonly strategyState: StrategyState; readonly privacy?: PrivacyState },
+  strategyName: string,
+  charge?: RoundRecord['charge'],
+): RoundRecord {
+  return {
+    round: metrics.round,
+    status: metrics.status,
+    ...(metrics.reason !== undefined ? { reason: metrics.reason } : {}),
+    metrics,
+    runId: after.runId,
+    modelVersion: metrics.modelVersion,
+    weights: after.weights,
+    weightsHash: weightsHash(after.weights),
+    strategyName,
+    strategyState: after.strategyState,
+    ...(after.privacy ? { privacy: after.privacy } : {}),
+    ...(charge ? { charge } : {}),
+  };
+}
+
 /** The append-only log of rounds: one record per round, in round order. */
 export class RoundLog {
   private lastRound = 0;

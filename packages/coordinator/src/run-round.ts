@@ -9,7 +9,7 @@ import { maxUpdateNormFor } from './norm-bound.js';
 import { ROUND_PRIVACY_CAPABILITY, roundPrivacy } from './promise.js';
 import { Refusal, type AnswerKind, type AnswerOf, type Clock, type Cohort, type Random } from './ports.js';
 import type { PrivacyMetrics, PrivacyPolicy, PrivacyState } from './privacy.js';
-import { weightsHash, type RoundLog, type RoundRecord } from './round-log.js';
+import { roundRecord, type RoundLog, type RoundRecord } from './round-log.js';
 import { firstNonFinite, type RoundMetrics, type SecAggMetrics, type SecAggStage } from './round.js';
 
 /** What a round runs over: the ports of DESIGN.md §3, plus the structured diagnostic log. */
@@ -157,20 +157,7 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
     ...(collected.normBound ?? {}),
     ...privacyMetrics,
   };
-  const record: RoundRecord = {
-    round,
-    status,
-    ...(reason !== undefined ? { reason } : {}),
-    metrics,
-    runId: after.runId,
-    modelVersion: newVersion,
-    weights: after.weights,
-    weightsHash: weightsHash(after.weights),
-    strategyName: options.strategy.name,
-    strategyState: after.strategyState,
-    ...(after.privacy ? { privacy: after.privacy } : {}),
-    ...(charge ? { charge } : {}),
-  };
+  const record = roundRecord(metrics, after, options.strategy.name, charge);
   await ports.log.append(record);
   return { state: after, record };
 }

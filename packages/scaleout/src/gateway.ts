@@ -1,5 +1,5 @@
 import { encodeFrame } from '@shoal/protocol';
-import { modelVersion, runGroup, weightsHash, type Clock, type Coordinator, type CoordinatorState, type RoundDriver, type RoundMetrics, type RoundPorts, type RoundRecord, type RunSetup } from '@shoal/coordinator';
+import { modelVersion, roundRecord, runGroup, type Clock, type Coordinator, type CoordinatorState, type RoundDriver, type RoundMetrics, type RoundPorts, type RoundRecord, type RunSetup } from '@shoal/coordinator';
 import type { ControlPlane, RoundStatus } from './plane.js';
 import type { GroupReportMeta, RoundTask } from './task.js';
 import { waitFor } from './wait.js';
@@ -54,7 +54,7 @@ async function runGatewayRound(ports: RoundPorts, setup: RunSetup, state: Coordi
   if (weights === undefined) {
     // Redis lost it (a restart): this round cannot run here; the leader abandons it without us.
     const metrics: RoundMetrics = { round, status: 'aborted', reason: `model ${trained} is not in Redis`, selected: 0, participants: 0, dropouts: 0, modelVersion: modelVersion(state.runId, state.lastCommittedRound), bytesUp: 0, bytesDown: 0, durationMs: 0 };
-    const record: RoundRecord = { round, status: 'aborted', reason: metrics.reason!, metrics, runId: state.runId, modelVersion: metrics.modelVersion, weights: state.weights, weightsHash: weightsHash(state.weights), strategyName: setup.options.strategy.name, strategyState: state.strategyState };
+    const record = roundRecord(metrics, state, setup.options.strategy.name);
     await ports.log.append(record);
     return { state: { ...state, round }, record };
   }
@@ -114,18 +114,7 @@ async function runGatewayRound(ports: RoundPorts, setup: RunSetup, state: Coordi
     durationMs: clock.now() - started,
     ...(collected.secagg ? { secagg: collected.secagg } : {}),
   };
-  const record: RoundRecord = {
-    round,
-    status: metrics.status,
-    ...(reason !== undefined ? { reason } : {}),
-    metrics,
-    runId: task.runId,
-    modelVersion: version,
-    weights: newWeights,
-    weightsHash: weightsHash(newWeights),
-    strategyName: setup.options.strategy.name,
-    strategyState: state.strategyState,
-  };
+  const record = roundRecord(metrics, after, setup.options.strategy.name);
   await ports.log.append(record);
   return { state: after, record };
 }

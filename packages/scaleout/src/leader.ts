@@ -4,8 +4,8 @@ import {
   modelVersion,
   nextModel,
   roundPrivacy,
+  roundRecord,
   sampleRate,
-  weightsHash,
   type Clock,
   type CoordinatorState,
   type PrivacyMetrics,
@@ -204,25 +204,12 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
     }
     const newVersion = modelVersion(after.runId, round);
     const metrics: RoundMetrics = { round, status: 'committed', ...common, selected, participants: count, dropouts: selected - count, modelVersion: newVersion, ...('evaluation' in next ? next.evaluation : {}), bytesUp, bytesDown, durationMs: clock.now() - started, ...privacyMetrics };
-    const record: RoundRecord = {
-      round,
-      status: 'committed',
-      metrics,
-      runId: after.runId,
-      modelVersion: newVersion,
-      weights: after.weights,
-      weightsHash: weightsHash(after.weights),
-      strategyName: run.strategy.name,
-      strategyState: after.strategyState,
-      ...(after.privacy ? { privacy: after.privacy } : {}),
-      ...(charge ? { charge } : {}),
-    };
+    const record = roundRecord(metrics, after, run.strategy.name, charge);
     await end(ports, options, { state: after, record }, version, Object.keys(reports));
     return { state: after, record };
   } catch (error) {
     if (error instanceof RedisUnavailable) {
-      ports.logger.warn({ round, reason: error.message }, 'round aborted');
-      const aborted = abandon(error.message);
+      const aborted = abandon(error.message); // logs the abort
       await ports.log.append(aborted.record);
       return aborted;
     }
@@ -242,23 +229,7 @@ function abandoned(ports: RoundPorts, setup: RunSetup, state: CoordinatorState, 
   const spent = setup.privacy && state.privacy ? setup.privacy.spent(state.privacy) : {};
   const metrics: RoundMetrics = { round, status: 'aborted', reason, selected: 0, participants: 0, dropouts: 0, bytesUp: 0, bytesDown: 0, durationMs: 0, ...extra, modelVersion: version, ...spent };
   ports.logger.warn({ round, reason }, 'round aborted');
-  const after = { ...state, round };
-  return {
-    state: after,
-    record: {
-      round,
-      status: 'aborted',
-      reason,
-      metrics,
-      runId: state.runId,
-      modelVersion: version,
-      weights: state.weights,
-      weightsHash: weightsHash(state.weights),
-      strategyName: setup.options.strategy.name,
-      strategyState: state.strategyState,
-      ...(state.privacy ? { privacy: state.privacy } : {}),
-    },
-  };
+  return { state: { ...state, round }, record: roundRecord(metrics, state, setup.options.strategy.name) };
 }
 
 /**
