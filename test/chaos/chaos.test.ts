@@ -24,6 +24,8 @@ const MUST_CHECK = [
   'a SecAgg session id belongs to one coordinator life',
   'a life starts at the round after its checkpoint',
   "a life trains from its checkpoint's model",
+  'a result the clients got agrees with the checkpoint of that round',
+  'a round released and never committed is recorded aborted and charged by the next life',
   'shoal ledger verify passes',
   'after every restart the clients reconnect',
   'every coordinator life trains with the reconnected clients',
@@ -40,6 +42,8 @@ describe('chaos (CI size)', () => {
     // The file crash points always land; a stage crash lands between rounds instead when its round aborted before that stage.
     for (const kind of ['mid-write', 'before-rename', 'after-rename'] as const) expect(summary.coordinatorKills[kind]).toBe(1);
     expect(summary.coordinatorKills['mid-unmask'] + summary.coordinatorKills['mid-training'] + summary.coordinatorKills['between-rounds']).toBe(3);
+    // A death mid-unmask comes after the round's release: the next life charges it (more lives may, after a death in a checkpoint write).
+    expect(summary.releasesCharged).toBeGreaterThanOrEqual(summary.coordinatorKills['mid-unmask']);
     for (const name of MUST_CHECK) expect(summary.checksByName[name] ?? 0, name).toBeGreaterThan(0);
     expect(summary.committed + summary.aborted).toBe(14);
     expect(summary.committed).toBeGreaterThan(0);

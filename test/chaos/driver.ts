@@ -9,7 +9,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@shoal/client';
-import { LEDGER_FILE, readLatestCheckpoint, readLedger, weightsHash } from '@shoal/coordinator';
+import { LEDGER_FILE, readLatestCheckpoint, readLedger, readRelease, weightsHash } from '@shoal/coordinator';
 import { COORDINATOR_KILLS, planCoordinatorKills, runToCompletion, startServeLife, type ClientKillStage, type CoordinatorKill, type PlannedKill } from '@shoal/testkit';
 import { ChaosClients } from './clients.js';
 import { InvariantReport, checkFolder, checkPrinted, checkServed, epsilonOf, readCheckpoints, type LifeRecord } from './invariants.js';
@@ -47,11 +47,8 @@ export interface ChaosSummary {
   readonly checksPassed: number;
   readonly checksByName: Readonly<Record<string, number>>;
   readonly violations: readonly string[];
-  /**
-   * Rounds whose cohort was told `committed` (the result goes out before the round's record is
-   * appended) but whose life died before the checkpoint was durable: the next life ran them again.
-   */
-  readonly toldCommittedThenRerun: number;
+  /** Lives that started by charging a round the previous life released and never committed. */
+  readonly releasesCharged: number;
   /** Why the aborted rounds aborted (from the ledger). */
   readonly abortReasons: readonly string[];
   readonly durationMs: number;
@@ -121,7 +118,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       const kill = plan[index];
       const life = index + 1;
       const startCheckpoint = await readLatestCheckpoint(stateDir);
+      const release = await readRelease(stateDir);
       const record: LifeRecord = {
+        ...(release !== undefined && release.round === (startCheckpoint?.round ?? 0) + 1 ? { releasedRound: release.round } : {}),
         life,
         ...(startCheckpoint
           ? { startCheckpoint: { round: startCheckpoint.round, modelVersion: startCheckpoint.modelVersion, weightsHash: weightsHash(startCheckpoint.weights), epsilon: startCheckpoint.privacy ? epsilonOf(startCheckpoint.privacy.accountant, DELTA) : 0 } }
@@ -209,7 +208,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     checksPassed: report.total,
     checksByName: Object.fromEntries(report.passed),
     violations: report.violations,
-    toldCommittedThenRerun: toldCommittedThenRerun(clients, lives, plan),
+    releasesCharged: lives.filter((life) => life.releasedRound !== undefined).length,
     abortReasons: ledger?.ok ? ledger.entries.flatMap((e) => (e.type === 'round' && e.status === 'aborted' ? [`round ${e.round}: ${e.reason}`] : [])) : [],
     durationMs: performance.now() - started,
   };
@@ -255,13 +254,3 @@ function checkClientsKeptTraining(report: InvariantReport, lives: readonly LifeR
   }
 }
 
-/** (life, round) pairs whose clients got a `committed` result although the life recorded no such round (after-rename crashes excepted: their checkpoint is durable). */
-function toldCommittedThenRerun(clients: ChaosClients, lives: readonly LifeRecord[], plan: readonly PlannedKill[]): number {
-  const told = new Set(clients.observations.filter((o) => o.type === 'result' && o.status === 'committed').map((o) => `${o.life}:${o.round}`));
-  return [...told].filter((key) => {
-    const [life, round] = key.split(':').map(Number) as [number, number];
-    const recorded = lives[life - 1]!.printed.some((line) => line['round'] === round);
-    const durable = plan[life - 1]?.kind === 'after-rename' && plan[life - 1]?.round === round;
-    return !recorded && !durable;
-  }).length;
-}

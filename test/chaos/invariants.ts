@@ -29,6 +29,12 @@ export interface LifeRecord {
   readonly life: number;
   /** The newest checkpoint when the life started (undefined: a fresh run). */
   readonly startCheckpoint?: { readonly round: number; readonly modelVersion: string; readonly weightsHash: string; readonly epsilon: number };
+  /**
+   * The round the release journal named when the life started, if it had no checkpoint: a round
+   * the previous life released (it asked for the unmasking) and died before committing. This life
+   * must record it, aborted and charged, before it trains.
+   */
+  readonly releasedRound?: number;
   /** The round metrics lines the life printed. */
   readonly printed: readonly Record<string, unknown>[];
 }
@@ -218,19 +224,27 @@ export async function checkServed(report: InvariantReport, dir: string, observat
     const first = trains.filter((t) => t.life === life.life).sort((a, b) => a.round! - b.round!)[0];
     if (first === undefined) continue;
     const from = life.startCheckpoint;
-    report.check('a life starts at the round after its checkpoint', first.round === (from?.round ?? 0) + 1, () => `life ${life.life} first trained round ${first.round} after checkpoint ${from?.round ?? 0}`);
+    // After the round the previous life released and never committed, which this life records first.
+    const next = (from?.round ?? 0) + 1 + (life.releasedRound !== undefined ? 1 : 0);
+    report.check('a life starts at the round after its checkpoint', first.round === next, () => `life ${life.life} first trained round ${first.round} after checkpoint ${from?.round ?? 0}${life.releasedRound !== undefined ? ` and released round ${life.releasedRound}` : ''}`);
     report.check('a life trains from its checkpoint\'s model', from === undefined ? roundOfVersion(first.modelVersion!) === 0 : first.modelVersion === from.modelVersion, () => `life ${life.life} trained from ${first.modelVersion}, checkpoint ${from?.modelVersion}`);
   }
+  const roundEntries = new Map(ledger?.ok ? ledger.entries.flatMap((entry) => (entry.type === 'round' ? [[entry.round, entry] as const] : [])) : []);
+  for (const life of lives) {
+    if (life.releasedRound === undefined) continue;
+    const checkpoint = checkpoints.get(life.releasedRound);
+    const entry = roundEntries.get(life.releasedRound);
+    report.check(
+      'a round released and never committed is recorded aborted and charged by the next life',
+      checkpoint !== undefined && roundOfVersion(checkpoint.modelVersion) < life.releasedRound && entry?.status === 'aborted' && entry.q !== null,
+      () => `life ${life.life}: released round ${life.releasedRound} has checkpoint ${checkpoint?.modelVersion}, ledger ${entry?.status} q ${entry?.q}`,
+    );
+  }
+  // The result goes out after the round's checkpoint is durable: every result names a round that happened, as it happened.
   for (const result of observations.filter((o) => o.type === 'result')) {
     const checkpoint = checkpoints.get(result.round!);
-    // A result is sent before the round's record is appended: a crash in between leaves a result of a round that never happened.
-    if (checkpoint === undefined) continue;
-    const status = roundOfVersion(checkpoint.modelVersion) === result.round ? 'committed' : 'aborted';
-    // Only a round its own life went on to record: a result sent just before a crash names a round that
-    // the next life runs again (docs/reliability.md, "Chaos").
-    const recorded = lives.some((l) => l.life === result.life && l.printed.some((line) => line['round'] === result.round));
-    if (!recorded) continue;
-    report.check('a result the clients got agrees with the checkpoint of that round', result.status === status && result.modelVersion === checkpoint.modelVersion, () => `round ${result.round}: told ${result.status} ${result.modelVersion}, checkpoint ${checkpoint.modelVersion}`);
+    const status = checkpoint && (roundOfVersion(checkpoint.modelVersion) === result.round ? 'committed' : 'aborted');
+    report.check('a result the clients got agrees with the checkpoint of that round', result.status === status && result.modelVersion === checkpoint?.modelVersion, () => `round ${result.round}: told ${result.status} ${result.modelVersion}, checkpoint ${checkpoint?.modelVersion ?? 'none'}`);
   }
 }
 

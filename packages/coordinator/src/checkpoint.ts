@@ -4,7 +4,8 @@ import { ShoalError, decodeFrame, encodeFrame } from '@shoal/protocol';
 import type { StrategyState } from '@shoal/strategy';
 import type { LedgerHead, RoundEntry, Unchained } from './ledger.js';
 import type { PrivacyState } from './privacy.js';
-import { writeFileAtomically } from './atomic-file.js';
+import { readTextIfPresent, writeFileAtomically } from './atomic-file.js';
+import type { Release } from './round-log.js';
 
 /** Everything needed to resume training after the round it was written for. */
 export interface Checkpoint {
@@ -34,7 +35,8 @@ export interface Checkpoint {
 }
 
 const FILE_PATTERN = /^round-(\d{6,})\.ckpt$/;
-const TEMP_PATTERN = /^round-\d{6,}\.ckpt\.tmp-\d+$/;
+/** Temporary files of a crashed atomic write (a checkpoint's or the release journal's). */
+const TEMP_PATTERN = /^(round-\d{6,}\.ckpt|release\.json)\.tmp-\d+$/;
 
 /**
  * How long checkpoints are kept (`server.retention`, docs/privacy.md "Retention"). Applied each time
@@ -104,6 +106,46 @@ export async function readLatestCheckpoint(dir: string): Promise<Checkpoint | un
     throw new ShoalError('CHECKPOINT_CORRUPT', `checkpoint ${path} is missing fields or has the wrong format version`);
   }
   return { ...(checkpoint as Checkpoint), weights: checkpoint.weights.slice() };
+}
+
+/**
+ * The release journal (see `Release`): one file, the newest release, in the checkpoint folder. A
+ * release of a round that has no checkpoint yet is one the coordinator died before committing.
+ */
+export const RELEASE_FILE = 'release.json';
+
+export async function writeRelease(dir: string, release: Release): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFileAtomically(join(dir, RELEASE_FILE), `${JSON.stringify({ formatVersion: 1, ...release })}\n`);
+}
+
+/** The newest release written in `dir`, or undefined when none was. */
+export async function readRelease(dir: string): Promise<Release | undefined> {
+  const path = join(dir, RELEASE_FILE);
+  const text = await readTextIfPresent(path);
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new ShoalError('CHECKPOINT_CORRUPT', `release journal ${path} is not JSON; it records a round whose charge must not be lost: restore it from a backup`, { cause });
+  }
+  const release = (typeof value === 'object' && value !== null ? value : {}) as Partial<Release> & { formatVersion?: unknown };
+  const charge = release.charge as Partial<Release['charge']> | undefined;
+  if (
+    release.formatVersion !== 1 ||
+    typeof release.runId !== 'string' ||
+    !Number.isSafeInteger(release.round) ||
+    release.round! < 1 ||
+    typeof charge !== 'object' ||
+    charge === null ||
+    !(typeof charge.sampleRate === 'number' && charge.sampleRate > 0 && charge.sampleRate <= 1) ||
+    !(typeof charge.noiseMultiplier === 'number' && charge.noiseMultiplier >= 0) ||
+    !(typeof charge.clipNorm === 'number' && charge.clipNorm > 0)
+  ) {
+    throw new ShoalError('CHECKPOINT_CORRUPT', `release journal ${path} is missing fields or has the wrong format version; it records a round whose charge must not be lost: restore it from a backup`);
+  }
+  return { runId: release.runId, round: release.round!, charge: { sampleRate: charge.sampleRate, noiseMultiplier: charge.noiseMultiplier, clipNorm: charge.clipNorm } };
 }
 
 async function listRounds(dir: string): Promise<number[]> {

@@ -16,7 +16,7 @@ import {
 import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
 import { mkdir, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { readLatestCheckpoint } from './checkpoint.js';
+import { readLatestCheckpoint, readRelease, writeRelease } from './checkpoint.js';
 import { CODE_VERSION, LEDGER_FILE, LedgerWriter, ledgerConfigHash, ledgerSettings, ledgerSink, readLedger, reconcileLedger, roundEntry, type LedgerHead, type RoundEntry, type StartEntry, type Unchained } from './ledger.js';
 import { LocalCohort } from './cohort.js';
 import type { PeerConnection, PeerHandlers } from './connection.js';
@@ -24,7 +24,7 @@ import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from '.
 import { systemClock } from './ports.js';
 import { PrivacyPolicy } from './privacy.js';
 import { roundRandom } from './random.js';
-import { checkpointSink, weightsHash, type RoundRecord } from './round-log.js';
+import { checkpointSink, roundRecord, weightsHash, type Release, type RoundRecord } from './round-log.js';
 import type { RoundMetrics } from './round.js';
 import { UnmaskWorkers } from './unmask-workers.js';
 import { modelVersion, runRound, sampleRate, type CoordinatorState, type RoundPorts, type RunSetup } from './run-round.js';
@@ -154,21 +154,26 @@ export class Coordinator {
     });
     const ledgerDir = this.options.ledger?.dir ?? this.options.checkpointDir;
     this.ledger = ledgerDir !== undefined ? new LedgerWriter(join(ledgerDir, LEDGER_FILE)) : undefined;
-    // The round log's sinks: the checkpoint first (durable before anyone hears of the round), then
-    // the ledger (after it: a crash between the two leaves the checkpoint one round ahead, with the
-    // higher ε, which restore() accepts; docs/privacy.md), then history and onRound.
+    // The round log's durable sinks: the checkpoint first (durable before anyone hears of the round),
+    // then the ledger (after it: a crash between the two leaves the checkpoint one round ahead, with
+    // the higher ε, which restore() accepts; docs/privacy.md). Its observers: metrics, history and
+    // onRound. Its release journal: next to the checkpoints.
+    const checkpointDir = this.options.checkpointDir;
     const sinks = [
       ...(this.options.checkpointDir !== undefined
         ? [this.telemetry.timedCheckpoint(checkpointSink(this.options.checkpointDir, () => this.ledger?.head, { retention: this.options.retention }, this.ledger && ((record) => roundEntry(record, this.options))))]
         : []),
       ...(this.ledger ? [ledgerSink(this.ledger, this.options)] : []),
+    ];
+    const observers = [
       this.telemetry.sink,
       (record: { readonly metrics: RoundMetrics }) => {
         this.history.push(record.metrics);
         this.options.onRound?.(record.metrics);
       },
     ];
-    this.ports = { cohort: this.cohort, clock: systemClock, log: new RoundLogWithSubjectRequests(sinks, this.subjectRequests), logger: this.options.logger };
+    const releaseSinks = checkpointDir !== undefined ? [(release: Release) => writeRelease(checkpointDir, release)] : [];
+    this.ports = { cohort: this.cohort, clock: systemClock, log: new RoundLogWithSubjectRequests(sinks, this.subjectRequests, observers, releaseSinks), logger: this.options.logger };
     this.state = {
       runId: randomBytes(6).toString('hex'),
       round: 0,
@@ -202,12 +207,48 @@ export class Coordinator {
     return this.state.weights.slice();
   }
 
-  /** Restores from the newest checkpoint, if `checkpointDir` has one. Call before `run`. */
+  /**
+   * Restores from the newest checkpoint, if `checkpointDir` has one, and charges a release the
+   * previous process made and never committed (it died between asking for the unmasking and the
+   * round's checkpoint). Call before `run`.
+   */
   async restore(): Promise<boolean> {
     const restored = await this.restoreCheckpoint();
-    await this.beginLedger(restored);
+    const release = await this.uncommittedRelease(restored);
+    // A release in round 1, before any checkpoint: that run goes on (its ledger has begun), at round 0.
+    if (release && !restored) this.state = { ...this.state, runId: release.runId };
+    await this.beginLedger(restored || release !== undefined);
+    if (release) await this.chargeRelease(release);
     this.restoreSettled = true;
     return restored;
+  }
+
+  /** The release journal's newest release, if its round has no checkpoint (see `restore`). */
+  private async uncommittedRelease(restored: boolean): Promise<Release | undefined> {
+    const dir = this.options.checkpointDir;
+    const release = dir !== undefined ? await readRelease(dir) : undefined;
+    if (release === undefined || (restored && release.runId !== this.state.runId) || release.round <= this.state.round) return undefined;
+    if (release.round !== this.state.round + 1 || (!restored && release.round !== 1)) {
+      throw new ShoalError(
+        'INVALID_CONFIG',
+        `the release journal in ${dir} records a released round ${release.round} of run ${release.runId}, but the newest checkpoint there is of round ${this.state.round}${restored ? '' : ' (none)'}: checkpoints were removed; restore them`,
+      );
+    }
+    if (this.setup.privacy === undefined) {
+      throw new ShoalError('INVALID_CONFIG', `the release journal in ${dir} records a round released under differential privacy, but dp is off now: use another checkpoint folder`);
+    }
+    return release;
+  }
+
+  /** Records the release's round as aborted and charged: appended like any round (checkpoint, ledger). */
+  private async chargeRelease(release: Release): Promise<void> {
+    const charged = this.setup.privacy!.chargeRelease(this.state.privacy!, release.charge);
+    const reason = 'the coordinator stopped after asking for the unmasking, before the commit: the sum may have been released, so the round is charged';
+    const after: CoordinatorState = { ...this.state, round: release.round, privacy: charged.state };
+    const metrics: RoundMetrics = { round: release.round, status: 'aborted', reason, selected: 0, participants: 0, dropouts: 0, modelVersion: modelVersion(after.runId, after.lastCommittedRound), bytesUp: 0, bytesDown: 0, durationMs: 0, ...charged.metrics };
+    this.options.logger.warn({ round: release.round, reason }, 'round aborted');
+    await this.ports.log.append(roundRecord(metrics, after, this.options.strategy.name, release.charge));
+    this.state = after;
   }
 
   /** Whether this coordinator serves clients now (`/readyz`): restored, and not stopping. */

@@ -142,6 +142,18 @@ export class PrivacyPolicy {
     return { state: next, metrics: { ...this.spent(next), clipNorm: state.clipNorm, noiseStd: this.updateNoiseMultiplier * state.clipNorm } };
   }
 
+  /**
+   * The charge of a round whose sum was released but never committed (`Release`): its own (q, z),
+   * as written before the release; the clip norm stays (the round's count of unclipped updates
+   * died with the process).
+   */
+  chargeRelease(state: PrivacyState, charge: { readonly sampleRate: number; readonly noiseMultiplier: number }): { state: PrivacyState; metrics: PrivacyMetrics } {
+    const accountant = RdpAccountant.fromJSON(state.accountant);
+    accountant.compose(charge.sampleRate, charge.noiseMultiplier);
+    const next = { accountant: accountant.toJSON(), clipNorm: state.clipNorm };
+    return { state: next, metrics: { ...this.spent(next), clipNorm: state.clipNorm, noiseStd: this.updateNoiseMultiplier * state.clipNorm } };
+  }
+
   /** The privacy spent so far. */
   spent(state: PrivacyState): { epsilon: number; delta: number } {
     return { epsilon: RdpAccountant.fromJSON(state.accountant).epsilon(this.delta).epsilon, delta: this.delta };

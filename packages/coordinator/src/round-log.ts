@@ -40,6 +40,21 @@ export interface RoundRecord {
 export type RoundSink = (record: RoundRecord) => void | Promise<void>;
 
 /**
+ * A round about to let the coordinator learn a sum it counts as released (distributed DP: the
+ * clients' noise is in it, and nothing protects it further), written before the coordinator asks
+ * for the shares that unmask it: what the round will be charged, so that a coordinator that dies
+ * before the round's commit still charges it on restart (`readRelease`).
+ */
+export interface Release {
+  readonly runId: string;
+  readonly round: number;
+  readonly charge: NonNullable<RoundRecord['charge']>;
+}
+
+/** Something that makes a `Release` durable; awaited before the unmasking is asked for. */
+export type ReleaseSink = (release: Release) => Promise<void>;
+
+/**
  * The record of a round from its metrics and the state after it (the model, strategy and privacy
  * state it leaves; the model named by its hash). Its round, status, reason and model version are
  * the metrics'.
@@ -66,16 +81,42 @@ export function roundRecord(
   };
 }
 
-/** The append-only log of rounds: one record per round, in round order. */
+/**
+ * The append-only log of rounds: one record per round, in round order. `commit` runs the durable
+ * sinks (checkpoint, ledger): the round's one commit, before anyone hears of the round. `publish`
+ * then hands the record, with what was measured after the commit (federated evaluation), to the
+ * observers (metrics, history, onRound). `append` is both, for a round with nothing to add.
+ */
 export class RoundLog {
   private lastRound = 0;
 
-  constructor(private readonly sinks: readonly RoundSink[]) {}
+  constructor(
+    private readonly sinks: readonly RoundSink[],
+    private readonly observers: readonly RoundSink[] = [],
+    private readonly releaseSinks: readonly ReleaseSink[] = [],
+  ) {}
 
-  async append(record: RoundRecord): Promise<void> {
+  /** Makes the record durable; returns it as committed (a subclass may add to it). */
+  async commit(record: RoundRecord): Promise<RoundRecord> {
     if (record.round <= this.lastRound) throw new Error(`round log: round ${record.round} appended after round ${this.lastRound}`);
     this.lastRound = record.round;
     for (const sink of this.sinks) await sink(record);
+    return record;
+  }
+
+  async publish(record: RoundRecord): Promise<void> {
+    for (const observer of this.observers) await observer(record);
+  }
+
+  async append(record: RoundRecord): Promise<RoundRecord> {
+    const committed = await this.commit(record);
+    await this.publish(committed);
+    return committed;
+  }
+
+  /** Records that a round's sum is about to be released (see `Release`); resolves once it is durable. */
+  async release(release: Release): Promise<void> {
+    for (const sink of this.releaseSinks) await sink(release);
   }
 }
 

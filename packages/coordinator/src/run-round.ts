@@ -2,6 +2,7 @@ import { encodeFrame, shuffled, type CoordinatorMessage, type RoundPrivacy, type
 import { enforceClip } from '@shoal/dp';
 import { SecAggAbort, SecAggServer, deriveSecAggParams, type KeyAgreement, type MaskPrg, type SecAggParams, type Signing, type UnmaskRunner } from '@shoal/secagg';
 import { WeightedSum, type Aggregate, type StepResult, type Strategy, type StrategyState, type WeightedUpdate } from '@shoal/strategy';
+import type { FederatedEvaluationMetrics } from './evaluation-summary.js';
 import { evaluateOnClients } from './federated-evaluation.js';
 import type { Logger } from './logger.js';
 import type { EvaluationResult, ResolvedOptions } from './options.js';
@@ -9,7 +10,7 @@ import { maxUpdateNormFor } from './norm-bound.js';
 import { ROUND_PRIVACY_CAPABILITY, roundPrivacy } from './promise.js';
 import { Refusal, type AnswerKind, type AnswerOf, type Clock, type Cohort, type Random } from './ports.js';
 import type { PrivacyMetrics, PrivacyPolicy, PrivacyState } from './privacy.js';
-import { roundRecord, type RoundLog, type RoundRecord } from './round-log.js';
+import { roundRecord, type Release, type RoundLog, type RoundRecord } from './round-log.js';
 import { firstNonFinite, type RoundMetrics, type SecAggMetrics, type SecAggStage } from './round.js';
 
 /** What a round runs over: the ports of DESIGN.md §3, plus the structured diagnostic log. */
@@ -83,7 +84,8 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
     return sampleCohort(eligible, options, rate, ports.random);
   });
 
-  // Configure.
+  // Configure. `charge`: what the accountant is charged if the round's sum is released.
+  const charge: RoundRecord['charge'] = privacy ? { sampleRate: rate, noiseMultiplier: options.dp!.noiseMultiplier, clipNorm: state.privacy!.clipNorm } : undefined;
   const strategy = privacy ? privacy.strategy(options.strategy, state.privacy!) : options.strategy;
   const base = strategy.configureTrain(round, options.train);
   const train: RoundTrain = {
@@ -93,6 +95,8 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
     config: privacy ? privacy.trainConfig(base, state.privacy!) : base,
     deadlineMs: options.roundTimeoutMs,
     privacy: roundPrivacy(options, privacy, state.privacy),
+    // Distributed DP: the sum the coordinator unmasks is the release (central DP: the noised model, which leaves only after the commit).
+    ...(privacy?.mode === 'distributed' && charge ? { release: { runId: state.runId, round, charge } } : {}),
   };
 
   // Collect.
@@ -114,32 +118,19 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
   // failing step after it cannot take it back), so it is charged, committed or not.
   let after: CoordinatorState = { ...state, round, ...(collected.normBound?.medianUpdateNorm !== undefined ? { previousMedianNorm: collected.normBound.medianUpdateNorm } : {}) };
   let privacyMetrics: Partial<PrivacyMetrics> = privacy ? privacy.spent(state.privacy!) : {};
-  let charge: RoundRecord['charge'];
-  if (privacy && 'aggregate' in collected) {
-    const charged = privacy.charge(state.privacy!, rate, collected.unclipped);
+  const charged = privacy && 'aggregate' in collected ? privacy.charge(state.privacy!, rate, collected.unclipped) : undefined;
+  if (charged) {
     after = { ...after, privacy: charged.state };
     privacyMetrics = charged.metrics;
-    charge = { sampleRate: rate, noiseMultiplier: options.dp!.noiseMultiplier, clipNorm: state.privacy!.clipNorm };
   }
   if ('step' in next) after = { ...after, weights: next.step.weights, strategyState: next.step.state, lastCommittedRound: round };
   else ports.logger.warn({ round, reason: next.failure }, 'round aborted');
 
-  // Tell the cohort, then append: the one commit.
+  // Commit, then tell the cohort: nobody hears of a round that a crash could still undo.
   const status = 'step' in next ? 'committed' : 'aborted';
   const reason = 'failure' in next ? next.failure : undefined;
   const newVersion = modelVersion(after.runId, after.lastCommittedRound);
-  const result: CoordinatorMessage = { type: 'result', round, status, modelVersion: newVersion, ...(reason !== undefined ? { reason } : {}) };
-  let bytesDown = collected.bytesDown;
-  for (const member of members) bytesDown += ports.cohort.send(member, encodeFrame(result));
-
-  // Federated evaluation of the committed model: it only adds metrics, never changes the round.
-  const evaluation = options.federatedEvaluation;
-  const federated =
-    status === 'committed' && evaluation !== undefined && round % evaluation.every === 0
-      ? await evaluateOnClients(ports, evaluation, { round, modelVersion: newVersion, weights: after.weights }, (count) => strategy.clientWeight(count), signal)
-      : undefined;
-  bytesDown += federated?.bytesDown ?? 0;
-  const metrics: RoundMetrics = {
+  const metricsWith = (bytesDown: number, federated?: { bytesUp: number; metrics?: FederatedEvaluationMetrics }): RoundMetrics => ({
     round,
     status,
     ...(reason !== undefined ? { reason } : {}),
@@ -156,9 +147,21 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
     ...(collected.secagg ? { secagg: collected.secagg } : {}),
     ...(collected.normBound ?? {}),
     ...privacyMetrics,
-  };
-  const record = roundRecord(metrics, after, options.strategy.name, charge);
-  await ports.log.append(record);
+  });
+  const committed = await ports.log.commit(roundRecord(metricsWith(collected.bytesDown), after, options.strategy.name, charged ? charge : undefined));
+  const result: CoordinatorMessage = { type: 'result', round, status, modelVersion: newVersion, ...(reason !== undefined ? { reason } : {}) };
+  let bytesDown = collected.bytesDown;
+  for (const member of members) bytesDown += ports.cohort.send(member, encodeFrame(result));
+
+  // Federated evaluation of the committed model: it only adds metrics, never changes the round.
+  const evaluation = options.federatedEvaluation;
+  const federated =
+    status === 'committed' && evaluation !== undefined && round % evaluation.every === 0
+      ? await evaluateOnClients(ports, evaluation, { round, modelVersion: newVersion, weights: after.weights }, (count) => strategy.clientWeight(count), signal)
+      : undefined;
+  bytesDown += federated?.bytesDown ?? 0;
+  const record: RoundRecord = { ...committed, metrics: metricsWith(bytesDown, federated) };
+  await ports.log.publish(record);
   return { state: after, record };
 }
 
@@ -223,6 +226,8 @@ interface RoundTrain {
   readonly deadlineMs: number;
   /** The round's privacy settings, stated to members that announced 'round-privacy'. */
   readonly privacy: RoundPrivacy;
+  /** Made durable before the unmasking is asked for: the sum it yields is released (see `Release`). */
+  readonly release?: Release;
 }
 
 /**
@@ -432,6 +437,7 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
     for (const index of survivors) send(index, { type: 'survivors', round: train.round, survivors });
     await stage('confirm', 'confirm', masked, stageDue(), roundParams.threshold, (index, confirmation) => server.receiveConfirm(index, confirmation.signature));
     const forwarded = server.closeConfirm();
+    if (train.release) await ports.log.release(train.release); // charged on restart if we die before the commit
     for (const [index, signatures] of forwarded) send(index, { type: 'unmask', round: train.round, signatures });
     const asked = [...forwarded.keys()].map((index) => memberAt.get(index)!);
     await stage('unmask', 'reveal', asked, stageDue(), roundParams.threshold, (index, reveal) => server.receiveReveal(index, { selfMaskShares: reveal.selfMaskShares, maskKeyShares: reveal.maskKeyShares }));

@@ -1,4 +1,4 @@
-import { RoundLog, type RoundRecord, type RoundSink } from './round-log.js';
+import { RoundLog, type ReleaseSink, type RoundRecord, type RoundSink } from './round-log.js';
 
 /**
  * Data-subject requests (docs/privacy.md, "What the coordinator holds about a device"): a client
@@ -36,11 +36,13 @@ export class RoundLogWithSubjectRequests extends RoundLog {
   constructor(
     sinks: readonly RoundSink[],
     private readonly requests: SubjectRequestCounter,
+    observers: readonly RoundSink[] = [],
+    releaseSinks: readonly ReleaseSink[] = [],
   ) {
-    super(sinks);
+    super(sinks, observers, releaseSinks);
   }
 
-  override async append(record: RoundRecord): Promise<void> {
-    await super.append({ ...record, subjectRequests: this.requests.take() });
+  override async commit(record: RoundRecord): Promise<RoundRecord> {
+    return super.commit({ ...record, subjectRequests: this.requests.take() });
   }
 }

@@ -295,6 +295,65 @@ describe('RoundLog', () => {
     await expect(log.append(record)).rejects.toThrow('round 1 appended after round 2');
     expect(seen).toEqual(['a1', 'b1', 'a2', 'b2']);
   });
+
+  it('commit runs the durable sinks only; publish hands the record to the observers', async () => {
+    const seen: string[] = [];
+    const log = new RoundLog([(r) => void seen.push(`sink ${r.round}`)], [(r) => void seen.push(`observer ${r.round} ${r.reason}`)]);
+    const committed = await log.commit({ round: 1, reason: 'as committed' } as RoundRecord);
+    expect(seen).toEqual(['sink 1']);
+    await log.publish({ ...committed, reason: 'with what came after' });
+    expect(seen).toEqual(['sink 1', 'observer 1 with what came after']);
+  });
+});
+
+describe('runRound, the commit comes before anyone hears of the round', () => {
+  const secagg = { mode: 'secagg+', maxDropout: 0.2, stageTimeoutMs: 1_000 } as const;
+  const resultsSent = (cohort: ScriptedCohort) => MEMBERS.filter((member) => (cohort.inbox.get(member) ?? []).some((m) => m.type === 'result')).length;
+  const unmasksSent = (cohort: ScriptedCohort) => MEMBERS.filter((member) => (cohort.inbox.get(member) ?? []).some((m) => m.type === 'unmask')).length;
+
+  it.each([
+    ['plain', {}],
+    ['secure', { secagg }],
+  ] as const)('%s: the members are told the result only once the round is committed', async (_name, overrides) => {
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock);
+    const atCommit: number[] = [];
+    const { ports } = harness(cohort, clock);
+    const log = new RoundLog([() => void atCommit.push(resultsSent(cohort))]);
+    const { record } = await runRound({ ...ports, log }, setup(overrides), initialState(), new AbortController().signal);
+    expect(record.status).toBe('committed');
+    expect(atCommit).toEqual([0]); // the durable sink ran before any result left
+    expect(resultsSent(cohort)).toBe(MEMBERS.length);
+  });
+
+  it('distributed DP: the release is durable before the unmasking is asked for, and charged as written', async () => {
+    const dp = { mode: 'distributed', noiseMultiplier: 1, clipNorm: 1 } as const;
+    const clock = new FakeClock();
+    const cohort = new ScriptedCohort(MEMBERS, clock, undefined, () => new Float32Array(D).fill(0.01));
+    const { ports } = harness(cohort, clock);
+    const releases: { round: number; sampleRate: number; unmasksAlreadySent: number }[] = [];
+    const log = new RoundLog([], [], [async (release) => void releases.push({ round: release.round, sampleRate: release.charge.sampleRate, unmasksAlreadySent: unmasksSent(cohort) })]);
+    const policy = new PrivacyPolicy(dp, MEMBERS.length, 3, true);
+    const { record } = await runRound({ ...ports, log }, { ...setup({ dp, secagg }), privacy: policy }, { ...initialState(), privacy: policy.initialState() }, new AbortController().signal);
+    expect(record.status, record.reason).toBe('committed');
+    expect(releases).toEqual([{ round: 1, sampleRate: record.charge!.sampleRate, unmasksAlreadySent: 0 }]);
+    expect(unmasksSent(cohort)).toBe(MEMBERS.length);
+  });
+
+  it('central DP and plain DP rounds write no release: the noised model leaves only after the commit', async () => {
+    const dp = { mode: 'central', noiseMultiplier: 1, clipNorm: 1 } as const;
+    for (const overrides of [{ dp }, { dp, secagg }]) {
+      const clock = new FakeClock();
+      const cohort = new ScriptedCohort(MEMBERS, clock, undefined, () => new Float32Array(D).fill(0.01));
+      const { ports } = harness(cohort, clock);
+      const releases: number[] = [];
+      const log = new RoundLog([], [], [async (release) => void releases.push(release.round)]);
+      const policy = new PrivacyPolicy(dp, MEMBERS.length, 3, 'secagg' in overrides);
+      const { record } = await runRound({ ...ports, log }, { ...setup(overrides), privacy: policy }, { ...initialState(), privacy: policy.initialState() }, new AbortController().signal);
+      expect(record.status, record.reason).toBe('committed');
+      expect(releases).toEqual([]);
+    }
+  });
 });
 
 describe('runRound, differential privacy', () => {

@@ -150,7 +150,7 @@ export class ScriptedCohort implements Cohort {
       case 'masked': {
         const client = this.secagg.get(member)!;
         client.receiveInbox(this.last(member, 'inbox').ciphertexts);
-        const weight = 10;
+        const weight = Math.min(10, train.secagg!.maxWeight); // under DP every weight is 1
         const weighted = this.delta(member).map((v) => v * weight);
         return { type: 'masked', round, modelVersion: train.modelVersion, masked: await client.mask(weighted, weight) };
       }
@@ -175,7 +175,7 @@ export function initialState(): CoordinatorState {
 
 export function harness(cohort: ScriptedCohort, clock: FakeClock): { ports: RoundPorts; records: RoundRecord[] } {
   const records: RoundRecord[] = [];
-  const ports: RoundPorts = { cohort, clock, random: createSeededRandom(1), log: new RoundLog([(record) => void records.push(record)]), logger: silentLogger };
+  const ports: RoundPorts = { cohort, clock, random: createSeededRandom(1), log: new RoundLog([], [(record) => void records.push(record)]), logger: silentLogger };
   return { ports, records };
 }
 
