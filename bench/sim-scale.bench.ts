@@ -12,7 +12,12 @@
 //   /proc/self/status: the main thread and any worker threads share it), target < 2 GiB; memory per
 //   virtual client, (peak at 10,000 − peak at 100) / 9,900, which cancels what every run pays once
 //   (Node, tfjs and its backend, the dataset, the test split).
-// Correctness: every run must commit all its rounds, else exit 1.
+// - per SecAgg stage at each scale: wall seconds (`secagg.stageMs`) beside the process's CPU seconds
+//   (`secagg.stageCpuMs`), means over the committed rounds. The virtual clients run in this
+//   process, so that CPU is the coordinator's plus its clients' (their training, key generation,
+//   sharing and masking); the coordinator's alone is measured by load-secagg.bench.ts, whose clients
+//   run in other processes.
+// Correctness: every run must commit all its rounds, and report stageCpuMs for every stage, else exit 1.
 //
 // `simulation.workers: 1`: on 6 examples a client trains in about a millisecond, so the rounds are
 // bound by the coordinator's SecAgg+ work in the main thread, and each worker thread would load its
@@ -22,6 +27,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SecAggStage } from '@shoal/coordinator';
 import { parseConfig, runSimulation } from '@shoal/sim';
 import { check, report, sized } from './lib.js';
 
@@ -33,6 +39,7 @@ const COHORT_FRACTION = 0.1;
 const EXAMPLES_PER_CLIENT = 6;
 const ROUNDS = sized(3, 2);
 const MEMORY_TARGET_BYTES = 2 * 2 ** 30;
+const STAGES: readonly SecAggStage[] = ['advertise', 'share', 'masked', 'confirm', 'unmask'];
 
 /** What one child process reports (one JSON line on stdout, prefixed so logs cannot be mistaken for it). */
 interface ScaleResult {
@@ -52,6 +59,9 @@ interface ScaleResult {
   /** VmHWM at the end: the peak resident memory of the whole process, threads included. */
   readonly peakBytes: number;
   readonly backend: string;
+  /** Per SecAgg stage, means over the committed rounds: wall ms, and the process's CPU ms (NaN when a round did not report it). */
+  readonly stageMs: Readonly<Record<SecAggStage, number>>;
+  readonly stageCpuMs: Readonly<Record<SecAggStage, number>>;
 }
 const RESULT_PREFIX = 'sim-scale-result ';
 
@@ -89,6 +99,8 @@ async function runScale(clients: number): Promise<ScaleResult> {
     const summary = await runSimulation(config, { outDir });
     const committed = summary.rounds.filter((round) => round.status === 'committed');
     const roundsMs = summary.rounds.reduce((total, round) => total + round.durationMs, 0);
+    const meanPerStage = (pick: (round: (typeof committed)[number], stage: SecAggStage) => number | undefined) =>
+      Object.fromEntries(STAGES.map((stage) => [stage, committed.reduce((total, round) => total + (pick(round, stage) ?? Number.NaN), 0) / committed.length])) as Record<SecAggStage, number>;
     return {
       clients,
       perRound,
@@ -101,6 +113,8 @@ async function runScale(clients: number): Promise<ScaleResult> {
       processBaselineBytes,
       peakBytes: await peakResidentBytes(),
       backend: summary.backend,
+      stageMs: meanPerStage((round, stage) => round.secagg?.stageMs[stage]),
+      stageCpuMs: meanPerStage((round, stage) => round.secagg?.stageCpuMs?.[stage]),
     };
   } finally {
     await rm(outDir, { recursive: true, force: true });
@@ -142,6 +156,10 @@ if (scaleArg >= 0) {
         `peak ${mib(result.peakBytes)} (process before the run ${mib(result.processBaselineBytes)}); ${result.backend} backend` +
         (result.abortReasons.length > 0 ? `; aborted: ${result.abortReasons.join('; ')}` : ''),
     );
+    console.log(
+      `  per SecAgg stage, wall / process CPU (coordinator and in-process clients): ` +
+        STAGES.map((stage) => `${stage} ${seconds(result.stageMs[stage])} / ${seconds(result.stageCpuMs[stage])}`).join(', '),
+    );
   }
   const [small, medium, large] = results as [ScaleResult, ScaleResult, ScaleResult];
   const perSelected = (r: ScaleResult) => r.roundMs / r.perRound;
@@ -167,5 +185,6 @@ if (scaleArg >= 0) {
   );
   for (const r of results) {
     check(r.committed === ROUNDS && r.rounds === ROUNDS, `sim-scale: the ${r.clients}-client run commits its ${ROUNDS} rounds (${r.committed}/${r.rounds}${r.abortReasons.length > 0 ? `: ${r.abortReasons.join('; ')}` : ''})`);
+    check(STAGES.every((stage) => Number.isFinite(r.stageCpuMs[stage]) && r.stageCpuMs[stage] >= 0), `sim-scale: the ${r.clients}-client run reports a finite stageCpuMs ≥ 0 for every stage (${JSON.stringify(r.stageCpuMs)})`);
   }
 }

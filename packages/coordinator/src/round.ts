@@ -5,8 +5,19 @@ export interface SecAggMetrics {
   readonly degree: number;
   /** Fixed-point scale of the encoding: the decoded sum is within participants/scale of the true one. */
   readonly scale: number;
-  /** Milliseconds each stage took, in order. */
+  /** Milliseconds each stage took, in order: wall time of its gather, so mostly waiting for clients. */
   readonly stageMs: Readonly<Record<SecAggStage, number>>;
+  /**
+   * The coordinator process's CPU milliseconds (user + system, every thread) in each stage. A
+   * stage's window opens with the messages that start it (advertise: the `train` frames; share:
+   * closing advertise and sending `keys`; masked: closing share and sending `inbox`; confirm:
+   * closing masked and sending `survivors`; unmask: closing confirm and sending `unmask`), spans its
+   * gather, and ends where the next opens; unmask's also holds the unmasking (`finish`). The windows
+   * abut, so their sum is the CPU of the whole collect phase. Work of other rounds or connections
+   * (admissions, heartbeats, in-process virtual clients of a simulation) in a window is counted in
+   * it. Absent in records written before it was measured.
+   */
+  readonly stageCpuMs?: Readonly<Record<SecAggStage, number>>;
   /** Clients lost in each stage (missed its deadline, disconnected or declined). */
   readonly dropouts: Readonly<Record<SecAggStage, number>>;
 }

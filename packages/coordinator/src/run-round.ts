@@ -359,21 +359,36 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
   const memberAt = new Map(members.map((member, i) => [i + 1, member]));
   const stageMs: Record<SecAggStage, number> = { advertise: 0, share: 0, masked: 0, confirm: 0, unmask: 0 };
   const stageDropouts: Record<SecAggStage, number> = { advertise: 0, share: 0, masked: 0, confirm: 0, unmask: 0 };
+  // The coordinator's CPU per stage (SecAggMetrics.stageCpuMs): abutting windows of process CPU
+  // time. A stage's window opens with the sends that start it, so a slow close or send shows in the
+  // stage it delays; unmask's stays open through finish(), the unmasking.
+  const stageCpuMs: Record<SecAggStage, number> = { advertise: 0, share: 0, masked: 0, confirm: 0, unmask: 0 };
+  const stageAfter = { advertise: 'share', share: 'masked', masked: 'confirm', confirm: 'unmask', unmask: 'unmask' } as const satisfies Record<SecAggStage, SecAggStage>;
+  let cpuWindow: { readonly stage: SecAggStage; readonly since: NodeJS.CpuUsage } | undefined;
+  /** Charges the CPU used since the open window began to its stage, and opens one for `next` (none: the last is closed). */
+  const moveCpuWindow = (next: SecAggStage | undefined) => {
+    const now = process.cpuUsage();
+    if (cpuWindow !== undefined) stageCpuMs[cpuWindow.stage] += (now.user - cpuWindow.since.user + now.system - cpuWindow.since.system) / 1000;
+    cpuWindow = next === undefined ? undefined : { stage: next, since: now };
+  };
   const losses: number[] = [];
   let bytesUp = 0;
   let bytesDown = 0;
   let stageName: SecAggStage = 'advertise';
   let params: SecAggParams | undefined;
   const send = (index: number, message: CoordinatorMessage) => (bytesDown += ports.cohort.send(memberAt.get(index)!, encodeFrame(message)));
-  const outcome = (result: { aggregate: Aggregate; unclipped?: Collected['unclipped'] } | { abortReason: string }, participants = 0): Collected => ({
-    participants,
-    dropouts: members.length - participants,
-    ...(losses.length > 0 ? { trainLoss: mean(losses) } : {}),
-    bytesUp,
-    bytesDown,
-    ...(params ? { secagg: { mode: params.mode, threshold: params.threshold, degree: params.degree, scale: params.scale, stageMs: { ...stageMs }, dropouts: { ...stageDropouts } } } : {}),
-    ...result,
-  });
+  const outcome = (result: { aggregate: Aggregate; unclipped?: Collected['unclipped'] } | { abortReason: string }, participants = 0): Collected => {
+    moveCpuWindow(undefined); // whatever ends the round (finish, or an abort) ends the stage it is in
+    return {
+      participants,
+      dropouts: members.length - participants,
+      ...(losses.length > 0 ? { trainLoss: mean(losses) } : {}),
+      bytesUp,
+      bytesDown,
+      ...(params ? { secagg: { mode: params.mode, threshold: params.threshold, degree: params.degree, scale: params.scale, stageMs: { ...stageMs }, stageCpuMs: { ...stageCpuMs }, dropouts: { ...stageDropouts } } } : {}),
+      ...result,
+    };
+  };
 
   /** Gathers one stage from `from` until `deadline`; aborts the round when fewer than `quorum` answer. */
   async function stage<K extends AnswerKind>(name: SecAggStage, kind: K, from: readonly string[], deadline: number, quorum: number, accept: (index: number, answer: AnswerOf<K>) => void): Promise<readonly string[]> {
@@ -381,6 +396,7 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
     const opened = ports.clock.now();
     const gathered = await ports.cohort.gather({ kind, members: from, deadline, quorum, signal, accept: (member, answer) => accept(indexOf.get(member)!, answer) });
     stageMs[name] = ports.clock.now() - opened;
+    moveCpuWindow(stageAfter[name]);
     stageDropouts[name] = from.length - gathered.answered.length;
     bytesUp += gathered.bytes;
     if (signal.aborted) throw new SecAggAbort('the coordinator is stopping');
@@ -418,6 +434,7 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
   try {
     // Stage 0: the train message carries each client's index and the round's SecAgg parameters.
     const { mode, threshold, degree, bound, scale } = roundParams;
+    moveCpuWindow('advertise');
     bytesDown += sendTrain(ports.cohort, train, members, (member) => ({ mode, index: indexOf.get(member)!, threshold, degree, bound, scale, maxWeight: roundParams.maxWeight, sessionId: run.sessionId, ...(secagg.shareMetrics ? { shareMetrics: true } : {}) }));
     // The masked input is due deadlineMs after train, as for a plain update (clients count from its arrival).
     const maskedDue = ports.clock.now() + train.deadlineMs;

@@ -183,14 +183,14 @@ export async function runSimulation(config: ShoalConfig, options: SimulationOpti
 
 /**
  * A metrics.jsonl line without what differs between two runs of one seeded config: timings
- * (`durationMs`, SecAgg's `stageMs`) and the random run id in `modelVersion` (`<run id>:<round>`).
+ * (`durationMs`, SecAgg's `stageMs` and `stageCpuMs`) and the random run id in `modelVersion` (`<run id>:<round>`).
  * Two runs of one config, with any number of workers, agree on the rest.
  */
 export function reproducibleMetrics(metrics: RoundMetrics): Record<string, unknown> {
   const { durationMs: _duration, modelVersion, secagg, ...rest } = metrics;
   const round = modelVersion.slice(modelVersion.lastIndexOf(':') + 1);
   if (secagg === undefined) return { ...rest, modelVersion: round };
-  const { stageMs: _stageMs, ...secaggCounts } = secagg;
+  const { stageMs: _stageMs, stageCpuMs: _stageCpuMs, ...secaggCounts } = secagg;
   return { ...rest, modelVersion: round, secagg: secaggCounts };
 }
 
