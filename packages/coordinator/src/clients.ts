@@ -14,8 +14,8 @@ export interface ConnectedClient {
   /** Every round this client was selected for, so a late update can be told from a forged one. */
   readonly assignedRounds: Set<number>;
   lastSeenMs: number;
-  /** Closes the connection if no hello arrives in time; cleared at hello and at close. */
-  helloTimer?: ReturnType<typeof setTimeout>;
+  /** Cancels the timer that closes the connection if no hello arrives in time; called at hello and at close. */
+  cancelHelloTimer?: () => void;
 }
 
 /** How long resume tokens live and how many are kept. */

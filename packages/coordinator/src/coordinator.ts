@@ -390,7 +390,7 @@ export class Coordinator {
     this.clients.add(client);
     this.awaitingHello++;
     // A peer that answers pings but never says hello would otherwise hold its slot forever.
-    client.helloTimer = setTimeout(() => this.closeConnection(client, 'HELLO_TIMEOUT', `no hello within ${helloTimeoutMs} ms`), helloTimeoutMs);
+    client.cancelHelloTimer = this.options.clock.after(helloTimeoutMs, () => this.closeConnection(client, 'HELLO_TIMEOUT', `no hello within ${helloTimeoutMs} ms`));
     if (this.stopController.signal.aborted) this.closeConnection(client, 'COORDINATOR_SHUTDOWN', 'coordinator is stopping');
     return {
       message: (frame, isBinary) => this.onFrame(client, frame, isBinary),
@@ -529,7 +529,7 @@ export class Coordinator {
   }
 
   private onHello(client: ConnectedClient, hello: HelloMessage): void {
-    clearTimeout(client.helloTimer);
+    client.cancelHelloTimer?.();
     this.awaitingHello--;
     client.capabilities = hello.capabilities;
     if (hello.identityKey !== undefined) client.identityKey = hello.identityKey;
@@ -579,7 +579,7 @@ export class Coordinator {
 
   private forget(client: ConnectedClient): void {
     if (client.state === 'awaiting-hello') this.awaitingHello--;
-    clearTimeout(client.helloTimer);
+    client.cancelHelloTimer?.();
     client.state = 'closed';
     this.clients.delete(client);
     this.registry.remove(client);

@@ -1,5 +1,5 @@
 import { checkDpCohort, DP_DEFAULTS } from '@shoal/dp';
-import { integerAt, interval, numberAt, type TrainConfig } from '@shoal/protocol';
+import { integerAt, interval, numberAt, systemClock, type Clock, type TrainConfig } from '@shoal/protocol';
 import { SECAGG_DEFAULTS } from '@shoal/secagg';
 import type { Strategy } from '@shoal/strategy';
 import { COORDINATOR_DEFAULTS, checkRetention, checkCohort, checkDistributedDp, checkRobustAggregation, checkFraction, checkLimit, checkMaxUpdateNorm, checkAdminTokens } from './config.js';
@@ -123,6 +123,13 @@ export interface CoordinatorOptions {
   readonly logger?: Logger;
   /** Limits that keep hostile or runaway peers from exhausting the coordinator (docs/reliability.md). */
   readonly limits?: ConnectionLimits;
+  /**
+   * The clock the hello deadline (`limits.helloTimeoutMs`) is measured on; tests inject a
+   * `FakeClock` (@shoal/testkit) to decide when it passes. Heartbeats and round deadlines do not
+   * use it (they run on the platform's timers). Default: the platform's clock (`performance.now()`
+   * and `setTimeout`).
+   */
+  readonly clock?: Clock;
 }
 
 /**
@@ -218,5 +225,6 @@ export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
     roundTimeoutMs: options.roundTimeoutMs ?? COORDINATOR_DEFAULTS.roundTimeoutMs,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? COORDINATOR_DEFAULTS.heartbeatIntervalMs,
     logger: options.logger ?? silentLogger,
+    clock: options.clock ?? systemClock,
   };
 }
