@@ -21,7 +21,6 @@ import { CODE_VERSION, LEDGER_FILE, LedgerWriter, ledgerConfigHash, ledgerSettin
 import { LocalCohort } from './cohort.js';
 import type { PeerConnection, PeerHandlers } from './connection.js';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
-import { systemClock } from './ports.js';
 import { PrivacyPolicy } from './privacy.js';
 import { roundRandom } from './random.js';
 import { checkpointSink, roundRecord, weightsHash, type Release, type RoundRecord } from './round-log.js';
@@ -145,7 +144,7 @@ export class Coordinator {
       registry: this.registry,
       eligible: () => this.eligibleIdle(),
       close: (client, code, reason) => this.closeConnection(client, code, reason),
-      clock: systemClock,
+      clock: this.options.clock,
       logger: this.options.logger,
     });
     this.telemetry = new CoordinatorTelemetry(() => this.liveState(), {
@@ -173,7 +172,7 @@ export class Coordinator {
       },
     ];
     const releaseSinks = checkpointDir !== undefined ? [(release: Release) => writeRelease(checkpointDir, release)] : [];
-    this.ports = { cohort: this.cohort, clock: systemClock, log: new RoundLogWithSubjectRequests(sinks, this.subjectRequests, observers, releaseSinks), logger: this.options.logger };
+    this.ports = { cohort: this.cohort, clock: this.options.clock, log: new RoundLogWithSubjectRequests(sinks, this.subjectRequests, observers, releaseSinks), logger: this.options.logger };
     this.state = {
       runId: randomBytes(6).toString('hex'),
       round: 0,

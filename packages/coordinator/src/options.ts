@@ -124,10 +124,10 @@ export interface CoordinatorOptions {
   /** Limits that keep hostile or runaway peers from exhausting the coordinator (docs/reliability.md). */
   readonly limits?: ConnectionLimits;
   /**
-   * The clock the hello deadline (`limits.helloTimeoutMs`) is measured on; tests inject a
-   * `FakeClock` (@shoal/testkit) to decide when it passes. Heartbeats and round deadlines do not
-   * use it (they run on the platform's timers). Default: the platform's clock (`performance.now()`
-   * and `setTimeout`).
+   * The clock the coordinator's deadlines run on: the hello deadline (`limits.helloTimeoutMs`) and
+   * each round's stage deadlines and durations. Tests inject a `FakeClock` (@shoal/testkit) to
+   * decide when they pass. Heartbeats run on the platform's timers. Default: the platform's clock
+   * (`performance.now()` and `setTimeout`).
    */
   readonly clock?: Clock;
 }
