@@ -10,7 +10,7 @@ import { pairMaskKey, selfMaskKey } from './prg.js';
 import { SECRET_BYTES, encodeShare, splitSecret } from './shamir.js';
 import type { SharePair } from './share-crypto.js';
 import { ShareBoxes, shareBoxKey } from './share-crypto.js';
-import type { Signing, SigningKeyPair } from './signing.js';
+import type { AsyncSigning, Signing, SigningKeyPair } from './signing.js';
 import { SIGNING_SEED_BYTES, advertisementMessage, naclSigning, survivorsMessage } from './signing.js';
 import { WordSum } from './word-sum.js';
 
@@ -18,10 +18,11 @@ import { WordSum } from './word-sum.js';
  * Where a client is in one SecAgg round; each method moves it one step:
  * advertise() → share() → receiveInbox() → mask() → confirm() → reveal() → done. A refusal or a bad
  * inbox moves it to `failed`, after which it takes no further part (the round treats it as a dropout).
- * `advertiseAsync()` and `shareAsync()` are the same steps with an asynchronous X25519 (WebCrypto);
- * while one awaits, the stage is `advertising` or `sharing`, as it is `masking` during mask().
+ * `advertiseAsync()`, `shareAsync()`, `confirmAsync()` and `revealAsync()` are the same steps with
+ * an asynchronous X25519 or Ed25519 (WebCrypto); while one awaits, the stage is `advertising`,
+ * `sharing`, `confirming` or `revealing`, as it is `masking` during mask().
  */
-export type ClientStage = 'advertise' | 'advertising' | 'share' | 'sharing' | 'inbox' | 'masked' | 'masking' | 'confirm' | 'unmask' | 'done' | 'failed';
+export type ClientStage = 'advertise' | 'advertising' | 'share' | 'sharing' | 'inbox' | 'masked' | 'masking' | 'confirm' | 'confirming' | 'unmask' | 'revealing' | 'done' | 'failed';
 
 export interface SecAggClientOptions {
   /** The `train.secagg` config of the round. */
@@ -42,8 +43,12 @@ export interface SecAggClientOptions {
    * `shareAsync()` only; a synchronous one with both forms.
    */
   readonly agreement?: KeyAgreement | AsyncKeyAgreement;
-  /** Ed25519; default tweetnacl. */
-  readonly signing?: Signing;
+  /**
+   * Ed25519; default tweetnacl. An `AsyncSigning` (WebCrypto) works with the asynchronous steps
+   * (`advertiseAsync()`, `shareAsync()`, `confirmAsync()`, `revealAsync()`) only; a synchronous one
+   * with both forms.
+   */
+  readonly signing?: Signing | AsyncSigning;
   /**
    * A pinned identity (docs/secagg.md, "Pinned identities"): the 32-byte Ed25519 seed this client
    * signs every round with. Default: a fresh signing key per round.
@@ -68,6 +73,14 @@ export interface Advertisement {
 /** Stage 2's output: one sealed share box per neighbour. */
 export interface Shares {
   readonly ciphertexts: { to: number; box: Uint8Array }[];
+}
+
+/** A signature this client must check before a step, and the refusal if it does not verify. */
+interface SignatureCheck {
+  readonly publicKey: Uint8Array;
+  readonly message: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly refusal: string;
 }
 
 /** A neighbour's signature of the survivor set, as the coordinator forwards it in `unmask`. */
@@ -98,7 +111,7 @@ export class SecAggClient {
   private readonly roundingBytes: (n: number) => Uint8Array;
   private readonly prg: MaskPrg;
   private readonly agreement: KeyAgreement | AsyncKeyAgreement;
-  private readonly signing: Signing;
+  private readonly signing: Signing | AsyncSigning;
   private readonly identitySeed: Uint8Array | undefined;
   private readonly trustedIdentityKeys: ReadonlySet<string> | undefined;
 
@@ -161,27 +174,38 @@ export class SecAggClient {
     this.expectStage('advertise', 'advertise');
     const secrets = [this.random(KEY_BYTES), this.random(KEY_BYTES)] as const;
     const publicKeys = secrets.map((secret) => this.synchronous(this.agreement.publicKey(secret), 'advertise'));
-    return this.signAdvertisement(secrets, publicKeys);
+    const signingKeyPair = this.synchronous(this.signing.keyPair(this.signingSeed()), 'advertise');
+    const { keys, message } = this.advertised(secrets, publicKeys, signingKeyPair);
+    const signature = this.synchronous(this.signing.sign(signingKeyPair, message), 'advertise');
+    this.currentStage = 'share';
+    return { ...keys, signature };
   }
 
-  /** advertise() with an asynchronous X25519 (or a synchronous one): the same randomness drawn in the same order, the same bytes. */
+  /** advertise() with an asynchronous X25519 or Ed25519 (or synchronous ones): the same randomness drawn in the same order, the same bytes. */
   async advertiseAsync(): Promise<Advertisement> {
     this.expectStage('advertise', 'advertiseAsync');
     const secrets = [this.random(KEY_BYTES), this.random(KEY_BYTES)] as const;
+    const signingSeed = this.signingSeed();
     this.currentStage = 'advertising';
-    const publicKeys = await this.failOnError(Promise.all(secrets.map((secret) => this.agreement.publicKey(secret))));
-    return this.signAdvertisement(secrets, publicKeys);
-  }
-
-  /** The rest of stage 1, given the two X25519 secrets and their public keys. */
-  private signAdvertisement(secrets: readonly [Uint8Array, Uint8Array], publicKeys: readonly Uint8Array[]): Advertisement {
-    this.encryptionKeys = { secretKey: secrets[0], publicKey: publicKeys[0]! };
-    this.maskKeys = { secretKey: secrets[1], publicKey: publicKeys[1]! };
-    this.signingKeyPair = this.signing.keyPair(this.identitySeed ?? this.random(SIGNING_SEED_BYTES));
-    const keys = { encryptionKey: this.encryptionKeys.publicKey, maskKey: this.maskKeys.publicKey, signingKey: this.signingKeyPair.publicKey };
-    const signature = this.signing.sign(this.signingKeyPair, advertisementMessage(this.context, this.config.index, keys));
+    const [publicKeys, signingKeyPair] = await this.failOnError(Promise.all([Promise.all(secrets.map((secret) => this.agreement.publicKey(secret))), this.signing.keyPair(signingSeed)]));
+    const { keys, message } = this.advertised(secrets, publicKeys, signingKeyPair);
+    const signature = await this.failOnError(Promise.resolve(this.signing.sign(signingKeyPair, message)));
     this.currentStage = 'share';
     return { ...keys, signature };
+  }
+
+  /** This round's Ed25519 seed: the pinned identity's, or fresh (drawn after the two X25519 secrets). */
+  private signingSeed(): Uint8Array {
+    return this.identitySeed ?? this.random(SIGNING_SEED_BYTES);
+  }
+
+  /** Keeps stage 1's key pairs; returns the three public keys and the message their signature covers. */
+  private advertised(secrets: readonly [Uint8Array, Uint8Array], publicKeys: readonly Uint8Array[], signingKeyPair: SigningKeyPair) {
+    this.encryptionKeys = { secretKey: secrets[0], publicKey: publicKeys[0]! };
+    this.maskKeys = { secretKey: secrets[1], publicKey: publicKeys[1]! };
+    this.signingKeyPair = signingKeyPair;
+    const keys = { encryptionKey: this.encryptionKeys.publicKey, maskKey: this.maskKeys.publicKey, signingKey: signingKeyPair.publicKey };
+    return { keys, message: advertisementMessage(this.context, this.config.index, keys) };
   }
 
   /**
@@ -196,7 +220,8 @@ export class SecAggClient {
    */
   share(neighbours: readonly NeighbourKeys[]): Shares {
     this.expectStage('share', 'share');
-    this.checkNeighbours(neighbours);
+    const signed = this.checkNeighbours(neighbours);
+    this.checkSignatures(signed.map(({ publicKey, message, signature }) => this.synchronous(this.signing.verify(publicKey, message, signature), 'share')), signed);
     const agree = (secretKey: Uint8Array, publicKeys: Uint8Array[]) => this.synchronous(this.agreement.agreeMany(secretKey, publicKeys), 'share');
     return this.sealShares(neighbours, agree(this.encryptionKeys!.secretKey, neighbours.map((n) => n.encryptionKey)), agree(this.maskKeys!.secretKey, neighbours.map((n) => n.maskKey)));
   }
@@ -208,19 +233,25 @@ export class SecAggClient {
    */
   async shareAsync(neighbours: readonly NeighbourKeys[]): Promise<Shares> {
     this.expectStage('share', 'shareAsync');
-    this.checkNeighbours(neighbours);
+    const signed = this.checkNeighbours(neighbours);
     this.currentStage = 'sharing';
-    const [encryptionSecrets, maskSecrets] = await this.failOnError(
+    const [verified, encryptionSecrets, maskSecrets] = await this.failOnError(
       Promise.all([
+        Promise.all(signed.map(({ publicKey, message, signature }) => this.signing.verify(publicKey, message, signature))),
         this.agreement.agreeMany(this.encryptionKeys!.secretKey, neighbours.map((n) => n.encryptionKey)),
         this.agreement.agreeMany(this.maskKeys!.secretKey, neighbours.map((n) => n.maskKey)),
       ]),
     );
+    this.checkSignatures(verified, signed);
     return this.sealShares(neighbours, encryptionSecrets, maskSecrets);
   }
 
-  /** Stage 2's refusals, before any agreement: see share(). Records the neighbours' signing keys. */
-  private checkNeighbours(neighbours: readonly NeighbourKeys[]): void {
+  /**
+   * Stage 2's refusals, before any agreement: see share(). Records the neighbours' signing keys;
+   * returns the advertisement signatures to check (with trusted identity keys; none without).
+   */
+  private checkNeighbours(neighbours: readonly NeighbourKeys[]): SignatureCheck[] {
+    const signed: SignatureCheck[] = [];
     const encryptionKeys = this.encryptionKeys!;
     const maskKeys = this.maskKeys!;
     const { index, threshold, degree } = this.config;
@@ -239,13 +270,21 @@ export class SecAggClient {
       }
       if (this.trustedIdentityKeys !== undefined) {
         this.refuseUnless(this.trustedIdentityKeys.has(toHex(neighbour.signingKey)), `neighbour ${neighbour.index} signs with a key that is not a trusted identity`);
-        this.refuseUnless(
-          this.signing.verify(neighbour.signingKey, advertisementMessage(this.context, neighbour.index, neighbour), neighbour.signature),
-          `the advertisement of neighbour ${neighbour.index} does not carry its signature`,
-        );
+        signed.push({
+          publicKey: neighbour.signingKey,
+          message: advertisementMessage(this.context, neighbour.index, neighbour),
+          signature: neighbour.signature,
+          refusal: `the advertisement of neighbour ${neighbour.index} does not carry its signature`,
+        });
       }
       this.signingKeys.set(neighbour.index, neighbour.signingKey);
     }
+    return signed;
+  }
+
+  /** Refuses at the first signature of `checks` that did not verify (`verified[i]`), with its refusal. */
+  private checkSignatures(verified: readonly boolean[], checks: readonly SignatureCheck[]): void {
+    for (const [i, check] of checks.entries()) this.refuseUnless(verified[i] === true, check.refusal);
   }
 
   /** The rest of stage 2, given X25519 of each neighbour's encryption and mask keys (null: small order). */
@@ -335,6 +374,26 @@ export class SecAggClient {
    */
   confirm(survivors: readonly number[]): Uint8Array {
     this.expectStage('confirm', 'confirm');
+    const message = this.checkSurvivors(survivors);
+    const signature = this.synchronous(this.signing.sign(this.signingKeyPair!, message), 'confirm');
+    this.signedSurvivors = [...survivors];
+    this.currentStage = 'unmask';
+    return signature;
+  }
+
+  /** confirm() with an asynchronous Ed25519 (or a synchronous one): the same checks, the same signature. */
+  async confirmAsync(survivors: readonly number[]): Promise<Uint8Array> {
+    this.expectStage('confirm', 'confirmAsync');
+    const message = this.checkSurvivors(survivors);
+    this.currentStage = 'confirming';
+    const signature = await this.failOnError(Promise.resolve(this.signing.sign(this.signingKeyPair!, message)));
+    this.signedSurvivors = [...survivors];
+    this.currentStage = 'unmask';
+    return signature;
+  }
+
+  /** Stage 4's refusals (see confirm()); the message to sign. */
+  private checkSurvivors(survivors: readonly number[]): Uint8Array {
     const { index, threshold } = this.config;
     for (const v of survivors) this.refuseUnless(Number.isSafeInteger(v) && v >= 1 && v < 2 ** 32, `survivor ${v} is not a client index`);
     for (let i = 1; i < survivors.length; i++) this.refuseUnless(survivors[i - 1]! < survivors[i]!, 'the survivor set is not strictly ascending');
@@ -343,10 +402,7 @@ export class SecAggClient {
     for (const v of survivors) {
       this.refuseUnless(!this.links.has(v) || this.held.has(v), `survivor ${v} is a neighbour whose shares this client never received`);
     }
-    const signature = this.signing.sign(this.signingKeyPair!, survivorsMessage(this.context, survivors));
-    this.signedSurvivors = [...survivors];
-    this.currentStage = 'unmask';
-    return signature;
+    return survivorsMessage(this.context, survivors);
   }
 
   /**
@@ -359,19 +415,59 @@ export class SecAggClient {
    */
   reveal(signatures: readonly SurvivorSignature[]): RevealAnswer {
     this.expectStage('unmask', 'reveal');
+    const signers = this.checkSigners(signatures);
+    this.checkSignatures(signers.checks.map(({ publicKey, message, signature }) => this.synchronous(this.signing.verify(publicKey, message, signature), 'reveal')), signers.checks);
+    this.refuseSigners(signers);
+    return this.revealShares();
+  }
+
+  /** reveal() with an asynchronous Ed25519 (or a synchronous one): the same checks (the signatures verified at once), the same answer. */
+  async revealAsync(signatures: readonly SurvivorSignature[]): Promise<RevealAnswer> {
+    this.expectStage('unmask', 'revealAsync');
+    const signers = this.checkSigners(signatures);
+    this.currentStage = 'revealing';
+    const verified = await this.failOnError(Promise.all(signers.checks.map(({ publicKey, message, signature }) => this.signing.verify(publicKey, message, signature))));
+    this.checkSignatures(verified, signers.checks);
+    this.refuseSigners(signers);
+    return this.revealShares();
+  }
+
+  /**
+   * Stage 5's checks of the signers, in the order the signatures came: the signature of each that
+   * passes them, up to the first that does not (`refusal`: why). Refused in that order: the first
+   * signature that does not verify, else that refusal, else too few signers.
+   */
+  private checkSigners(signatures: readonly SurvivorSignature[]): { checks: SignatureCheck[]; refusal?: string; signers: number } {
     const survivors = new Set(this.signedSurvivors);
     const message = survivorsMessage(this.context, this.signedSurvivors!);
     const signers = new Set<number>([this.config.index]);
+    const checks: SignatureCheck[] = [];
     for (const { index, signature } of signatures) {
       const signingKey = this.signingKeys.get(index);
-      this.refuseUnless(signingKey !== undefined, `a survivor-set signature from ${index}, which is not a neighbour`);
-      this.refuseUnless(survivors.has(index), `a survivor-set signature from ${index}, which is not a survivor`);
-      this.refuseUnless(!signers.has(index), `two survivor-set signatures from ${index}`);
-      this.refuseUnless(this.signing.verify(signingKey, message, signature), `the survivor-set signature of ${index} does not verify on the set this client signed`);
+      const refusal =
+        signingKey === undefined
+          ? `a survivor-set signature from ${index}, which is not a neighbour`
+          : !survivors.has(index)
+            ? `a survivor-set signature from ${index}, which is not a survivor`
+            : signers.has(index)
+              ? `two survivor-set signatures from ${index}`
+              : undefined;
+      if (refusal !== undefined) return { checks, refusal, signers: signers.size };
+      checks.push({ publicKey: signingKey!, message, signature, refusal: `the survivor-set signature of ${index} does not verify on the set this client signed` });
       signers.add(index);
     }
-    this.refuseUnless(signers.size >= this.config.threshold, `${signers.size} of its neighbourhood signed the survivor set; the threshold is ${this.config.threshold}`);
+    return { checks, signers: signers.size };
+  }
 
+  /** Once every signature in `checks` verified: refuses a signer that broke the rules, or too few signers. */
+  private refuseSigners({ refusal, signers }: { refusal?: string; signers: number }): void {
+    if (refusal !== undefined) this.fail('REFUSED', refusal);
+    this.refuseUnless(signers >= this.config.threshold, `${signers} of its neighbourhood signed the survivor set; the threshold is ${this.config.threshold}`);
+  }
+
+  /** The rest of stage 5, once the signatures verified: the shares the signed survivor set implies. */
+  private revealShares(): RevealAnswer {
+    const survivors = new Set(this.signedSurvivors);
     const held = [...this.held.keys()].sort((a, b) => a - b);
     const answer: RevealAnswer = {
       selfMaskShares: held.filter((v) => survivors.has(v)).map((of) => ({ of, share: encodeShare(this.held.get(of)!.selfMaskShare) })),
@@ -409,12 +505,15 @@ export class SecAggClient {
     this.signingKeys.clear();
   }
 
-  /** The value of a synchronous agreement call; a promise here means an AsyncKeyAgreement reached a synchronous step, a caller bug. */
-  private synchronous<T>(result: T | Promise<T>, method: 'advertise' | 'share'): T {
+  /** The value of a synchronous X25519 or Ed25519 call; a promise here means an asynchronous one reached a synchronous step, a caller bug. */
+  private synchronous<T>(result: T | Promise<T>, method: 'advertise' | 'share' | 'confirm' | 'reveal'): T {
     if (result instanceof Promise) {
       result.catch(() => {}); // its outcome no longer matters
       this.finishWith('failed');
-      throw new SecAggError('INVALID_INPUT', `${method}() needs a synchronous X25519 (KeyAgreement); with an asynchronous one (AsyncKeyAgreement) call ${method}Async()`);
+      throw new SecAggError(
+        'INVALID_INPUT',
+        `${method}() needs a synchronous X25519 (KeyAgreement) and Ed25519 (Signing); with an asynchronous one (AsyncKeyAgreement, AsyncSigning) call ${method}Async()`,
+      );
     }
     return result;
   }

@@ -4,6 +4,8 @@ export { KEY_BYTES, boundBytes, deriveKey, isSmallOrder, keyPairFromSecret, nacl
 export type { AsyncKeyAgreement, KeyAgreement, KeyPair, KeyPurpose, RoundContext } from './keys.js';
 export { webCryptoKeyAgreement } from './x25519-webcrypto.js';
 export type { WebCryptoKeyAgreement, X25519Implementation } from './x25519-webcrypto.js';
+export { webCryptoSigning } from './ed25519-webcrypto.js';
+export type { Ed25519Implementation, WebCryptoSigning } from './ed25519-webcrypto.js';
 export { FIELD_PRIME, Reconstructor, SECRET_BYTES, SHARE_BYTES, decodeShare, elementToSecret, encodeShare, splitSecret } from './shamir.js';
 export type { Share } from './shamir.js';
 export { SHARE_BOX_BYTES, ShareBoxes, openShares, sealShares, shareBoxKey } from './share-crypto.js';
@@ -28,4 +30,4 @@ export type { PairMasks, UnmaskJob, UnmaskRunner } from './unmask-job.js';
 // Node-only fast paths with the same bytes (node:crypto) are in '@shoal/secagg/node' (node.ts),
 // so browser bundles never load node:crypto.
 export { SIGNATURE_BYTES, SIGNING_KEY_BYTES, SIGNING_SEED_BYTES, advertisementMessage, naclSigning, survivorsMessage } from './signing.js';
-export type { Signing, SigningKeyPair } from './signing.js';
+export type { AsyncSigning, Signing, SigningKeyPair } from './signing.js';

@@ -32,6 +32,17 @@ export interface Signing {
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
 }
 
+/**
+ * Ed25519 whose calls may be asynchronous (WebCrypto runs them off the main thread):
+ * `webCryptoSigning` (ed25519-webcrypto.ts). `SecAggClient`'s asynchronous steps (`advertiseAsync`,
+ * `shareAsync`, `confirmAsync`, `revealAsync`) accept it, and a synchronous `Signing` too.
+ */
+export interface AsyncSigning {
+  keyPair(seed: Uint8Array): Promise<SigningKeyPair>;
+  sign(keyPair: SigningKeyPair, message: Uint8Array): Promise<Uint8Array>;
+  verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
+}
+
 /** Ed25519 with tweetnacl: runs everywhere; ~10 ms per signature or check in Node (JIT-warm). */
 export const naclSigning: Signing = {
   keyPair(seed) {
