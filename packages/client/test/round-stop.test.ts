@@ -3,7 +3,10 @@
  * `result` says the round aborted, when the round's `train.deadlineMs` passes, or when the app
  * calls `leave()`. Local training then stops within one batch (counted with the client's own
  * progress events, not with wall-clock thresholds), no tensor is leaked, and the client sends
- * nothing more for that round. The coordinator is a scripted `ws` server on 127.0.0.1.
+ * nothing more for that round. Every wait is for an event: a counted batch, the client's
+ * `roundStopped` (training has settled), a message on the socket; the deadline runs on a fake
+ * clock except in the one test whose subject is the real clock. The coordinator is a scripted
+ * `ws` server on 127.0.0.1.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +22,7 @@ import {
   type TrainConfig,
   type TrainMessage,
 } from '@shoal/protocol';
-import { ShoalClient, initBackend, wsTransport, type ClientDataset, type ClientTransport, type Clock } from '../src/index.js';
+import { ShoalClient, initBackend, wsTransport, type ClientDataset, type ClientTransport, type Clock, type RoundStop } from '../src/index.js';
 import { startScriptedCoordinator, type ScriptedConnection, type ScriptedCoordinator } from './scripted-coordinator.js';
 import { ScriptedPeers } from './secagg-peers.js';
 import { FakeClock } from '@shoal/testkit';
@@ -32,6 +35,7 @@ const WEIGHTS = new Float32Array(D).fill(0.1);
 const SHORT: TrainConfig = { epochs: 1, batchSize: 4, learningRate: 0.1, optimizer: 'sgd', proximalMu: 0 };
 /** 12 examples in batches of 4 for 10,000 epochs: 30,000 batches, far more than any test waits for. */
 const ENDLESS: TrainConfig = { ...SHORT, epochs: 10_000 };
+const ENDLESS_BATCHES = ENDLESS.epochs * 3;
 /** Batches the client trains of the long round before the test stops it. */
 const STOP_AT = 5;
 
@@ -53,6 +57,8 @@ class Scene {
   readonly roundsStarted: number[] = [];
   /** `round:status` of every roundEnd event. */
   readonly roundEnds: string[] = [];
+  /** `round:by` of every roundStopped event. */
+  readonly roundStops: string[] = [];
   /** Per round: the progress count at the moment the client received that round's `result`. */
   readonly progressAtResult = new Map<number, number>();
   private readonly progressListeners = new Set<(round: number, count: number) => void>();
@@ -89,6 +95,7 @@ class Scene {
     });
     scene.client.on('roundStart', ({ round }) => scene.roundsStarted.push(round));
     scene.client.on('roundEnd', ({ round, status }) => scene.roundEnds.push(`${round}:${status}`));
+    scene.client.on('roundStopped', ({ round, by }) => scene.roundStops.push(`${round}:${by}`));
     scene.client.on('error', ({ error }) => scene.errors.push(error));
     scene.run = scene.client.run({ signal: scene.stop.signal }).then(
       () => 'resolved',
@@ -114,6 +121,20 @@ class Scene {
         resolve();
       };
       this.progressListeners.add(listener);
+    });
+  }
+
+  /**
+   * Resolves at `round`'s roundStopped event (its local training has settled) with why it stopped
+   * and how many batches it had trained. Call it before the round starts.
+   */
+  stopped(round: number): Promise<{ by: RoundStop; batches: number }> {
+    return new Promise((resolve) => {
+      const off = this.client.on('roundStopped', (event) => {
+        if (event.round !== round) return;
+        off();
+        resolve({ by: event.by, batches: this.progressOf(round) });
+      });
     });
   }
 
@@ -174,6 +195,7 @@ describe('ShoalClient stops a round it can no longer finish', () => {
     expect(update).toMatchObject({ round: 3, modelVersion: 'run:1' });
     expect(s.progressOf(2) - s.progressAtResult.get(2)!).toBeLessThanOrEqual(1);
     expect(s.sentFor(2)).toEqual([]);
+    expect(s.roundStops).toEqual(['2:result']);
     expect(s.roundEnds.filter((end) => end.startsWith('2:'))).toEqual(['2:aborted']);
     expect(tf.memory().numTensors).toBe(tensors);
     expect(s.errors).toEqual([]);
@@ -187,19 +209,33 @@ describe('ShoalClient stops a round it can no longer finish', () => {
     const s = await scene(clock);
     await s.warmUp();
     const tensors = tf.memory().numTensors;
+    // The deadline counts from the arrival of `train`, not from the connection: round 2's `train`
+    // arrives at fake time 5,000, so its 10,000 ms deadline is 15,000.
+    clock.tick(5_000);
+    const stopped = s.stopped(2);
 
     s.connection.send(train(2, 'run:1', { ...ENDLESS, proximalMu }, { weights: WEIGHTS, deadlineMs: 10_000 }));
-    await s.atBatch(2, STOP_AT, () => clock.tick(10_000));
+    // 1 ms short of the deadline two batches before STOP_AT, the deadline itself at STOP_AT: a client
+    // that stopped early (at most one batch after its deadline) never trains batch STOP_AT.
+    void s.atBatch(2, STOP_AT - 2, () => clock.tick(9_999));
+    void s.atBatch(2, STOP_AT, () => clock.tick(1));
+    // No coordinator message since `train`: the client stops on its own.
+    const stop = await Promise.race([stopped, s.failIfTrainingGoesOn(2, () => STOP_AT)]);
+    expect(stop.by).toBe('deadline');
+    expect(stop.batches).toBeGreaterThanOrEqual(STOP_AT);
+    expect(stop.batches).toBeLessThanOrEqual(STOP_AT + 1);
+    expect(s.roundEnds.filter((end) => end.startsWith('2:'))).toEqual([]);
+
     // The coordinator's deadline passed too: it aborts the round and starts the next one.
-    const stopped = Promise.race([new Promise<void>((resolve) => setTimeout(resolve, 300)), s.failIfTrainingGoesOn(2, () => STOP_AT)]);
-    await stopped;
     s.connection.send({ type: 'result', round: 2, status: 'aborted', modelVersion: 'run:1', reason: 'deadline' });
     s.connection.send(train(3, 'run:1', SHORT));
     const update = await Promise.race([s.connection.next('update'), s.failIfTrainingGoesOn(2, () => STOP_AT)]);
 
     expect(update).toMatchObject({ round: 3, modelVersion: 'run:1' });
-    expect(s.progressOf(2)).toBeLessThanOrEqual(STOP_AT + 1);
+    // Training had settled at roundStopped: not one batch after it.
+    expect(s.progressOf(2)).toBe(stop.batches);
     expect(s.sentFor(2)).toEqual([]);
+    expect(s.roundStops).toEqual(['2:deadline']);
     // Past its deadline the client still heard the coordinator's verdict.
     expect(s.roundEnds.filter((end) => end.startsWith('2:'))).toEqual(['2:aborted']);
     expect(tf.memory().numTensors).toBe(tensors);
@@ -208,15 +244,20 @@ describe('ShoalClient stops a round it can no longer finish', () => {
   it('measures the deadline from the train message on the real clock', async () => {
     const s = await scene();
     await s.warmUp();
+    const stopped = s.stopped(2);
     s.connection.send(train(2, 'run:1', ENDLESS, { weights: WEIGHTS, deadlineMs: 200 }));
-    // No coordinator message: the client stops on its own once 200 ms have passed.
-    let before: number;
-    do {
-      before = s.progressOf(2);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    } while (s.progressOf(2) !== before || !s.roundsStarted.includes(2));
-    expect(s.progressOf(2)).toBeLessThan(ENDLESS.epochs * 3);
+    // No coordinator message and no fake clock: only the platform's timer can stop the client, and
+    // the test waits for the stop itself, however long a loaded machine makes the 200 ms.
+    const stop = await stopped;
+    expect(stop.by).toBe('deadline');
+    expect(stop.batches).toBeLessThan(ENDLESS_BATCHES);
+
+    s.connection.send({ type: 'result', round: 2, status: 'aborted', modelVersion: 'run:1', reason: 'deadline' });
+    s.connection.send(train(3, 'run:1', SHORT));
+    expect(await s.connection.next('update')).toMatchObject({ round: 3 });
+    expect(s.progressOf(2)).toBe(stop.batches);
     expect(s.sentFor(2)).toEqual([]);
+    expect(s.roundEnds.filter((end) => end.startsWith('2:'))).toEqual(['2:aborted']);
   });
 
   it('sends no further SecAgg message once the deadline passed, even when the next stage arrives', async () => {
@@ -239,6 +280,7 @@ describe('ShoalClient stops a round it can no longer finish', () => {
     expect(update).toMatchObject({ round: 3 });
     expect(s.progressOf(2)).toBeLessThanOrEqual(STOP_AT + 1);
     expect(s.sentFor(2)).toEqual(['advertise']);
+    expect(s.roundStops).toEqual(['2:deadline']);
     expect(s.roundEnds.filter((end) => end.startsWith('2:'))).toEqual(['2:aborted']);
     expect(tf.memory().numTensors).toBe(tensors);
   });
@@ -254,6 +296,7 @@ describe('ShoalClient stops a round it can no longer finish', () => {
     expect(await s.run).toBe('resolved');
     expect(s.progressOf(2)).toBeLessThanOrEqual(STOP_AT + 1);
     expect(s.sentFor(2)).toEqual([]);
+    expect(s.roundStops).toEqual(['2:stopped']);
     expect(await s.connection.closed).toBe(1000);
   });
 });

@@ -45,6 +45,10 @@ interface SubtleCrypto {
   importKey(format: 'raw' | 'pkcs8', keyData: Uint8Array, algorithm: string | { readonly name: string }, extractable: boolean, usages: readonly string[]): Promise<CryptoKey>;
   encrypt(algorithm: { readonly name: string; readonly counter?: Uint8Array; readonly length?: number }, key: CryptoKey, data: Uint8Array): Promise<ArrayBuffer>;
   deriveBits(algorithm: { readonly name: string; readonly public: CryptoKey }, baseKey: CryptoKey, length: number): Promise<ArrayBuffer>;
+  /** Ed25519 (@shoal/secagg's webCryptoSigning, which feature-detects it): a seed's public key is its private key's JWK `x`. */
+  exportKey(format: 'jwk', key: CryptoKey): Promise<{ readonly x?: string }>;
+  sign(algorithm: string | { readonly name: string }, key: CryptoKey, data: Uint8Array): Promise<ArrayBuffer>;
+  verify(algorithm: string | { readonly name: string }, key: CryptoKey, signature: Uint8Array, data: Uint8Array): Promise<boolean>;
 }
 declare var crypto: {
   getRandomValues<T extends Uint8Array | Uint16Array | Uint32Array | Int32Array>(array: T): T;

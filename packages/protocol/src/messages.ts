@@ -310,10 +310,38 @@ export interface ForgottenMessage {
   readonly clientId: string;
 }
 
+/**
+ * The hello capability of clients that understand `pace`; a coordinator paces only those, so older
+ * clients stay connected and idle as before.
+ */
+export const PACE_CAPABILITY = 'pace';
+
+/** The longest a `pace` may ask a device to stay away: one day (a larger value is a coordinator bug). */
+export const MAX_PACE_MS = 86_400_000;
+
+/**
+ * Pace steering (Bonawitz et al., SysML 2019): `round` had more eligible devices than it admitted
+ * and this one was not admitted. The client closes its connection normally, waits a uniform random
+ * time in [retryInMs.min, retryInMs.max] and reconnects with its resume token, so the devices not
+ * needed come back spread over the next rounds instead of all at once. Sent only to clients that
+ * announced `PACE_CAPABILITY`. Integers, 0 ≤ min ≤ max ≤ MAX_PACE_MS.
+ */
+export interface PaceMessage {
+  readonly type: 'pace';
+  readonly round: number;
+  readonly retryInMs: RetryWindow;
+}
+
+/** A wait of at least `min` and at most `max` whole milliseconds. */
+export interface RetryWindow {
+  readonly min: number;
+  readonly max: number;
+}
+
 /** Rounds kept per client id and per list in the coordinator's registry (selected, contributed): the oldest go first. */
 export const MAX_ROUNDS_PER_CLIENT = 1_000;
 
-export type CoordinatorMessage = WelcomeMessage | TrainMessage | EvaluateMessage | RoundResultMessage | KeysMessage | InboxMessage | SurvivorsMessage | UnmaskMessage | SubjectDataMessage | ForgottenMessage;
+export type CoordinatorMessage = WelcomeMessage | TrainMessage | EvaluateMessage | RoundResultMessage | KeysMessage | InboxMessage | SurvivorsMessage | UnmaskMessage | SubjectDataMessage | ForgottenMessage | PaceMessage;
 
 export type Message = ClientMessage | CoordinatorMessage;
 export type MessageType = Message['type'];

@@ -1,8 +1,8 @@
 import { decodeFrame } from './codec.js';
 import { Rejection, array, boolean, bytes, describeError, distinct, fields, finite, inRange, integer, isPlainObject, object, oneOf, optional, positive, quote, reject, string, vector, version, words, type RawMessage } from './field-checks.js';
 import type { ErrorCode } from './errors.js';
-import { MAX_ROUNDS_PER_CLIENT, type ClientMessage, type CoordinatorMessage, type DeclineMessage, type EvaluateMessage, type EvaluationMessage, type HelloMessage, type RoundResultMessage } from './messages.js';
-import type { ForgottenMessage, RoundPrivacy, SubjectDataMessage } from './messages.js';
+import { MAX_PACE_MS, MAX_ROUNDS_PER_CLIENT, type ClientMessage, type CoordinatorMessage, type DeclineMessage, type EvaluateMessage, type EvaluationMessage, type HelloMessage, type RoundResultMessage } from './messages.js';
+import type { ForgottenMessage, PaceMessage, RoundPrivacy, SubjectDataMessage } from './messages.js';
 import type { TrainConfig, TrainMessage, TrainMetrics, UpdateMessage, WelcomeMessage } from './messages.js';
 import type { AdvertiseMessage, ConfirmMessage, InboxMessage, KeysMessage, MaskedMessage, NeighbourKeys, RevealMessage } from './messages.js';
 import type { SecAggRoundConfig, SharesMessage, SurvivorsMessage, UnmaskMessage } from './messages.js';
@@ -126,6 +126,7 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, limits?: Partial<Cli
       case 'unmask': return unmask(raw);
       case 'subject-data': return subjectData(raw);
       case 'forgotten': return forgotten(raw);
+      case 'pace': return pace(raw);
       default: return undefined;
     }
   });
@@ -283,6 +284,17 @@ function subjectData(raw: RawMessage): SubjectDataMessage {
 function forgotten(raw: RawMessage): ForgottenMessage {
   fields('forgotten', raw, ['type', 'clientId'], []);
   return { type: 'forgotten', clientId: string('forgotten.clientId', raw.clientId, MAX_ID_LENGTH) };
+}
+
+/** A wait in whole milliseconds: 0 ≤ min ≤ max ≤ MAX_PACE_MS (a day). */
+function pace(raw: RawMessage): PaceMessage {
+  fields('pace', raw, ['type', 'round', 'retryInMs'], []);
+  const window = object('pace.retryInMs', raw.retryInMs, ['min', 'max'], []);
+  const min = integer('pace.retryInMs.min', window.min, 0);
+  const max = integer('pace.retryInMs.max', window.max, 0);
+  if (max > MAX_PACE_MS) reject('INVALID_MESSAGE', `pace.retryInMs.max is ${max}; it must be ≤ ${MAX_PACE_MS} (a day)`);
+  if (min > max) reject('INVALID_MESSAGE', `pace.retryInMs.min ${min} exceeds pace.retryInMs.max ${max}`);
+  return { type: 'pace', round: integer('pace.round', raw.round, 0), retryInMs: { min, max } };
 }
 
 function evaluate(raw: RawMessage, numParams: number | undefined): EvaluateMessage {

@@ -14,7 +14,7 @@ const protocolDoc = read('protocol.md');
 const MESSAGE_TYPES = [
   'hello', 'update', 'evaluation', 'decline', 'advertise', 'shares', 'masked', 'confirm', 'reveal',
   'welcome', 'train', 'evaluate', 'result', 'keys', 'inbox', 'survivors', 'unmask',
-  'subject-access', 'forget', 'subject-data', 'forgotten',
+  'subject-access', 'forget', 'subject-data', 'forgotten', 'pace',
 ] as const satisfies readonly MessageType[];
 const everyTypeListed: Exclude<MessageType, (typeof MESSAGE_TYPES)[number]> extends never ? true : false = true;
 

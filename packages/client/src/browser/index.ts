@@ -3,7 +3,7 @@
  * browser backend selection. Nothing here (or in ../common) may import `node:*`, `ws` or
  * `@shoal/secagg/node`; test/browser-bundle.test.ts checks the bundle for it.
  */
-import { webCryptoKeyAgreement } from '@shoal/secagg';
+import { webCryptoKeyAgreement, webCryptoSigning } from '@shoal/secagg';
 import { ShoalClient as CommonShoalClient, type ShoalClientOptions } from '../common/client.js';
 import { initBrowserBackend } from './backend.js';
 import { webSocketTransport } from './websocket-transport.js';
@@ -25,11 +25,11 @@ export type BrowserClientOptions = Omit<ShoalClientOptions, 'transport'> & Parti
  * The client SDK for browsers: the native `WebSocket` (token in the `?token=` query parameter) and
  * tfjs on WASM, else WebGL, else CPU (`initBrowserBackend()` with no options; pass
  * `prepare: () => initBrowserBackend({ wasmPaths })` to say where the app serves the `.wasm` files),
- * and WebCrypto for secure aggregation: AES-CTR masks, and X25519 where the browser has it (one
- * probe per client; tweetnacl otherwise).
+ * and WebCrypto for secure aggregation: AES-CTR masks, and X25519 and Ed25519 where the browser
+ * has them (one probe each per client; tweetnacl otherwise).
  */
 export class ShoalClient extends CommonShoalClient {
   constructor(options: BrowserClientOptions) {
-    super({ transport: webSocketTransport(), prepare: () => initBrowserBackend(), keyAgreement: webCryptoKeyAgreement(), ...options });
+    super({ transport: webSocketTransport(), prepare: () => initBrowserBackend(), keyAgreement: webCryptoKeyAgreement(), signing: webCryptoSigning(), ...options });
   }
 }

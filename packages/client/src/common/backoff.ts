@@ -1,3 +1,5 @@
+import { systemClock, type Clock, type RetryWindow } from '@shoal/protocol';
+
 /** Reconnection policy; every field has a default. */
 export interface BackoffOptions {
   /** First delay. Default 500 ms. */
@@ -19,16 +21,24 @@ export function backoffDelay(attempt: number, options: BackoffOptions, random: (
   return Math.floor(random() * ceiling);
 }
 
-/** Waits `ms`, or less if `signal` aborts; the timer is always released. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits `ms` on `clock` (default: the platform's timers), or less if `signal` aborts; the timer is always released. */
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const done = () => {
-      clearTimeout(timer);
+      cancel();
       signal?.removeEventListener('abort', done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    const cancel = clock.after(ms, done);
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * How long a paced client waits before it reconnects: uniform in [min, max] (whole milliseconds),
+ * so the devices a round did not need come back spread over the window, not together.
+ */
+export function paceDelay(window: RetryWindow, random: () => number): number {
+  return Math.min(window.max, window.min + Math.floor(random() * (window.max - window.min + 1)));
 }

@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import {
+  PACE_CAPABILITY,
   PROTOCOL_VERSION,
   ShoalError,
   closeCodeOf,
@@ -10,17 +11,19 @@ import {
   numParams,
   type ClientMessage,
   type ErrorCode,
+  type PaceMessage,
+  type RetryWindow,
   type WelcomeMessage,
 } from '@shoal/protocol';
-import { naclSigning, type AsyncKeyAgreement, type KeyAgreement, type MaskPrg, type Signing } from '@shoal/secagg';
-import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
+import { naclSigning, type AsyncKeyAgreement, type AsyncSigning, type KeyAgreement, type MaskPrg, type Signing } from '@shoal/secagg';
+import { backoffDelay, paceDelay, sleep, type BackoffOptions } from './backoff.js';
 import { systemClock, type Clock } from '@shoal/protocol';
 import { askConsent, type ClientStorage, type Consent, type RoundPlan } from './consent.js';
 import { Emitter } from './emitter.js';
 import { Mailbox } from './mailbox.js';
 import type { UpdateStep } from './pipeline.js';
 import { answerEvaluate } from './evaluation.js';
-import { endRound, playRound, type HeldModel, type RoundIo } from './round.js';
+import { endRound, playRound, type HeldModel, type RoundIo, type RoundStop } from './round.js';
 import { LocalTrainer, type ClientDataset, type TrainProgress } from './trainer.js';
 import { defaultPromiseFetch, evaluationShortfalls, fetchPromise, type ClientPolicy, type PromiseFetch, type PromiseState } from './policy.js';
 import { SubjectRequests, type HeldData } from './subject-requests.js';
@@ -29,6 +32,7 @@ import type { ClientConnection, ClientTransport } from './transport.js';
 export type { ClientStorage, Consent, RoundPlan } from './consent.js';
 export type { ClientPolicy, PromiseFetch, PromiseState } from './policy.js';
 export type { HeldData } from './subject-requests.js';
+export type { RoundStop } from './round.js';
 
 export interface ShoalClientOptions {
   /** The coordinator's WebSocket URL, e.g. `ws://127.0.0.1:8080`. */
@@ -62,7 +66,7 @@ export interface ShoalClientOptions {
   readonly transport: ClientTransport;
   /** Prepares tfjs (e.g. picks a backend) before the first round. Default: nothing. */
   readonly prepare?: () => Promise<unknown>;
-  /** Source of jitter for reconnect delays. Default Math.random (jitter needs no secrecy). */
+  /** Source of jitter for reconnect delays and for the wait a `pace` asks for. Default Math.random (jitter needs no secrecy). */
   readonly random?: () => number;
   /**
    * Seeds the order in which local examples are visited each epoch, so a simulation is
@@ -90,8 +94,12 @@ export interface ShoalClientOptions {
    * otherwise), the Node entry node:crypto (all give the same bytes).
    */
   readonly keyAgreement?: KeyAgreement | AsyncKeyAgreement;
-  /** Ed25519 for secure aggregation's signatures. Default: tweetnacl; the Node entry uses node:crypto (same bytes, faster). */
-  readonly signing?: Signing;
+  /**
+   * Ed25519 for secure aggregation's signatures, synchronous or asynchronous. Default: tweetnacl;
+   * the browser entry uses WebCrypto where the browser has Ed25519 (`webCryptoSigning()`, tweetnacl
+   * otherwise), the Node entry node:crypto (all give the same bytes).
+   */
+  readonly signing?: Signing | AsyncSigning;
   /**
    * A pinned identity (docs/secagg.md, "Pinned identities"): the 32-byte Ed25519 seed the app keeps
    * for this device across sessions. `hello` enrols its public key and every SecAgg round is signed
@@ -129,8 +137,8 @@ export interface ShoalClientOptions {
   /** Where the app keeps model data on the device; `leave()` calls its `clear()`. Default: none. */
   readonly storage?: ClientStorage;
   /**
-   * Measures each round's deadline (`train.deadlineMs`, counted from the arrival of `train`).
-   * Default: the platform's clock (`performance.now()` and `setTimeout`); tests inject their own.
+   * Measures each round's deadline (`train.deadlineMs`, counted from the arrival of `train`) and
+   * the wait before reconnecting after a `pace`. Default: the platform's clock (`performance.now()` and `setTimeout`); tests inject their own.
    */
   readonly clock?: Clock;
 }
@@ -144,12 +152,26 @@ export interface ClientEvents {
   roundPlan: RoundPlan;
   progress: { round: number } & TrainProgress;
   roundEnd: { round: number; status: 'committed' | 'aborted' | 'sent'; modelVersion: string; reason?: string };
+  /**
+   * This client's part of a round stopped before its update was sent, once local training has
+   * stopped and released its tensors: `by` 'deadline' when `train.deadlineMs` passed, otherwise
+   * why the round ended for the client first (its `result` came, a later `train` or `welcome`
+   * superseded it, the connection closed, or `run()` stopped). Nothing more is sent for the round;
+   * the coordinator's verdict still comes as `roundEnd` when the connection lasts.
+   */
+  roundStopped: { round: number; by: RoundStop };
   /** A round (or a federated evaluation) declined because it falls short of the policy or the promise: nothing of it was sent. */
   policyDeclined: { round: number; kind: 'train' | 'evaluate'; reasons: readonly string[] };
   /** After answering a federated evaluation: what was sent. */
   evaluated: { round: number; modelVersion: string; loss: number; accuracy: number; numExamples: number };
   error: { error: Error };
   disconnected: { code: number; reason: string };
+  /**
+   * A scale-out gateway did not admit this client to `round` and asked it to come back within
+   * `retryInMs` (pace steering): the client closed the connection normally and reconnects (with its
+   * resume token) after `delayMs`, drawn uniformly from the window. Not an error; after `disconnected`.
+   */
+  paced: { round: number; retryInMs: RetryWindow; delayMs: number };
 }
 
 /**
@@ -157,7 +179,7 @@ export interface ClientEvents {
  * rounds. 'initial-loss': reports `update.initialLoss` when the train config asks (q-FedAvg).
  * 'evaluate' is added only when the app gives `evaluationData`.
  */
-const CAPABILITIES = ['fedavg', 'fedprox', 'secagg', 'dp', 'initial-loss', 'round-privacy', 'subject-requests'];
+const CAPABILITIES = ['fedavg', 'fedprox', 'secagg', 'dp', 'initial-loss', 'round-privacy', 'subject-requests', PACE_CAPABILITY];
 const EVALUATE_CAPABILITY = 'evaluate';
 
 /**
@@ -190,6 +212,8 @@ export class ShoalClient extends Emitter<ClientEvents> {
   private promise: PromiseState | undefined;
   /** Data-subject requests on the current connection, once its welcome says the coordinator answers them. */
   private subjectRequests: SubjectRequests | undefined;
+  /** The pinned identity's public key, announced in every hello: derived once. */
+  private pinnedIdentityKey: Uint8Array | undefined;
 
   constructor(options: ShoalClientOptions) {
     super();
@@ -293,6 +317,15 @@ export class ShoalClient extends Emitter<ClientEvents> {
       const code = errorCodeOfClose(closed.code);
       if (code === 'TRAINING_COMPLETE' || code === 'FORGOTTEN' || signal.aborted) return;
       if (closed.fatal) throw closed.fatal;
+      if (closed.paced) {
+        // Not needed this round: come back within the window the gateway gave. A normal close,
+        // not a failure, so the reconnect backoff starts over.
+        attempt = 0;
+        const delayMs = paceDelay(closed.paced.retryInMs, this.options.random ?? Math.random);
+        this.emit('paced', { round: closed.paced.round, retryInMs: closed.paced.retryInMs, delayMs });
+        await sleep(delayMs, signal, this.options.clock ?? systemClock);
+        continue;
+      }
       // When we rejected a frame, the close code is our own (the coordinator echoes it): not fatal.
       if (!closed.rejectedFrame && code !== undefined && FATAL_CLOSES.has(code)) {
         throw new ShoalError(code, `coordinator closed the connection: ${closed.reason}`);
@@ -314,13 +347,15 @@ export class ShoalClient extends Emitter<ClientEvents> {
   private async serve(
     connection: ClientConnection,
     signal: AbortSignal,
-  ): Promise<{ code: number; reason: string; welcomed: boolean; rejectedFrame: boolean; fatal?: Error }> {
+  ): Promise<{ code: number; reason: string; welcomed: boolean; rejectedFrame: boolean; fatal?: Error; paced?: PaceMessage }> {
     const clock = this.options.clock ?? systemClock;
     const mailbox = new Mailbox(clock);
     const subject = new SubjectRequests((message) => this.send(connection, message));
     let welcomed = false;
     let rejectedFrame = false;
     let fatal: Error | undefined;
+    /** Set when the coordinator paced this client: it closed the connection to come back later. */
+    let paced: PaceMessage | undefined;
     /** Set when a bad frame made us forget the cached model: a round that ends later must not restore it. */
     let forgotModel = false;
     /** The model's size once this connection's `welcome` has arrived: `train.weights` must match it. */
@@ -366,7 +401,7 @@ export class ShoalClient extends Emitter<ClientEvents> {
       capabilities: this.options.evaluationData !== undefined && this.options.policy?.noMetricsInClear !== true ? [...CAPABILITIES, EVALUATE_CAPABILITY] : CAPABILITIES,
       ...(this.resumeToken !== undefined ? { resumeToken: this.resumeToken } : {}),
       ...(this.global !== undefined ? { modelVersion: this.global.version } : {}),
-      ...(this.options.identitySeed !== undefined ? { identityKey: (this.options.signing ?? naclSigning).keyPair(this.options.identitySeed).publicKey } : {}),
+      ...(this.options.identitySeed !== undefined ? { identityKey: this.identityKey(this.options.identitySeed) } : {}),
     });
     const emit: RoundIo['emit'] = (event, payload) => this.emit(event, payload);
     const send = (message: ClientMessage) => this.send(connection, message);
@@ -399,6 +434,13 @@ export class ShoalClient extends Emitter<ClientEvents> {
             if (!forgotModel) this.global = held;
             break;
           }
+          case 'pace':
+            // Not admitted to that round: leave now (the mailbox drops whatever follows) and let
+            // `participate` reconnect within the window.
+            paced = message;
+            mailbox.close();
+            connection.close(1000, 'paced');
+            break;
           case 'result': // of a round this client is no longer in (e.g. from before a reconnect)
             this.global = endRound(message, this.global, emit);
             break;
@@ -416,7 +458,7 @@ export class ShoalClient extends Emitter<ClientEvents> {
       signal.removeEventListener('abort', onAbort);
     }
     // Nothing runs after this resolves: the round in progress, if any, has settled.
-    return { ...(await closed), welcomed, rejectedFrame, ...(fatal ? { fatal } : {}) };
+    return { ...(await closed), welcomed, rejectedFrame, ...(fatal ? { fatal } : {}), ...(paced ? { paced } : {}) };
   }
 
   private async onWelcome(message: WelcomeMessage): Promise<void> {
@@ -452,6 +494,15 @@ export class ShoalClient extends Emitter<ClientEvents> {
     } finally {
       trainer.dispose();
     }
+  }
+
+  /**
+   * The public key of the pinned identity `seed`. Every Ed25519 gives the same bytes, so the
+   * synchronous tweetnacl derives it (once: hello is sent synchronously, and `options.signing` may
+   * be asynchronous).
+   */
+  private identityKey(seed: Uint8Array): Uint8Array {
+    return (this.pinnedIdentityKey ??= naclSigning.keyPair(seed).publicKey);
   }
 
   private send(connection: ClientConnection, message: ClientMessage): void {

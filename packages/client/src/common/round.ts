@@ -3,7 +3,7 @@ import { webCryptoMaskPrg } from '@shoal/secagg';
 import type { ClientEvents, ShoalClientOptions } from './client.js';
 import { planRound } from './consent.js';
 import { policyShortfalls, type PromiseState } from './policy.js';
-import type { Mailbox } from './mailbox.js';
+import type { Mailbox, RoundOver } from './mailbox.js';
 import { runPipeline, type LocalUpdate } from './pipeline.js';
 import { maskedExtras, privacySteps } from './privacy-steps.js';
 import { SecAggParticipant } from './secagg-participant.js';
@@ -14,6 +14,9 @@ export interface HeldModel {
   readonly version: string;
   readonly weights: Float32Array;
 }
+
+/** Why a client's part of a round stopped before its update was sent: its deadline passed, or the round ended for it first. */
+export type RoundStop = 'deadline' | RoundOver['by'];
 
 /** What a round works with: the connection (mailbox and sender), the trainer, the options and the events. */
 export interface RoundIo {
@@ -41,8 +44,9 @@ export interface RoundIo {
  * stage up to its update) must end before `train.deadlineMs` has passed since `train` arrived
  * (`receivedAt`). When the deadline passes, or the round is over early (its `result` comes, a later
  * `train` supersedes it, the connection closes, `run()` stops), local training stops within one
- * batch, its tensors released, and the client sends nothing more for the round. A round the client
- * cannot or will not train is declined. Returns the model the client holds afterwards.
+ * batch, its tensors released, and the client sends nothing more for the round (when that comes
+ * before its update was sent, `roundStopped` announces it once training has settled). A round the
+ * client cannot or will not train is declined. Returns the model the client holds afterwards.
  */
 export async function playRound(train: TrainMessage, receivedAt: number, held: HeldModel | undefined, io: RoundIo): Promise<HeldModel | undefined> {
   const { round, modelVersion, config } = train;
@@ -54,6 +58,9 @@ export async function playRound(train: TrainMessage, receivedAt: number, held: H
   const unfollow = follow(mail.over, part);
   const cancelDeadline = io.clock.after(Math.max(0, receivedAt + train.deadlineMs - io.clock.now()), () => part.abort({ by: 'deadline' }));
   let training: Promise<LocalUpdate> | undefined;
+  let sent = false;
+  /** Set when our part stopped before the update was sent: announced once training has settled. */
+  let stopped: RoundStop | undefined;
   try {
     // What the client will send, announced before anything is trained; the user may decline.
     if (global === undefined) throw new Decline(`client does not hold model ${modelVersion}`);
@@ -109,13 +116,14 @@ export async function playRound(train: TrainMessage, receivedAt: number, held: H
         };
     part.signal.throwIfAborted();
     io.send(answer);
+    sent = true;
     io.emit('roundEnd', { round, status: 'sent', modelVersion });
     cancelDeadline();
 
     // SecAgg: the coordinator's later stages have their own deadlines, so these waits have none of ours.
     if (secagg) {
-      io.send(secagg.confirm(await mail.next('survivors', mail.over)));
-      io.send(secagg.reveal(await mail.next('unmask', mail.over)));
+      io.send(await secagg.confirm(await mail.next('survivors', mail.over)));
+      io.send(await secagg.reveal(await mail.next('unmask', mail.over)));
     }
   } catch (error) {
     // Stopped (deadline passed, round over): send nothing more. Otherwise we cannot or will not
@@ -123,6 +131,8 @@ export async function playRound(train: TrainMessage, receivedAt: number, held: H
     if (!part.signal.aborted) {
       if (!(error instanceof Decline)) io.emit('error', { error: error as Error });
       io.send({ type: 'decline', round, reason: (error as Error).message.slice(0, 1_000) });
+    } else if (!sent) {
+      stopped = (part.signal.reason as { by: RoundStop }).by;
     }
   } finally {
     cancelDeadline();
@@ -130,6 +140,7 @@ export async function playRound(train: TrainMessage, receivedAt: number, held: H
     part.abort({ by: 'left' }); // training stops within one batch; the trainer is free once it settles
     await training?.catch(() => {});
   }
+  if (stopped !== undefined) io.emit('roundStopped', { round, by: stopped });
 
   // The coordinator's `result` ends the round (it may have come already and ended our part).
   const result = await mail.next('result', mail.over).catch(() => undefined);

@@ -53,7 +53,7 @@ export class SecAggParticipant {
     this.secagg = new SecAggClient({ ...client, numParams: numValues });
   }
 
-  /** Stage 1: this round's public keys, signed. X25519 may be asynchronous (WebCrypto in browsers), hence the promise. */
+  /** Stage 1: this round's public keys, signed. X25519 and Ed25519 may be asynchronous (WebCrypto in browsers), hence the promise. */
   async advertise(): Promise<AdvertiseMessage> {
     return { type: 'advertise', round: this.round, ...(await this.secagg.advertiseAsync()) };
   }
@@ -84,13 +84,19 @@ export class SecAggParticipant {
     return { type: 'masked', round: this.round, modelVersion: this.modelVersion, masked, ...(metrics !== undefined ? { metrics } : {}) };
   }
 
-  /** Stage 4: signs the round's one survivor set; throws SecAggError REFUSED for a set an honest client must not sign. */
-  confirm(announced: SurvivorsMessage): ConfirmMessage {
-    return { type: 'confirm', round: this.round, signature: this.secagg.confirm(announced.survivors) };
+  /**
+   * Stage 4: signs the round's one survivor set (Ed25519 may be asynchronous: WebCrypto in
+   * browsers); throws SecAggError REFUSED for a set an honest client must not sign.
+   */
+  async confirm(announced: SurvivorsMessage): Promise<ConfirmMessage> {
+    return { type: 'confirm', round: this.round, signature: await this.secagg.confirmAsync(announced.survivors) };
   }
 
-  /** Stage 5: shares its signed survivor set implies; throws SecAggError REFUSED unless enough neighbours signed that same set. */
-  reveal(unmask: UnmaskMessage): RevealMessage {
-    return { type: 'reveal', round: this.round, ...this.secagg.reveal(unmask.signatures) };
+  /**
+   * Stage 5: the shares its signed survivor set implies, once the neighbours' signatures of that set
+   * verify (all checked at once); throws SecAggError REFUSED unless enough neighbours signed it.
+   */
+  async reveal(unmask: UnmaskMessage): Promise<RevealMessage> {
+    return { type: 'reveal', round: this.round, ...(await this.secagg.revealAsync(unmask.signatures)) };
   }
 }
