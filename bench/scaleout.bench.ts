@@ -1,29 +1,33 @@
 // Scale-out (issue #14, "Benchmarks"): a real redis-server, `shoal leader`, 3 `shoal gateway`
 // child processes and swarm processes of real WebSocket devices (bench/scaleout-swarm.ts), on this
-// machine. Every gateway runs ONE SecAgg+ group per round over the devices the leader's quota lets
-// it admit; the leader adds the three group sums and commits. Selected devices run real SecAgg
-// (node:crypto) on the logreg model of 4 inputs and 3 classes (d = 15); the others only check in.
+// machine. Every gateway admits the devices the leader's quota lets it, cuts them into SecAgg+
+// groups of at least secagg.groupSize and runs the groups concurrently; the leader adds every
+// group's sum and commits. Selected devices run real SecAgg (node:crypto) on the logreg model of 4
+// inputs and 3 classes (d = 15); the others only check in.
 //
 // Full run: 5,000, 20,000, then 5,000 connected devices again (the same task, fresh processes
 // each, 4 swarm processes at every size; the large run is compared with the mean of the two small
-// runs around it, so drift in this shared machine's load cancels), cohorts of ~1,000 admitted
-// devices per round (clientsPerRound 769 × the leader's over-selection 1.3, so groups of ~334 per
-// gateway), 4 rounds each. Quick run (SHOAL_BENCH_QUICK=1 or --quick): 150 / 300 / 150 devices in
-// 2 swarms, cohorts of ~60 (groups of ~20), 2 rounds each.
+// runs around it, so drift in this shared machine's load cancels), cohorts of 1,000 devices per
+// round (clientsPerRound; the leader's over-selection 1.3 admits ~1,300, ~433 per gateway) in
+// groups of 200 (secagg.groupSize: 2 groups of ~217 per gateway, ~6 per round), 4 rounds each.
+// Quick run (SHOAL_BENCH_QUICK=1 or --quick): 150 / 300 / 150 devices in 2 swarms, cohorts of 60
+// (~78 admitted) in groups of 10 (~6 groups of ~13), 2 rounds each.
 //
 // Figures, per size: check-ins per second (devices welcomed / wall time of the paced check-in);
-// seconds per SecAgg stage p50/p99 over every gateway's group of every round (the gateways' round
-// lines, secagg.stageMs) and the leader's round p50/p99 (durationMs); rounds per minute; gateway
+// seconds per SecAgg stage p50/p99 over every gateway's round (the gateways' round lines,
+// secagg.stageMs: a stage's time at a gateway is its slowest group's, as they run at once) and the
+// leader's round p50/p99 (durationMs); SecAgg groups per round (the leader's `groups`); rounds per minute; gateway
 // memory per connection (VmRSS after check-in − VmRSS before, /proc/<pid>/status, / connections);
 // leader CPU per round (utime + stime of /proc/<pid>/stat, sampled every 50 ms, over each round's
 // span from its start to its line, median over the rounds) and its growth from the small to the
 // large size (target ≈ 1: ≤ 1.5×); Redis commands per round (INFO total_commands_processed over
 // the rounds / rounds; beside it the rate of the processes' polling and heartbeats before any
 // device came); bytes per group result (the sum's d × 8 bytes plus the JSON metadata the gateway
-// reports beside it).
+// reports beside it, rebuilt from the gateway's round totals: a group's counts have no more digits).
 // Correctness (exit 1 when any fails): every device welcomed; every round commits; per round and
 // gateway, participants equal the devices whose masked input the swarms sent, selected the
-// devices that got `train`; the leader's checkpoint equals initial + the FedAvg of those devices'
+// devices that got `train`, and its groups are floor(selected / groupSize); the leader added as
+// many group sums as the gateways ran groups; the leader's checkpoint equals initial + the FedAvg of those devices'
 // deltas, round by round, within the SecAgg fixed-point bound; every process exits 0.
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -38,17 +42,18 @@ import { QUICK, check, exitOnFailedChecks, sized } from './lib.js';
 import { MAX_DEVICE_WEIGHT, deviceDelta, deviceWeight, startSwarm, type Swarm, type SwarmMessage } from './scaleout-swarm.js';
 
 /**
- * The small size, the large one, devices admitted per round (the cohort: clientsPerRound × the
- * leader's over-selection), rounds per run, swarm processes (the same number at both sizes, so
- * the machine runs the same processes), and a deadline for a whole run.
+ * The small size, the large one, devices wanted per round (the cohort: clientsPerRound; the
+ * leader's over-selection admits 1.3 times it), the SecAgg group size (secagg.groupSize), rounds
+ * per run, swarm processes (the same number at both sizes, so the machine runs the same
+ * processes), and a deadline for a whole run.
  */
 const PLAN = sized(
-  { small: 5_000, large: 20_000, cohort: 1_000, rounds: 4, swarms: 4, deadlineMs: 1_200_000 },
-  { small: 150, large: 300, cohort: 60, rounds: 2, swarms: 2, deadlineMs: 120_000 },
+  { small: 5_000, large: 20_000, cohort: 1_000, groupSize: 200, rounds: 4, swarms: 4, deadlineMs: 1_200_000 },
+  { small: 150, large: 300, cohort: 60, groupSize: 10, rounds: 2, swarms: 2, deadlineMs: 120_000 },
 );
 /** Small, large, small: the large run's baseline is the mean of the small runs around it, so drift in the machine's load cancels (linear drift exactly). */
 const SIZES = [PLAN.small, PLAN.large, PLAN.small];
-const { cohort: COHORT, rounds: ROUNDS } = PLAN;
+const { cohort: COHORT, groupSize: GROUP_SIZE, rounds: ROUNDS } = PLAN;
 /** The leader's over-selection without DP (packages/scaleout/src/roles.ts). */
 const OVER_SELECTION = 1.3;
 const GATEWAYS = 3;
@@ -74,7 +79,10 @@ interface SizeResult {
   readonly redisCommandsPerRound: number;
   readonly redisIdlePerSecond: number;
   readonly groupResultBytes: readonly number[];
+  /** The smallest and largest group over every round (a gateway's are floor or ceil of its admitted / its groups). */
   readonly groupSizes: readonly number[];
+  /** SecAgg groups per round whose sums the leader added. */
+  readonly groupsPerRound: readonly number[];
   readonly swarms: number;
   readonly connectSeconds: number;
   readonly load: string;
@@ -86,11 +94,11 @@ function configFor(devices: number, checkpointDir: string): Record<string, unkno
     seed: SEED,
     rounds: ROUNDS,
     model: { builtin: 'logreg', inputShape: [4], numClasses: 3 },
-    clientsPerRound: Math.round(COHORT / OVER_SELECTION),
+    clientsPerRound: COHORT,
     minClients: Math.floor(COHORT / 2),
     minAvailable: devices, // the first round starts once every device checked in
     roundTimeoutMs: 300_000,
-    secagg: { mode: 'secagg+', stageTimeoutMs: 300_000, clipRange: CLIP_RANGE, maxWeight: MAX_DEVICE_WEIGHT },
+    secagg: { mode: 'secagg+', stageTimeoutMs: 300_000, clipRange: CLIP_RANGE, maxWeight: MAX_DEVICE_WEIGHT, groupSize: GROUP_SIZE },
     // Swarm processes busy with SecAgg answer pings late; liveness is load-connections' subject.
     server: { tokens: [TOKEN], heartbeatIntervalMs: 60_000, checkpointDir },
   };
@@ -217,7 +225,8 @@ async function runSize(devices: number, ticks: number): Promise<SizeResult> {
       redisCommandsPerRound: (last.commands - connected.commands) / ROUNDS,
       redisIdlePerSecond: idleCommandsPerMs * 1000,
       groupResultBytes,
-      groupSizes: gatewayRounds.flat().map((round) => round.selected),
+      groupSizes: gatewayRounds.flat().flatMap((round) => (round.groups ? [Math.floor(round.selected / round.groups), Math.ceil(round.selected / round.groups)] : [])),
+      groupsPerRound: leaderRounds.map((round) => round.groups ?? 0),
       load: load(),
     };
   } finally {
@@ -274,14 +283,18 @@ function checkRounds(leaderRounds: readonly RoundMetrics[], gatewayRounds: reado
     check(metrics.selected === trained, `round ${round}: the leader counts ${metrics.selected} selected; ${trained} devices got train`);
     check(metrics.participants === seen.masked.length, `round ${round}: the leader counts ${metrics.participants} participants; the devices sent ${seen.masked.length} masked inputs`);
     check(metrics.participants === metrics.selected - metrics.dropouts, `round ${round}: participants ${metrics.participants} ≠ selected ${metrics.selected} − dropouts ${metrics.dropouts}`);
+    const gatewayGroups = gatewayRounds.reduce((total, lines) => total + (lines.find((line) => line.round === round)?.groups ?? 0), 0);
+    check(metrics.groups === gatewayGroups, `round ${round}: the leader added ${metrics.groups ?? 'no'} group sums; the gateways ran ${gatewayGroups} groups`);
     for (let g = 0; g < GATEWAYS; g++) {
       const group = gatewayRounds[g]!.find((line) => line.round === round);
       const masked = seen.masked.filter((index) => index % GATEWAYS === g);
       if (!check(group !== undefined, `gateway gw-${g} printed no line for round ${round}`)) continue;
       check(group!.status === 'committed' && group!.selected === seen.trained[g] && group!.participants === masked.length, `round ${round} at gw-${g}: ${group!.status}, ${group!.selected} selected and ${group!.participants} participants; ${seen.trained[g]} devices got train and ${masked.length} sent masked input`);
       check(seen.committed[g] === seen.trained[g], `round ${round} at gw-${g}: ${seen.committed[g]} of its ${seen.trained[g]} members were told the round committed`);
+      check(group!.groups === Math.floor(group!.selected / GROUP_SIZE), `round ${round} at gw-${g}: ${group!.groups ?? 'no'} groups of ${group!.selected} admitted devices; groups of at least ${GROUP_SIZE} make ${Math.floor(group!.selected / GROUP_SIZE)}`);
       const meta: GroupReportMeta = {
         gateway: `gw-${g}`,
+        groups: group!.groups ?? 1,
         selected: group!.selected,
         count: group!.participants,
         totalWeight: masked.reduce((total, index) => total + deviceWeight(index), 0),
@@ -352,9 +365,10 @@ function percentiles(xs: readonly number[], digits = 2): string {
 function print(result: SizeResult): void {
   const tag = `scaleout ${result.devices.toLocaleString('en')} devices`;
   const groups = [...result.groupSizes].sort((a, b) => a - b);
-  console.log(`${tag}: ${GATEWAYS} gateways, ${result.swarms} swarm processes, ${ROUNDS} rounds of ~${COHORT} admitted devices; ONE SecAgg+ group per gateway per round (group sizes ${groups[0]}–${groups.at(-1)}), d = ${D}${QUICK ? ' (quick mode: not a measurement)' : ''}`);
+  const perRound = [...new Set(result.groupsPerRound)].sort((a, b) => a - b).join(' or ');
+  console.log(`${tag}: ${GATEWAYS} gateways, ${result.swarms} swarm processes, ${ROUNDS} rounds of ${COHORT} devices wanted (~${Math.round(COHORT * OVER_SELECTION)} admitted); ${perRound} SecAgg+ groups per round (secagg.groupSize ${GROUP_SIZE}; group sizes ${groups[0]}–${groups.at(-1)}), d = ${D}${QUICK ? ' (quick mode: not a measurement)' : ''}`);
   console.log(`${tag}: check-ins ${result.checkInsPerSecond.toFixed(0)} per second (${result.devices} welcomed in ${result.connectSeconds.toFixed(1)} s, paced 100 per 2 ms per swarm)`);
-  console.log(`${tag}: gateway SecAgg stages over ${result.stageSeconds.advertise.length} groups: ${STAGES.map((stage) => `${stage} ${percentiles(result.stageSeconds[stage])}`).join('; ')}`);
+  console.log(`${tag}: gateway SecAgg stages over ${result.stageSeconds.advertise.length} gateway rounds (each its slowest group): ${STAGES.map((stage) => `${stage} ${percentiles(result.stageSeconds[stage])}`).join('; ')}`);
   console.log(`${tag}: leader round ${percentiles(result.roundSeconds)}; ${result.roundsPerMinute.toFixed(1)} rounds per minute`);
   console.log(`${tag}: gateway memory per connection ${(result.bytesPerConnection / 1024).toFixed(1)} KiB (VmRSS after check-in − before, summed over the gateways, / ${result.devices})`);
   console.log(`${tag}: leader CPU per round ${result.leaderCpuPerRound.toFixed(3)} s (utime + stime over the round's span, median of ${ROUNDS} rounds; ${(100 * result.leaderCpuShare).toFixed(1)} % of one core while a round runs)`);

@@ -20,6 +20,17 @@ interface Member {
   readonly queue: { readonly message: RoundMessage; readonly bytes: number }[];
   /** Left the round (declined, disconnected, refused, or missed a stage): later messages are dropped. */
   out: boolean;
+  /** The group whose stages this member answers: set by the first gather that asks it. */
+  group?: Group;
+}
+
+/**
+ * Members gathered together, stage after stage: a round's whole cohort on one machine, or one of
+ * a scale-out gateway's SecAgg groups. A group has at most one stage open at a time; groups run
+ * their stages concurrently, over disjoint members.
+ */
+interface Group {
+  open?: OpenGather;
 }
 
 interface OpenGather {
@@ -37,10 +48,16 @@ interface OpenGather {
  * The cohort over this process's own connections. Frames are pushed in by the connection layer
  * (`receive`) and queued per member; the round pulls them stage by stage with `gather`. This is
  * the only place that knows which round a client is in and which model version it holds.
+ *
+ * Several gathers may be open at once over disjoint members (a scale-out gateway runs its groups'
+ * stages concurrently). The first gather that asks a member binds it to that gather's group; its
+ * answers go to the open gather of its group, and wait in its queue while its group is between
+ * stages, whatever the other groups are doing. A single-machine round is one group.
  */
 export class LocalCohort implements Cohort {
   private round: { readonly number: number; readonly members: Map<string, Member> } | undefined;
-  private open: OpenGather | undefined;
+  /** The gathers open now, one per group at most, in the order they opened. */
+  private readonly open = new Set<OpenGather>();
   /** The model version each connected client holds (sent by us or announced in hello). */
   private readonly held = new Map<string, string>();
   /**
@@ -104,7 +121,9 @@ export class LocalCohort implements Cohort {
    */
   phase(): { readonly round: number; readonly stage: AnswerKind | 'between-stages' } | undefined {
     if (this.round === undefined) return undefined;
-    return { round: this.round.number, stage: this.open?.request.kind ?? 'between-stages' };
+    // With several groups under way, the stage of the group that opened its gather first.
+    const [first] = this.open;
+    return { round: this.round.number, stage: first?.request.kind ?? 'between-stages' };
   }
 
   /** Whether `clientId` is held by the round in flight (so it is not idle). */
@@ -115,6 +134,7 @@ export class LocalCohort implements Cohort {
   async gather<K extends AnswerKind>(request: GatherRequest<K>): Promise<Gathered> {
     const round = this.round;
     if (round === undefined) throw new Error('gather outside a round: select first');
+    const group = this.groupOf(round.members, request.members);
     const pending = new Set(request.members.filter((id) => round.members.get(id)?.out === false && this.connected(id)));
     let wake = () => {};
     const open: OpenGather = {
@@ -125,7 +145,8 @@ export class LocalCohort implements Cohort {
       bytes: 0,
       wake: () => wake(),
     };
-    this.open = open;
+    group.open = open;
+    this.open.add(open);
     let deadlinePassed = false;
     const cancelTimer = this.deps.clock.after(Math.max(0, request.deadline - this.deps.clock.now()), () => {
       deadlinePassed = true;
@@ -141,7 +162,8 @@ export class LocalCohort implements Cohort {
     } finally {
       cancelTimer();
       request.signal.removeEventListener('abort', onAbort);
-      this.open = undefined;
+      group.open = undefined;
+      this.open.delete(open);
     }
     if (open.failure !== undefined) throw open.failure;
     // Whoever is still pending missed this stage (deadline, unreachable quorum, or stop): out of the round.
@@ -170,7 +192,7 @@ export class LocalCohort implements Cohort {
     }
     if (member.out) return; // left this round at an earlier stage: its late messages are dropped
     member.queue.push({ message, bytes });
-    if (this.open !== undefined) this.drain(id);
+    this.drain(id);
   }
 
   /** The client announced (in hello) the model version it holds. */
@@ -185,11 +207,28 @@ export class LocalCohort implements Cohort {
     if (this.round?.members.has(clientId)) this.leave(clientId);
   }
 
-  /** Hands the member's queued messages to the open gather, in order. */
+  /**
+   * The group of a gather over `asked`: the one its members were bound to by an earlier gather,
+   * or a new one that binds them now. A gather across two groups, or a second open gather in one
+   * group, is a caller bug: answers could not be routed.
+   */
+  private groupOf(members: ReadonlyMap<string, Member>, asked: readonly string[]): Group {
+    const groups = new Set(asked.map((id) => members.get(id)?.group).filter((group): group is Group => group !== undefined));
+    if (groups.size > 1) throw new Error('a gather must ask the members of one group: these were asked by different earlier gathers');
+    const group: Group = groups.values().next().value ?? {};
+    if (group.open !== undefined) throw new Error(`a gather for ${group.open.request.kind} is still open over these members: one stage at a time per group`);
+    for (const id of asked) {
+      const member = members.get(id);
+      if (member !== undefined) member.group = group;
+    }
+    return group;
+  }
+
+  /** Hands the member's queued messages to its group's open gather, in order (they wait while the group is between stages). */
   private drain(id: string): void {
     const member = this.round?.members.get(id);
-    while (member !== undefined && !member.out && member.queue.length > 0 && this.open !== undefined) {
-      const open = this.open;
+    while (member !== undefined && !member.out && member.queue.length > 0 && member.group?.open !== undefined) {
+      const open = member.group.open;
       const { message, bytes } = member.queue.shift()!;
       if (message.type === 'decline') {
         // Peer text goes to the log quoted, so it cannot forge log lines.
@@ -243,7 +282,7 @@ export class LocalCohort implements Cohort {
     if (member === undefined || member.out) return;
     member.out = true;
     member.queue.length = 0;
-    const open = this.open;
+    const open = member.group?.open;
     if (open?.pending.delete(id)) {
       open.dropped.push(id);
       open.wake();

@@ -54,6 +54,11 @@ export interface RoundMetrics {
   readonly bytesDown: number;
   readonly durationMs: number;
   readonly secagg?: SecAggMetrics;
+  /**
+   * Scale-out only: the SecAgg groups of the round (at a gateway: the groups it ran, whose `secagg`
+   * is merged over them; at the leader: the groups whose sums it added). Absent on `shoal serve`.
+   */
+  readonly groups?: number;
   /** Plain rounds: the L2 norm bound applied to every update (`maxUpdateNorm`, or the DP clip norm). */
   readonly maxUpdateNorm?: number;
   /** Plain rounds: how many updates were above that bound and scaled down to it. */

@@ -167,7 +167,8 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
 
 /**
  * What a scale-out gateway is asked to run for one round: the leader's configure step, made there
- * (its model, train config and privacy state), and how many of this gateway's clients to admit.
+ * (its model, train config and privacy state). The gateway selects its devices itself, once per
+ * round, and runs one `runGroup` per group it cuts them into.
  */
 export interface GroupTask {
   readonly round: number;
@@ -175,8 +176,6 @@ export interface GroupTask {
   readonly state: CoordinatorState;
   readonly config: TrainConfig;
   readonly privacy: RoundPrivacy;
-  /** Admit at most this many eligible clients (the leader's quota for this gateway). */
-  readonly quota: number;
   /** Run no group smaller than this (SecAgg's protection of a group sum rests on its size). */
   readonly minGroupSize: number;
 }
@@ -189,16 +188,16 @@ export interface GroupRun {
 }
 
 /**
- * A scale-out gateway's part of round `task.round`: select up to the quota of this process's
- * clients, then the same configure and collect steps as `runRound` (secure aggregation over the
- * group when it is on). The aggregate, the result and the commit are the leader's. The members stay
- * held until `ports.cohort.release(task.round)`, after they are told the result.
+ * One group of a scale-out gateway's part of round `task.round`: the same configure and collect
+ * steps as `runRound` over `members`, which the gateway selected (secure aggregation over the group
+ * when it is on). The aggregate, the result and the commit are the leader's. Several groups of one
+ * round may run at once over disjoint members: each has its own SecAgg server and its own gathers.
+ * The members stay held until `ports.cohort.release(task.round)`, after they are told the result.
  */
-export async function runGroup(ports: RoundPorts, run: RunSetup, task: GroupTask, signal: AbortSignal): Promise<GroupRun> {
+export async function runGroup(ports: RoundPorts, run: RunSetup, task: GroupTask, members: readonly string[], signal: AbortSignal): Promise<GroupRun> {
   const { options, privacy } = run;
   const { round, state } = task;
-  const members = ports.cohort.select(round, (eligible) => (eligible.length < task.minGroupSize ? [] : shuffled(eligible, ports.random).slice(0, task.quota)));
-  if (members.length === 0) return { members, collected: { participants: 0, dropouts: 0, bytesUp: 0, bytesDown: 0, abortReason: `fewer than ${task.minGroupSize} eligible clients here (the smallest group)` } };
+  if (members.length < task.minGroupSize) return { members, collected: { participants: 0, dropouts: members.length, bytesUp: 0, bytesDown: 0, abortReason: `a group of ${members.length} clients is smaller than ${task.minGroupSize} (the smallest group)` } };
   const strategy = privacy ? privacy.strategy(options.strategy, state.privacy!) : options.strategy;
   const train: RoundTrain = { round, modelVersion: modelVersion(state.runId, state.lastCommittedRound), weights: state.weights, config: task.config, deadlineMs: options.roundTimeoutMs, privacy: task.privacy };
   // `minClients` is the whole round's (the leader checks it over all groups); a group needs its own size.

@@ -17,7 +17,7 @@ import {
 } from '@shoal/coordinator';
 import { waitFor } from './wait.js';
 import { FencedError, type ControlPlane, type GatewayStatus } from './plane.js';
-import { quotasFor, type GroupReportMeta, type RoundTask } from './task.js';
+import { quotasFor, retryWindowFor, typicalRoundMs, type GroupReportMeta, type RoundTask } from './task.js';
 
 /** The leader's lease: the epoch it holds now (renewals keep it; a re-acquisition after a Redis restart raises it). */
 export interface HeldLease {
@@ -64,6 +64,8 @@ async function redisStep<T>(what: string, step: () => Promise<T>): Promise<T> {
  * hold `minAvailable` eligible devices; `run` runs one round (`runLeaderRound`).
  */
 export function leaderDriver(options: LeaderDriverOptions): RoundDriver {
+  // The durations of the last committed rounds: how long a paced device should stay away.
+  const committedMs: number[] = [];
   return {
     async ready(signal) {
       return waitFor(options.clock, signal, async () => {
@@ -75,8 +77,41 @@ export function leaderDriver(options: LeaderDriverOptions): RoundDriver {
         return open || eligible >= Math.max(1, options.minAvailable) ? eligible : undefined;
       });
     },
-    run: (ports, setup, state, signal) => runLeaderRound(ports, setup, state, options, signal),
+    async run(ports, setup, state, signal) {
+      const outcome = await runLeaderRound(ports, setup, state, options, signal, typicalRoundMs(committedMs));
+      if (outcome.record.status === 'committed') {
+        committedMs.push(outcome.record.metrics.durationMs);
+        if (committedMs.length > PACE_HISTORY) committedMs.shift();
+      }
+      return outcome;
+    },
   };
+}
+
+/** Committed rounds whose durations time the pace window (their median). */
+const PACE_HISTORY = 5;
+
+/**
+ * How long a gateway with a quota may go without a heartbeat before the leader stops waiting for
+ * its groups. Its heartbeat key expires after 1.5 s, but a gateway whose groups' SecAgg work holds
+ * its event loop (hundreds of signatures to check in one burst, on a loaded machine) misses beats
+ * and still reports; a dead one stays silent.
+ */
+export const GATEWAY_GONE_MS = 10_000;
+
+/**
+ * The gateways every group of which has reported: each report names its gateway and how many
+ * groups that gateway formed this round (1 when it does not say).
+ */
+export function gatewaysDone(reports: Readonly<Record<string, string>>): Set<string> {
+  const seen = new Map<string, { reported: number; groups: number }>();
+  for (const text of Object.values(reports)) {
+    const meta = JSON.parse(text) as GroupReportMeta;
+    const entry = seen.get(meta.gateway) ?? { reported: 0, groups: meta.groups ?? 1 };
+    entry.reported++;
+    seen.set(meta.gateway, entry);
+  }
+  return new Set([...seen].filter(([, entry]) => entry.reported >= entry.groups).map(([gateway]) => gateway));
 }
 
 function totalEligible(gateways: readonly GatewayStatus[]): number {
@@ -89,8 +124,9 @@ function totalEligible(gateways: readonly GatewayStatus[]): number {
  * add the group sums → step and evaluate → charge → end the round in Redis (the fenced commit) →
  * append to the round log (checkpoint, ledger). An abandoned round changes nothing but the round
  * number. A Redis failure abandons the round in flight; a fence (a newer leader) ends this one.
+ * `roundMs`: how long a round typically takes here (undefined before one committed), for pacing.
  */
-export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: CoordinatorState, options: LeaderDriverOptions, signal: AbortSignal): Promise<{ state: CoordinatorState; record: RoundRecord }> {
+export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: CoordinatorState, options: LeaderDriverOptions, signal: AbortSignal, roundMs?: number): Promise<{ state: CoordinatorState; record: RoundRecord }> {
   const { plane, lease, clock } = options;
   const { options: run, privacy, numParams } = setup;
   const started = clock.now();
@@ -124,6 +160,9 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
     // Configure and begin.
     const strategy = privacy ? privacy.strategy(run.strategy, state.privacy!) : run.strategy;
     const base = strategy.configureTrain(round, run.train);
+    // Pace steering: the devices the quotas leave out come back spread over the next rounds, never
+    // past the task's last (they would find the gateways finished and gone).
+    const retryWindowMs = retryWindowFor(eligible, admitted, roundMs, run.rounds - round);
     const task: RoundTask = {
       runId: state.runId,
       lastCommittedRound: state.lastCommittedRound,
@@ -132,6 +171,7 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
       ...(state.privacy ? { privacyState: state.privacy } : {}),
       quotas,
       minGroupSize: options.minGroupSize,
+      ...(retryWindowMs ? { retryWindowMs } : {}),
     };
     await redisStep('storing the model', () => plane.putModel(version, state.weights));
     const epoch = lease.epoch();
@@ -139,8 +179,10 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
       throw new Error(`round ${round} of task ${plane.task} is already in Redis: another leader of this task runs without the lease`);
     }
 
-    // Collect: every quota'd gateway reports, or dies (its heartbeat expires), or the time is up,
-    // or Redis lost the round (it restarted empty).
+    // Collect: every quota'd gateway reports all its groups, or is gone (no heartbeat for
+    // GATEWAY_GONE_MS), or the time is up, or Redis lost the round (it restarted empty). A read
+    // that fails tells nothing: poll again.
+    const lastSeen = new Map(Object.keys(quotas).map((id) => [id, clock.now()]));
     await waitFor(
       clock,
       signal,
@@ -148,8 +190,11 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
         const status = await plane.roundStatus().catch(() => undefined);
         if (status?.round !== round) return true;
         const reports = await plane.reportedGroups(round).catch(() => undefined);
-        const live = new Set((await plane.liveGateways().catch(() => [])).map((gateway) => gateway.id));
-        return reports !== undefined && Object.keys(quotas).every((id) => id in reports || !live.has(id)) ? true : undefined;
+        const live = await plane.liveGateways().catch(() => undefined);
+        if (reports === undefined || live === undefined) return undefined;
+        for (const gateway of live) if (lastSeen.has(gateway.id)) lastSeen.set(gateway.id, clock.now());
+        const done = gatewaysDone(reports);
+        return [...lastSeen].every(([id, seen]) => done.has(id) || clock.now() - seen >= GATEWAY_GONE_MS) ? true : undefined;
       },
       options.reportTimeoutMs,
     );
@@ -159,11 +204,13 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
     }
     crashAtLeaderStepIfAsked('mid-aggregate', round);
 
-    // Aggregate: the group sums, added here (never in Lua).
+    // Aggregate: the group sums, added here (never in Lua), group by group: a failed or lost group
+    // drops out alone, its gateway's other groups still count.
     const reports = await redisStep('reading the reports', () => plane.reportedGroups(round));
     const weightedSum = new Float64Array(numParams);
     let totalWeight = 0;
     let count = 0;
+    let groups = 0;
     let selected = 0;
     let bytesUp = 0;
     let bytesDown = 0;
@@ -184,10 +231,11 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
       for (let i = 0; i < numParams; i++) weightedSum[i]! += sum[i]!;
       totalWeight += meta.totalWeight;
       count += meta.count;
+      groups++;
       if (meta.trainLoss !== undefined) losses.push({ loss: meta.trainLoss, count: meta.count });
       if (meta.unclipped) unclipped = { count: (unclipped?.count ?? 0) + meta.unclipped.count, reports: (unclipped?.reports ?? 0) + meta.unclipped.reports, noised: meta.unclipped.noised };
     }
-    const common: Partial<RoundMetrics> = { selected, participants: count, dropouts: selected - count, bytesUp, bytesDown, ...(losses.length > 0 ? { trainLoss: weightedMean(losses) } : {}) };
+    const common: Partial<RoundMetrics> = { selected, participants: count, dropouts: selected - count, bytesUp, bytesDown, groups, ...(losses.length > 0 ? { trainLoss: weightedMean(losses) } : {}) };
     if (count < run.minClients) return await end(ports, options, abandon(`${count} devices in ${Object.keys(reports).length} group reports; minClients is ${run.minClients}${failures.length > 0 ? ` (failed groups: ${failures.join('; ')})` : ''}`, common));
     const next = await nextModel(ports, run, strategy, state, { weightedSum, totalWeight, count }, round);
     if ('failure' in next) return await end(ports, options, abandon(next.failure, common));

@@ -1,5 +1,5 @@
 import type { PrivacyState } from '@shoal/coordinator';
-import type { RoundPrivacy, TrainConfig } from '@shoal/protocol';
+import { MAX_PACE_MS, type RetryWindow, type RoundPrivacy, type TrainConfig } from '@shoal/protocol';
 import type { GatewayStatus } from './plane.js';
 
 /** What the leader writes into the round hash for its gateways (JSON): everything a group needs. */
@@ -13,11 +13,19 @@ export interface RoundTask {
   /** Gateway id → how many of its devices it may admit this round. */
   readonly quotas: Readonly<Record<string, number>>;
   readonly minGroupSize: number;
+  /**
+   * Pace steering: when the round wants fewer devices than the gateways hold, each gateway tells
+   * its eligible devices it did not admit to come back within this window (`retryWindowFor`).
+   * Absent: nobody is paced (every eligible device was admitted, or no round has been timed yet).
+   */
+  readonly retryWindowMs?: RetryWindow;
 }
 
 /** A finished group's report (JSON); its sum's bytes are stored beside it. */
 export interface GroupReportMeta {
   readonly gateway: string;
+  /** How many groups its gateway formed this round (absent: 1), so the leader knows when that gateway is done. */
+  readonly groups?: number;
   readonly selected: number;
   /** Members whose input is in the sum. */
   readonly count: number;
@@ -59,4 +67,34 @@ export function quotasFor(gateways: readonly GatewayStatus[], wanted: number, mi
   const quotas: Record<string, number> = {};
   usable.forEach((gateway, i) => (quotas[gateway.id] = Math.max(minGroupSize, shares[i]!)));
   return quotas;
+}
+
+/** The shortest wait a pace asks for: reconnecting (TLS, hello, maybe the model) costs more than a shorter stay away saves. */
+export const MIN_PACE_MS = 1_000;
+
+/**
+ * The pace window of a round (Bonawitz et al., SysML 2019, pace steering): when `admitted` of the
+ * `eligible` devices are taken, the other `eligible − admitted` should come back at the rate the
+ * rounds consume devices, about `admitted` per round, instead of all at once. Spread uniformly over
+ * [T, k·T] with T one round's duration and k = eligible / admitted, they return at
+ * (eligible − admitted) / ((k − 1)·T) = admitted per T: as many as a round admits. None comes back
+ * before the next round can take it (min = T). k is at most `roundsLeft` (the task's rounds after
+ * this one), so nobody is sent past the task's end; T is at least MIN_PACE_MS, and both ends at
+ * most MAX_PACE_MS. Undefined, so nobody is paced, when every eligible device was admitted, no
+ * round follows, or `roundMs` (the recent rounds' duration) is not known yet: the leader does not
+ * guess how long a round takes.
+ */
+export function retryWindowFor(eligible: number, admitted: number, roundMs: number | undefined, roundsLeft: number): RetryWindow | undefined {
+  if (roundMs === undefined || !(admitted > 0) || eligible <= admitted || !(roundsLeft >= 1)) return undefined;
+  const round = Math.min(MAX_PACE_MS, Math.max(MIN_PACE_MS, Math.round(roundMs)));
+  const rounds = Math.min(eligible / admitted, roundsLeft);
+  return { min: round, max: Math.min(MAX_PACE_MS, Math.max(round, Math.round(rounds * round))) };
+}
+
+/** The duration of one round, for pacing: the median of the recent rounds' durations (ms); undefined before any. */
+export function typicalRoundMs(durations: readonly number[]): number | undefined {
+  const timed = durations.filter((duration) => Number.isFinite(duration) && duration > 0).sort((a, b) => a - b);
+  if (timed.length === 0) return undefined;
+  const middle = timed.length >> 1;
+  return timed.length % 2 === 1 ? timed[middle]! : (timed[middle - 1]! + timed[middle]!) / 2;
 }
