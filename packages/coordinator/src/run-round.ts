@@ -118,7 +118,7 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
   // failing step after it cannot take it back), so it is charged, committed or not.
   let after: CoordinatorState = { ...state, round, ...(collected.normBound?.medianUpdateNorm !== undefined ? { previousMedianNorm: collected.normBound.medianUpdateNorm } : {}) };
   let privacyMetrics: Partial<PrivacyMetrics> = privacy ? privacy.spent(state.privacy!) : {};
-  const charged = privacy && 'aggregate' in collected ? privacy.charge(state.privacy!, rate, collected.unclipped) : undefined;
+  const charged = privacy && ('aggregate' in collected || collected.released) ? privacy.charge(state.privacy!, rate, collected.unclipped) : undefined;
   if (charged) {
     after = { ...after, privacy: charged.state };
     privacyMetrics = charged.metrics;
@@ -264,6 +264,8 @@ export type Collected = {
   readonly normBound?: { readonly maxUpdateNorm: number; readonly clippedUpdates: number; readonly medianUpdateNorm?: number };
   /** Adaptive clipping: how many of the `reports` updates were within the clip norm (`noised` when the clients noised the count). */
   readonly unclipped?: { readonly count: number; readonly reports: number; readonly noised: boolean };
+  /** The round aborts, but only after the sum was unmasked: under DP it has been released, and is charged. */
+  readonly released?: true;
 } & ({ readonly aggregate: Aggregate } | { readonly abortReason: string });
 
 /**
@@ -376,7 +378,7 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
   let stageName: SecAggStage = 'advertise';
   let params: SecAggParams | undefined;
   const send = (index: number, message: CoordinatorMessage) => (bytesDown += ports.cohort.send(memberAt.get(index)!, encodeFrame(message)));
-  const outcome = (result: { aggregate: Aggregate; unclipped?: Collected['unclipped'] } | { abortReason: string }, participants = 0): Collected => {
+  const outcome = (result: { aggregate: Aggregate; unclipped?: Collected['unclipped'] } | { abortReason: string; released?: true }, participants = 0): Collected => {
     moveCpuWindow(undefined); // whatever ends the round (finish, or an abort) ends the stage it is in
     return {
       participants,
@@ -460,14 +462,14 @@ async function collectSecAgg(ports: RoundPorts, run: RunSetup, state: Coordinato
 
     const result = await server.finish(run.unmaskRunner);
     if (result.count < options.minClients) {
-      return outcome({ abortReason: `only ${result.count} clients survived secure aggregation; minClients is ${options.minClients}` }, result.count);
+      return outcome({ abortReason: `only ${result.count} clients survived secure aggregation; minClients is ${options.minClients}`, released: true }, result.count);
     }
     // The weight word is masked like the rest, so a client can forge it; an honest sum lies in
     // 1..count·maxWeight (0 only if nobody had examples). Outside it the mean would be garbage.
     const maxTotalWeight = result.count * roundParams.maxWeight;
     if (!(result.totalWeight > 0 && result.totalWeight <= maxTotalWeight)) {
       return outcome(
-        { abortReason: `the decoded total weight ${result.totalWeight} of ${result.count} clients is outside 1..${maxTotalWeight} (count × maxWeight ${roundParams.maxWeight}): a masked weight was forged, or no client had examples` },
+        { abortReason: `the decoded total weight ${result.totalWeight} of ${result.count} clients is outside 1..${maxTotalWeight} (count × maxWeight ${roundParams.maxWeight}): a masked weight was forged, or no client had examples`, released: true },
         result.count,
       );
     }

@@ -340,6 +340,27 @@ describe('runRound, the commit comes before anyone hears of the round', () => {
     expect(unmasksSent(cohort)).toBe(MEMBERS.length);
   });
 
+  it('a sum unmasked under DP is charged even when the round then aborts (a forged masked weight)', async () => {
+    const dp = { mode: 'distributed', noiseMultiplier: 1, clipNorm: 1 } as const;
+    const clock = new FakeClock();
+    // c5 adds 1,000 to its masked weight word: the decoded total weight leaves 1..count · maxWeight.
+    const forge = (member: string, answer: RoundMessage): RoundMessage => {
+      if (member !== 'c5' || answer.type !== 'masked') return answer;
+      const masked = answer.masked.slice();
+      masked[masked.length - 1] = (masked[masked.length - 1]! + 1_000) >>> 0;
+      return { ...answer, masked };
+    };
+    const cohort = new ScriptedCohort(MEMBERS, clock, undefined, () => new Float32Array(D).fill(0.01), forge);
+    const { ports } = harness(cohort, clock);
+    const policy = new PrivacyPolicy(dp, MEMBERS.length, 3, true);
+    const before = { ...initialState(), privacy: policy.initialState() };
+    const { state, record } = await runRound(ports, { ...setup({ dp, secagg }), privacy: policy }, before, new AbortController().signal);
+    expect(record).toMatchObject({ status: 'aborted', reason: expect.stringMatching(/a masked weight was forged/) });
+    expect(record.charge).toMatchObject({ noiseMultiplier: 1, clipNorm: 1 });
+    expect(policy.spent(state.privacy!).epsilon).toBeGreaterThan(0);
+    expect(state.weights).toBe(before.weights);
+  });
+
   it('central DP and plain DP rounds write no release: the noised model leaves only after the commit', async () => {
     const dp = { mode: 'central', noiseMultiplier: 1, clipNorm: 1 } as const;
     for (const overrides of [{ dp }, { dp, secagg }]) {

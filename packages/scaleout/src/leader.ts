@@ -132,7 +132,7 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
   const started = clock.now();
   const round = state.round + 1;
   const version = modelVersion(state.runId, state.lastCommittedRound);
-  const abandon = (reason: string, extra: Partial<RoundMetrics> = {}) => abandoned(ports, setup, state, round, reason, { ...extra, durationMs: clock.now() - started });
+  const abandon = (reason: string, extra: Partial<RoundMetrics> = {}, released?: number) => abandoned(ports, setup, state, round, reason, { ...extra, durationMs: clock.now() - started }, released);
 
   try {
     await redisStep('confirming the lease', () => lease.ensure());
@@ -143,7 +143,9 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
         throw new Error(`Redis records round ${found.round} of task ${plane.task}, but this leader's checkpoints end at round ${state.round}: give every leader of a task the same checkpointDir`);
       }
       if (found.phase === 'committed' || found.phase === 'abandoned') return await adopt(ports, state, round, plane);
-      return await end(ports, options, abandon('the leader that began it was replaced; its groups are discarded'));
+      // Under distributed DP a reported group sum is already a release (its gateway unmasked it, noised): charged.
+      const released = privacy?.mode === 'distributed' && (await redisStep('reading the reports', () => plane.reportedGroups(round).then(sumsReported))) ? (JSON.parse(found.task) as RoundTask).sampleRate : undefined;
+      return await end(ports, options, abandon('the leader that began it was replaced; its groups are discarded', {}, released));
     }
 
     // Quotas: over-select across the gateways that can form a group.
@@ -172,6 +174,7 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
       quotas,
       minGroupSize: options.minGroupSize,
       ...(retryWindowMs ? { retryWindowMs } : {}),
+      ...(privacy ? { sampleRate: rate } : {}),
     };
     await redisStep('storing the model', () => plane.putModel(version, state.weights));
     const epoch = lease.epoch();
@@ -236,9 +239,12 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
       if (meta.unclipped) unclipped = { count: (unclipped?.count ?? 0) + meta.unclipped.count, reports: (unclipped?.reports ?? 0) + meta.unclipped.reports, noised: meta.unclipped.noised };
     }
     const common: Partial<RoundMetrics> = { selected, participants: count, dropouts: selected - count, bytesUp, bytesDown, groups, ...(losses.length > 0 ? { trainLoss: weightedMean(losses) } : {}) };
-    if (count < run.minClients) return await end(ports, options, abandon(`${count} devices in ${Object.keys(reports).length} group reports; minClients is ${run.minClients}${failures.length > 0 ? ` (failed groups: ${failures.join('; ')})` : ''}`, common));
+    // Released, so charged even if the round now aborts: under distributed DP every group sum the
+    // gateways unmasked; with any DP, the sum of all groups once the leader steps with it (as runRound).
+    const releasedGroups = privacy?.mode === 'distributed' && groups > 0 ? rate : undefined;
+    if (count < run.minClients) return await end(ports, options, abandon(`${count} devices in ${Object.keys(reports).length} group reports; minClients is ${run.minClients}${failures.length > 0 ? ` (failed groups: ${failures.join('; ')})` : ''}`, common, releasedGroups));
     const next = await nextModel(ports, run, strategy, state, { weightedSum, totalWeight, count }, round);
-    if ('failure' in next) return await end(ports, options, abandon(next.failure, common));
+    if ('failure' in next) return await end(ports, options, abandon(next.failure, common, privacy ? rate : undefined));
 
     // Charge and commit.
     let after: CoordinatorState = { ...state, round, weights: next.step.weights, strategyState: next.step.state, lastCommittedRound: round };
@@ -271,13 +277,26 @@ function cohortSize(options: RunSetup['options'], eligible: number): number {
   return Math.min(eligible, clientsPerRound ?? (fraction !== undefined ? Math.ceil(fraction * eligible) : eligible));
 }
 
-/** The aborted outcome of `round`: the model, strategy and privacy state unchanged. */
-function abandoned(ports: RoundPorts, setup: RunSetup, state: CoordinatorState, round: number, reason: string, extra: Partial<RoundMetrics>): { state: CoordinatorState; record: RoundRecord } {
+/**
+ * The aborted outcome of `round`: the model and strategy state unchanged. `releasedAt`: the round's
+ * sum (or a group's) was released at this sampling rate before it aborted, so the accountant is
+ * charged for it (q, and the run's noise multiplier); otherwise the privacy state is unchanged too.
+ */
+function abandoned(ports: RoundPorts, setup: RunSetup, state: CoordinatorState, round: number, reason: string, extra: Partial<RoundMetrics>, releasedAt?: number): { state: CoordinatorState; record: RoundRecord } {
   const version = modelVersion(state.runId, state.lastCommittedRound);
-  const spent = setup.privacy && state.privacy ? setup.privacy.spent(state.privacy) : {};
+  const policy = setup.privacy;
+  const charge = policy && state.privacy && releasedAt !== undefined ? { sampleRate: releasedAt, noiseMultiplier: setup.options.dp!.noiseMultiplier, clipNorm: state.privacy.clipNorm } : undefined;
+  const charged = charge ? policy!.chargeRelease(state.privacy!, charge) : undefined;
+  const after: CoordinatorState = { ...state, round, ...(charged ? { privacy: charged.state } : {}) };
+  const spent = charged ? charged.metrics : policy && state.privacy ? policy.spent(state.privacy) : {};
   const metrics: RoundMetrics = { round, status: 'aborted', reason, selected: 0, participants: 0, dropouts: 0, bytesUp: 0, bytesDown: 0, durationMs: 0, ...extra, modelVersion: version, ...spent };
   ports.logger.warn({ round, reason }, 'round aborted');
-  return { state: { ...state, round }, record: roundRecord(metrics, state, setup.options.strategy.name) };
+  return { state: after, record: roundRecord(metrics, after, setup.options.strategy.name, charge) };
+}
+
+/** Whether any group of a round's reports carries a sum (a group that did not fail). */
+function sumsReported(reports: Readonly<Record<string, string>>): boolean {
+  return Object.values(reports).some((text) => (JSON.parse(text) as GroupReportMeta).failure === undefined);
 }
 
 /**

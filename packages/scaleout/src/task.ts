@@ -14,6 +14,11 @@ export interface RoundTask {
   readonly quotas: Readonly<Record<string, number>>;
   readonly minGroupSize: number;
   /**
+   * With DP: the accountant's q for this round, fixed when it began, so that a leader that takes
+   * over an abandoned round whose group sums were released can charge it as it would have been.
+   */
+  readonly sampleRate?: number;
+  /**
    * Pace steering: when the round wants fewer devices than the gateways hold, each gateway tells
    * its eligible devices it did not admit to come back within this window (`retryWindowFor`).
    * Absent: nobody is paced (every eligible device was admitted, or no round has been timed yet).
