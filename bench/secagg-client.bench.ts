@@ -11,7 +11,8 @@
 // verified, 27 shares returned). Not timed: the neighbours' own work (sealing their boxes, signing).
 //
 // Two clients, as the SDK builds them: the Node entry (node:crypto X25519, Ed25519 and AES-CTR)
-// and the browser default (tweetnacl X25519 and Ed25519, WebCrypto AES-CTR; run here in Node).
+// and the browser fallback (tweetnacl X25519 and Ed25519, WebCrypto AES-CTR; run here in Node: the
+// browser client's crypto where a browser lacks WebCrypto X25519 and Ed25519).
 // For each, rounds with Ed25519 alternate with the same round without it (`unsignedSigning`), and
 // the unsigned round's confirm() (the check's bookkeeping) is subtracted from it: that is today's
 // round without the consistency check. Reported: the median over pairs of signed / unsigned,
@@ -279,7 +280,7 @@ const fmt = (ms: number) => (ms < 10 ? ms.toFixed(2) : ms.toFixed(1));
 console.log(`SecAgg+ client, n = ${N}, d = ${D.toLocaleString('en')}: k = ${params.degree}, t = ${params.threshold}; U3 = all ${N} clients`);
 const setups: ClientSetup[] = [
   { name: 'Node client (node:crypto X25519, Ed25519, AES)', agreement: nodeKeyAgreement, prg: nodeMaskPrg, signing: nodeSigning, pairs: sized(25, 1) },
-  { name: 'browser-default client (tweetnacl X25519 and Ed25519, WebCrypto AES; in Node)', agreement: naclKeyAgreement, prg: webCryptoMaskPrg(), signing: naclSigning, pairs: sized(9, 1) },
+  { name: 'browser-fallback client (tweetnacl X25519 and Ed25519, WebCrypto AES; in Node)', agreement: naclKeyAgreement, prg: webCryptoMaskPrg(), signing: naclSigning, pairs: sized(9, 1) },
 ];
 for (const setup of setups) {
   const m = await measure(setup);
