@@ -10,11 +10,10 @@
  * Run with `npx vitest run --config vitest.browser.config.ts test/browser/ed25519-webcrypto.test.ts`.
  */
 import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createSeededRandom } from '@shoal/protocol';
 import { naclSigning } from '@shoal/secagg';
-import { CHROMIUM, CHROMIUM_ARGS, startSecAggPageServer, type SecAggPageServer } from './secagg-page.js';
+import { CHROMIUM, evaluateInSecAggPage } from './secagg-page.js';
 import { ED25519_VECTORS } from '../../packages/secagg/test/ed25519-vectors.js';
 
 const haveChromium = existsSync(CHROMIUM);
@@ -111,27 +110,16 @@ interface PageResults {
   readonly secagg: { webCrypto: string[]; tweetnacl: string[] };
 }
 
-let browser: Browser | undefined;
-let server: SecAggPageServer | undefined;
-let page: Page | undefined;
 let results: PageResults;
+/** The path the page took, printed by beforeAll. */
 let implementation = 'not run';
 
 beforeAll(async () => {
   if (!haveChromium) return;
-  server = await startSecAggPageServer();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  page = await browser.newPage();
-  await page.goto(server.url);
-  results = (await page.evaluate(`(${IN_PAGE})(${JSON.stringify({ vectors: ED25519_VECTORS, cases: CASES })})`)) as PageResults;
+  const run = await evaluateInSecAggPage<PageResults>(`(${IN_PAGE})(${JSON.stringify({ vectors: ED25519_VECTORS, cases: CASES })})`);
+  results = run.value;
   implementation = results.implementation;
-  console.info(`ed25519-webcrypto: Chromium ${browser.version()} runs webCryptoSigning on ${implementation}`);
-});
-
-afterAll(async () => {
-  await page?.close();
-  await browser?.close();
-  await server?.close();
+  console.info(`ed25519-webcrypto: Chromium ${run.chromium} runs webCryptoSigning on ${implementation}`);
 });
 
 describe.skipIf(!haveChromium)('webCryptoSigning in Chromium', () => {

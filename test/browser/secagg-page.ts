@@ -1,6 +1,6 @@
 /**
- * A page for running `@shoal/secagg` itself in Chromium (test/browser/x25519-webcrypto.test.ts and
- * bench/secagg-client-browser.bench.ts): a loopback HTTP server on port 0 (127.0.0.1 is a secure
+ * A page for running `@shoal/secagg` itself in Chromium (test/browser/x25519-webcrypto.test.ts,
+ * test/browser/ed25519-webcrypto.test.ts and bench/secagg-client-browser.bench.ts): a loopback HTTP server on port 0 (127.0.0.1 is a secure
  * context, so `crypto.subtle` exists) serving an empty document at `/` and, at `/secagg.js`, the
  * package bundled for browsers from its sources by esbuild, with `createSeededRandom` from
  * `@shoal/protocol` for repeatable randomness. A page loads it with `await import('/secagg.js')`.
@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -49,4 +50,25 @@ export async function startSecAggPageServer(): Promise<SecAggPageServer> {
     url: `http://127.0.0.1:${port}/`,
     close: () => new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),
   };
+}
+
+/**
+ * Evaluates `expression` (source text of an async expression, so nothing of the caller's transpiled
+ * code leaks in) in a fresh page of headless Chromium that can import '/secagg.js', and closes the
+ * page, the browser and the server whatever happens. Returns its value and Chromium's version.
+ */
+export async function evaluateInSecAggPage<T>(expression: string): Promise<{ readonly value: T; readonly chromium: string }> {
+  const server = await startSecAggPageServer();
+  try {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage();
+      await page.goto(server.url);
+      return { value: (await page.evaluate(expression)) as T, chromium: browser.version() };
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    await server.close();
+  }
 }

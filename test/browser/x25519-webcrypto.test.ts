@@ -10,11 +10,10 @@
  * Run with `npx vitest run --config vitest.browser.config.ts test/browser/x25519-webcrypto.test.ts`.
  */
 import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createSeededRandom } from '@shoal/protocol';
 import { keyPairFromSecret, naclKeyAgreement } from '@shoal/secagg';
-import { CHROMIUM, CHROMIUM_ARGS, startSecAggPageServer, type SecAggPageServer } from './secagg-page.js';
+import { CHROMIUM, evaluateInSecAggPage } from './secagg-page.js';
 import { DH_VECTOR, SCALAR_MULT_VECTORS, SMALL_ORDER_POINTS_HEX } from '../../packages/secagg/test/x25519-vectors.js';
 
 const haveChromium = existsSync(CHROMIUM);
@@ -97,28 +96,16 @@ interface PageResults {
   readonly secagg: { webCrypto: unknown; tweetnacl: unknown };
 }
 
-let browser: Browser | undefined;
-let server: SecAggPageServer | undefined;
-let page: Page | undefined;
 let results: PageResults;
-/** The path the page took, printed by beforeAll and by the first test. */
+/** The path the page took, printed by beforeAll. */
 let implementation = 'not run';
 
 beforeAll(async () => {
   if (!haveChromium) return;
-  server = await startSecAggPageServer();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  page = await browser.newPage();
-  await page.goto(server.url);
-  results = (await page.evaluate(`(${IN_PAGE})(${JSON.stringify({ vectors: RFC7748, smallOrder: SMALL_ORDER_POINTS, secrets: SECRETS, publicKeys: PUBLIC_KEYS })})`)) as PageResults;
+  const run = await evaluateInSecAggPage<PageResults>(`(${IN_PAGE})(${JSON.stringify({ vectors: RFC7748, smallOrder: SMALL_ORDER_POINTS, secrets: SECRETS, publicKeys: PUBLIC_KEYS })})`);
+  results = run.value;
   implementation = results.implementation;
-  console.info(`x25519-webcrypto: Chromium ${browser.version()} runs webCryptoKeyAgreement on ${implementation}`);
-});
-
-afterAll(async () => {
-  await page?.close();
-  await browser?.close();
-  await server?.close();
+  console.info(`x25519-webcrypto: Chromium ${run.chromium} runs webCryptoKeyAgreement on ${implementation}`);
 });
 
 describe.skipIf(!haveChromium)('webCryptoKeyAgreement in Chromium', () => {

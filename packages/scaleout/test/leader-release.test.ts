@@ -6,40 +6,19 @@
  * sum, it is not. The dead leader is played by a ControlPlane of its own: it took the lease, began
  * round 1, and a gateway reported a group, and then its lease was gone.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PrivacyPolicy, RoundLog, builtinInitialModel, resolveOptions, silentLogger, type Cohort, type CoordinatorState, type DpOptions, type RoundPorts, type RoundRecord, type RunSetup } from '@shoal/coordinator';
 import { createSeededRandom, systemClock } from '@shoal/protocol';
 import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
 import { fedAvg } from '@shoal/strategy';
-import { ControlPlane, runLeaderRound, type GroupReportMeta, type HeldLease, type RoundTask } from '@shoal/scaleout';
-import { startRedisServer, type RedisServer } from '@shoal/testkit';
+import { runLeaderRound, type GroupReportMeta, type HeldLease, type RoundTask } from '@shoal/scaleout';
+import { redisPlanes } from './redis-planes.js';
 
 const MODEL = builtinInitialModel('logreg', [4], 3, 1);
 const NUM_PARAMS = MODEL.weights.length;
 const BEGUN_AT_RATE = 0.5;
 
-let redis: RedisServer;
-const planes: ControlPlane[] = [];
-let taskNumber = 0;
-let task: string;
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-});
-afterAll(async () => {
-  for (const plane of planes) plane.close();
-  await redis.kill();
-});
-beforeEach(() => {
-  task = `leader-release-${++taskNumber}`;
-});
-
-async function plane(): Promise<ControlPlane> {
-  const opened = new ControlPlane(redis.url, task);
-  await opened.connect();
-  planes.push(opened);
-  return opened;
-}
+const { plane } = redisPlanes('leader-release');
 
 /** The leader holds no devices: any use of its cohort is a bug this test should see. */
 const NO_DEVICES = new Proxy({} as Cohort, {

@@ -4,32 +4,11 @@
  * the quota split (fast-check).
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ControlPlane, FencedError, quotasFor } from '@shoal/scaleout';
-import { startRedisServer, type RedisServer } from '@shoal/testkit';
+import { describe, expect, it } from 'vitest';
+import { FencedError, quotasFor } from '@shoal/scaleout';
+import { redisPlanes } from './redis-planes.js';
 
-let redis: RedisServer;
-const planes: ControlPlane[] = [];
-let taskNumber = 0;
-let task: string;
-
-beforeAll(async () => {
-  redis = await startRedisServer();
-});
-afterAll(async () => {
-  for (const plane of planes) plane.close();
-  await redis.kill();
-});
-beforeEach(() => {
-  task = `plane-${++taskNumber}`; // each test on its own task: its own keys
-});
-
-async function plane(): Promise<ControlPlane> {
-  const opened = new ControlPlane(redis.url, task);
-  await opened.connect();
-  planes.push(opened);
-  return opened;
-}
+const { plane } = redisPlanes('plane');
 
 const RECORD = new Uint8Array([1, 2, 3]);
 
