@@ -102,8 +102,12 @@ function onEvent(name, payload) {
       return setStatus(`round ${payload.round}: ${payload.status === 'sent' ? 'update sent, waiting for the others' : payload.status}`);
     case 'error':
       return console.warn('shoal:', payload.message);
+    case 'roundStopped':
+      return setStatus(`round ${payload.round}: stopped before the update was sent (${payload.by})`);
     case 'disconnected':
       return setStatus(`disconnected (${payload.code} ${payload.reason})`);
+    case 'paced':
+      return setStatus(`not needed for round ${payload.round}: reconnecting in ${Math.round(payload.delayMs / 1000)} s`);
     // Test hooks only (see testHookSteps in worker.js): state the test reads with page.evaluate.
     case 'testUpdate':
       return void (window.__shoalUpdates ??= []).push(payload);

@@ -4,7 +4,7 @@
 import { ShoalClient, initBrowserBackend } from '/shoal-client.js';
 
 /** The client events the page shows (plus 'backend', the tfjs backend chosen before the first round). */
-const EVENTS = ['consent', 'connected', 'roundStart', 'roundPlan', 'progress', 'roundEnd', 'error', 'disconnected'];
+const EVENTS = ['consent', 'connected', 'roundStart', 'roundPlan', 'progress', 'roundStopped', 'roundEnd', 'error', 'disconnected', 'paced'];
 
 /**
  * Joins training as page `client` (its data is `/data/<client>.json`). `askConsent()` resolves with
