@@ -25,14 +25,13 @@
 // reveal holds exactly the shares the neighbours sealed.
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
-import type { NeighbourKeys } from '@shoal/protocol';
-import { FIELD_PRIME, SecAggClient, advertisementMessage, deriveSecAggParams, encodeShare, keyPairFromSecret, naclKeyAgreement, roundConfig, sealShares, shareBoxKey, survivorsMessage } from '@shoal/secagg';
-import type { Advertisement, RevealAnswer, Shares, SurvivorSignature } from '@shoal/secagg';
+import { SecAggClient, encodeShare, naclKeyAgreement, roundConfig, sealShares, shareBoxKey } from '@shoal/secagg';
+import type { Advertisement, RevealAnswer, Shares } from '@shoal/secagg';
 import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
 import { createSeededRandom } from '@shoal/protocol';
 import { CHROMIUM, CHROMIUM_ARGS, startSecAggPageServer } from '../test/browser/secagg-page.js';
 import { check, exitOnFailedChecks, report, sized } from './lib.js';
-import { D, N, median, quantile, randomBytes } from './secagg-lib.js';
+import { D, N, clientRoundFixture, median, quantile, randomBytes } from './secagg-lib.js';
 
 const ROUND = 1;
 const SESSION = 'bench-session';
@@ -50,28 +49,7 @@ if (!existsSync(CHROMIUM)) {
   process.exit();
 }
 
-const params = deriveSecAggParams({ mode: 'secagg+', cohortSize: N, numParams: D, bound: 10, maxWeight: 1000 });
-const context = { sessionId: SESSION, round: ROUND };
-const me = N / 2; // mid-ring: its k − 1 neighbours are the (k − 1) / 2 on either side
-const half = (params.degree - 1) / 2;
-const neighbourIndices = Array.from({ length: params.degree - 1 }, (_, i) => me - half + i + (i >= half ? 1 : 0));
-const values = Float32Array.from({ length: D }, (_, i) => Math.sin(i) * 5);
-const survivors = Array.from({ length: N }, (_, i) => i + 1);
-
-/** The neighbours: their keys, signed advertisements and the shares they seal to this client. */
-const neighbours = neighbourIndices.map((index) => {
-  const encryptionSecret = randomBytes(32);
-  const signingSeed = randomBytes(32);
-  const keys = { encryptionKey: keyPairFromSecret(encryptionSecret).publicKey, maskKey: keyPairFromSecret(randomBytes(32)).publicKey, signingKey: nodeSigning.keyPair(signingSeed).publicKey };
-  const advertisement: NeighbourKeys = { index, ...keys, signature: nodeSigning.sign(nodeSigning.keyPair(signingSeed), advertisementMessage(context, index, keys)) };
-  const sealed = { selfMaskShare: (BigInt(index) * 1_000_003n) % FIELD_PRIME, maskKeyShare: 7n };
-  return { index, encryptionSecret, signingSeed, advertisement, sealed };
-});
-const neighbourKeys = neighbours.map((n) => n.advertisement);
-/** What the coordinator forwards in `unmask`: t − 1 neighbours' signatures of U3. */
-const forwarded: SurvivorSignature[] = neighbours
-  .slice(0, params.threshold - 1)
-  .map((n) => ({ index: n.index, signature: nodeSigning.sign(nodeSigning.keyPair(n.signingSeed), survivorsMessage(context, survivors)) }));
+const { params, context, me, values, survivors, neighbours, neighbourKeys, forwarded } = clientRoundFixture(SESSION, ROUND);
 
 const PHASES = ['advertise', 'share', 'inbox', 'mask', 'confirm', 'reveal'] as const;
 type Phases = Record<(typeof PHASES)[number], number>;
@@ -112,7 +90,7 @@ async function nodeRound(seed?: number): Promise<{ phases: Phases; outputs?: Out
   const shares = await client.shareAsync(neighbourKeys);
   const t2 = performance.now();
   const inbox = neighbours.map((n) => {
-    const key = shareBoxKey(naclKeyAgreement.agreeMany(n.encryptionSecret, [advertised.encryptionKey])[0]!, context);
+    const key = shareBoxKey(naclKeyAgreement.agreeMany(n.encryption.secretKey, [advertised.encryptionKey])[0]!, context);
     return { from: n.index, box: sealShares(key, randomBytes(24), { ...context, sender: n.index, recipient: me }, n.sealed) };
   });
   const t3 = performance.now();
@@ -222,7 +200,7 @@ const fixture = {
   values: Array.from(values),
   neighbours: neighbours.map((n) => ({
     index: n.index,
-    encryptionSecret: hex(n.encryptionSecret),
+    encryptionSecret: hex(n.encryption.secretKey),
     selfMaskShare: n.sealed.selfMaskShare.toString(),
     maskKeyShare: n.sealed.maskKeyShare.toString(),
     encryptionKey: hex(n.advertisement.encryptionKey),
@@ -301,7 +279,7 @@ try {
 
   // Where the round's time goes: each primitive alone, Chromium (the browser client's choice) against
   // Node (node:crypto), alternating, after one warm-up call each.
-  const mine = neighbours[0]!.encryptionSecret;
+  const mine = neighbours[0]!.encryption.secretKey;
   const nodeSigner = nodeSigning.keyPair(mine);
   const nodeSigned = nodeSigning.sign(nodeSigner, new Uint8Array(64));
   const nodePrimitives = {

@@ -28,9 +28,7 @@
 // a client shown neighbour signatures of another survivor set refuses to reveal.
 import { createCipheriv } from 'node:crypto';
 import { encodeFrame } from '@shoal/protocol';
-import type { NeighbourKeys } from '@shoal/protocol';
 import {
-  FIELD_PRIME,
   Reconstructor,
   SecAggClient,
   SecAggError,
@@ -38,7 +36,6 @@ import {
   advertisementMessage,
   decodeShare,
   decodeSum,
-  deriveSecAggParams,
   elementToSecret,
   encodeUpdate,
   encodeShare,
@@ -57,37 +54,14 @@ import {
 import type { KeyAgreement, MaskPrg, Share, Signing, SurvivorSignature } from '@shoal/secagg';
 import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
 import { checkSame, report, sized, time } from './lib.js';
-import { D, MeteredSigning, N, check, exitOnFailedChecks, median, quantile, randomBytes, timed, unsignedSigning } from './secagg-lib.js';
+import { D, MeteredSigning, N, check, clientRoundFixture, exitOnFailedChecks, median, quantile, randomBytes, timed, unsignedSigning } from './secagg-lib.js';
 
 const ROUND = 1;
 const SESSION = 'bench-session';
 const WEIGHT = 600;
 const TARGET = 1.1;
 
-const params = deriveSecAggParams({ mode: 'secagg+', cohortSize: N, numParams: D, bound: 10, maxWeight: 1000 });
-const context = { sessionId: SESSION, round: ROUND };
-const me = N / 2; // mid-ring: its k − 1 neighbours are the (k − 1) / 2 on either side
-const half = (params.degree - 1) / 2;
-const neighbourIndices = Array.from({ length: params.degree - 1 }, (_, i) => me - half + i + (i >= half ? 1 : 0));
-const values = Float32Array.from({ length: D }, (_, i) => Math.sin(i) * 5);
-/** U3: nobody dropped, so the client signs a set of all n clients (the largest message) and reveals only b_v shares. */
-const survivors = Array.from({ length: N }, (_, i) => i + 1);
-
-/** The neighbours: their keys, their signed advertisements, the shares they seal to this client, and their signatures of U3. */
-const neighbours = neighbourIndices.map((index) => {
-  const encryption = keyPairFromSecret(randomBytes(32));
-  const mask = keyPairFromSecret(randomBytes(32));
-  const signingSeed = randomBytes(32);
-  const keys = { encryptionKey: encryption.publicKey, maskKey: mask.publicKey, signingKey: nodeSigning.keyPair(signingSeed).publicKey };
-  const advertisement: NeighbourKeys = { index, ...keys, signature: nodeSigning.sign(nodeSigning.keyPair(signingSeed), advertisementMessage(context, index, keys)) };
-  const sealed = { selfMaskShare: (BigInt(index) * 1_000_003n) % FIELD_PRIME, maskKeyShare: 7n };
-  return { index, encryption, mask, signingSeed, advertisement, sealed };
-});
-const neighbourKeys = neighbours.map((n) => n.advertisement);
-const signaturesOf = (set: readonly number[]): SurvivorSignature[] =>
-  neighbours.map((n) => ({ index: n.index, signature: nodeSigning.sign(nodeSigning.keyPair(n.signingSeed), survivorsMessage(context, set)) }));
-/** What the coordinator forwards (SecAggServer.closeConfirm): t − 1 neighbours' signatures. */
-const forwarded = signaturesOf(survivors).slice(0, params.threshold - 1);
+const { params, context, me, values, survivors, neighbours, neighbourKeys, signaturesOf, forwarded } = clientRoundFixture(SESSION, ROUND);
 
 /** The boxes this client's neighbours send it (their work, not timed). */
 function inboxFor(encryptionKey: Uint8Array) {

@@ -3,9 +3,10 @@
 // check", and the correctness bookkeeping that makes a bench exit non-zero.
 import { createCipheriv, getRandomValues } from 'node:crypto';
 import { MIN_POOL_MASK_WORDS, UnmaskWorkers } from '@shoal/coordinator';
-import { SIGNATURE_BYTES, WordSum as Words, removeMasks, splitUnmaskJobs } from '@shoal/secagg';
-import { nodeKeyAgreement, nodeMaskPrg } from '@shoal/secagg/node';
-import type { MaskPrg, SecAggServer, Signing, SigningKeyPair, WordSum } from '@shoal/secagg';
+import type { NeighbourKeys } from '@shoal/protocol';
+import { FIELD_PRIME, SIGNATURE_BYTES, WordSum as Words, advertisementMessage, deriveSecAggParams, keyPairFromSecret, removeMasks, splitUnmaskJobs, survivorsMessage } from '@shoal/secagg';
+import { nodeKeyAgreement, nodeMaskPrg, nodeSigning } from '@shoal/secagg/node';
+import type { KeyPair, MaskPrg, SecAggServer, Signing, SigningKeyPair, SurvivorSignature, WordSum } from '@shoal/secagg';
 import { QUICK, checkSame, report, sized } from './lib.js';
 
 /** Flower's benchmark size; quick mode (lib.ts) shrinks it so a whole round takes a second or two. */
@@ -25,6 +26,45 @@ export const median = (xs: readonly number[]): number => quantile(xs, 0.5);
 export function quantile(xs: readonly number[], q: number): number {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/**
+ * One client's SecAgg+ round at Flower's size, as the client benches time it (secagg-client and
+ * secagg-client-browser): the client is mid-ring (its k − 1 neighbours are the (k − 1) / 2 on
+ * either side), nobody drops (U3 is all n clients: the largest message to sign, only b_v shares
+ * revealed), and each neighbour has its keys, its signed advertisement, the shares it seals to the
+ * client, and its signature of any survivor set.
+ */
+export function clientRoundFixture(session: string, round: number) {
+  const params = deriveSecAggParams({ mode: 'secagg+', cohortSize: N, numParams: D, bound: 10, maxWeight: 1000 });
+  const context = { sessionId: session, round };
+  const me = N / 2;
+  const half = (params.degree - 1) / 2;
+  const neighbourIndices = Array.from({ length: params.degree - 1 }, (_, i) => me - half + i + (i >= half ? 1 : 0));
+  const neighbours = neighbourIndices.map((index) => {
+    const encryption: KeyPair = keyPairFromSecret(randomBytes(32));
+    const mask: KeyPair = keyPairFromSecret(randomBytes(32));
+    const signingSeed = randomBytes(32);
+    const keys = { encryptionKey: encryption.publicKey, maskKey: mask.publicKey, signingKey: nodeSigning.keyPair(signingSeed).publicKey };
+    const advertisement: NeighbourKeys = { index, ...keys, signature: nodeSigning.sign(nodeSigning.keyPair(signingSeed), advertisementMessage(context, index, keys)) };
+    const sealed = { selfMaskShare: (BigInt(index) * 1_000_003n) % FIELD_PRIME, maskKeyShare: 7n };
+    return { index, encryption, mask, signingSeed, advertisement, sealed };
+  });
+  const signaturesOf = (set: readonly number[]): SurvivorSignature[] =>
+    neighbours.map((n) => ({ index: n.index, signature: nodeSigning.sign(nodeSigning.keyPair(n.signingSeed), survivorsMessage(context, set)) }));
+  const survivors = Array.from({ length: N }, (_, i) => i + 1);
+  return {
+    params,
+    context,
+    me,
+    values: Float32Array.from({ length: D }, (_, i) => Math.sin(i) * 5),
+    survivors,
+    neighbours,
+    neighbourKeys: neighbours.map((n) => n.advertisement),
+    signaturesOf,
+    /** What the coordinator forwards in `unmask` (SecAggServer.closeConfirm): t − 1 neighbours' signatures of U3. */
+    forwarded: signaturesOf(survivors).slice(0, params.threshold - 1),
+  };
 }
 
 const PIECE = new Uint8Array(64 * 1024);
