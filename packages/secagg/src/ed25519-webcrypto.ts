@@ -1,4 +1,5 @@
 import { checkLength, equalBytes } from './bytes.js';
+import { fromHex, importPrivateKey, type Subtle, type SubtleKey, type WebCryptoImplementation } from './okp-webcrypto.js';
 import { SIGNATURE_BYTES, SIGNING_KEY_BYTES, SIGNING_SEED_BYTES, naclSigning, type AsyncSigning, type SigningKeyPair } from './signing.js';
 
 /**
@@ -17,29 +18,22 @@ import { SIGNATURE_BYTES, SIGNING_KEY_BYTES, SIGNING_SEED_BYTES, naclSigning, ty
  * signature refuses the step, which it may do either way.
  */
 
-type Subtle = typeof globalThis.crypto.subtle;
-type SubtleKey = Awaited<ReturnType<Subtle['importKey']>>;
-
 /** Which implementation a `webCryptoSigning` runs on. */
-export type Ed25519Implementation = 'webcrypto' | 'tweetnacl';
+export type Ed25519Implementation = WebCryptoImplementation;
 
 export interface WebCryptoSigning extends AsyncSigning {
   /** The implementation it runs on, decided by one probe at the first call (or this one), then fixed. */
   implementation(): Promise<Ed25519Implementation>;
 }
 
-/** RFC 8410's PKCS#8 `OneAsymmetricKey` for Ed25519 up to the seed: SEQUENCE, version 0, OID 1.3.101.112, OCTET STRING(OCTET STRING(32 bytes)). */
-const PKCS8_ED25519_PREFIX = Uint8Array.of(0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20);
-
 const ALGORITHM = { name: 'Ed25519' } as const;
 
-const hex = (text: string) => Uint8Array.from(text.match(/../g)!, (byte) => parseInt(byte, 16));
 
 /** RFC 8032 §7.1, TEST 1: a seed, its public key, and its signature of the empty message. */
 const PROBE = {
-  seed: hex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'),
-  publicKey: hex('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a'),
-  signature: hex('e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b'),
+  seed: fromHex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'),
+  publicKey: fromHex('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a'),
+  signature: fromHex('e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b'),
 };
 
 /**
@@ -97,15 +91,8 @@ async function probe(subtle: Subtle | null): Promise<Ed25519Implementation> {
   }
 }
 
-async function importSeed(subtle: Subtle, seed: Uint8Array, extractable: boolean): Promise<SubtleKey> {
-  const pkcs8 = new Uint8Array(PKCS8_ED25519_PREFIX.length + SIGNING_SEED_BYTES);
-  pkcs8.set(PKCS8_ED25519_PREFIX);
-  pkcs8.set(seed, PKCS8_ED25519_PREFIX.length);
-  try {
-    return await subtle.importKey('pkcs8', pkcs8, ALGORITHM, extractable, ['sign']);
-  } finally {
-    pkcs8.fill(0); // the only copy of the seed this module made
-  }
+function importSeed(subtle: Subtle, seed: Uint8Array, extractable: boolean): Promise<SubtleKey> {
+  return importPrivateKey(subtle, 'Ed25519', seed, extractable, 'sign');
 }
 
 async function signWith(subtle: Subtle, privateKey: SubtleKey, message: Uint8Array): Promise<Uint8Array> {

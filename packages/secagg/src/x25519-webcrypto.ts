@@ -1,6 +1,7 @@
 import { checkLength, equalBytes, isAllZero } from './bytes.js';
 import type { AsyncKeyAgreement } from './keys.js';
 import { KEY_BYTES, naclKeyAgreement } from './keys.js';
+import { fromHex, importPrivateKey, type Subtle, type SubtleKey, type WebCryptoImplementation } from './okp-webcrypto.js';
 
 /**
  * X25519 on WebCrypto (`crypto.subtle`, algorithm 'X25519'): native code in browsers that have it
@@ -12,31 +13,23 @@ import { KEY_BYTES, naclKeyAgreement } from './keys.js';
  * public key (9 is the curve's base point), so `deriveBits` computes both.
  */
 
-type Subtle = typeof globalThis.crypto.subtle;
-/** WebCrypto's CryptoKey (the package compiles without DOM types). */
-type SubtleKey = Awaited<ReturnType<Subtle['importKey']>>;
-
 /** Which implementation an agreement from `webCryptoKeyAgreement` runs on. */
-export type X25519Implementation = 'webcrypto' | 'tweetnacl';
+export type X25519Implementation = WebCryptoImplementation;
 
 export interface WebCryptoKeyAgreement extends AsyncKeyAgreement {
   /** The implementation it runs on, decided by one probe at the first call (or this one), then fixed. */
   implementation(): Promise<X25519Implementation>;
 }
 
-/** RFC 8410's PKCS#8 `OneAsymmetricKey` for X25519 up to the key: SEQUENCE, version 0, OID 1.3.101.110, OCTET STRING(OCTET STRING(32 bytes)). */
-const PKCS8_X25519_PREFIX = Uint8Array.of(0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20);
-
 /** u = 9, the base point: X25519(k, 9) is k's public key. */
 const BASE_POINT = Uint8Array.from({ length: KEY_BYTES }, (_, i) => (i === 0 ? 9 : 0));
 
-const hex = (text: string) => Uint8Array.from(text.match(/../g)!, (byte) => parseInt(byte, 16));
 
 /** RFC 7748 §6.1: Alice's secret, Bob's public key and their shared secret; the probe's expected answer. */
 const PROBE = {
-  secretKey: hex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'),
-  publicKey: hex('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f'),
-  shared: hex('4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742'),
+  secretKey: fromHex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'),
+  publicKey: fromHex('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f'),
+  shared: fromHex('4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742'),
 };
 
 const ALGORITHM = { name: 'X25519' } as const;
@@ -94,15 +87,8 @@ async function probe(subtle: Subtle | null): Promise<X25519Implementation> {
   }
 }
 
-async function importSecret(subtle: Subtle, secretKey: Uint8Array): Promise<SubtleKey> {
-  const pkcs8 = new Uint8Array(PKCS8_X25519_PREFIX.length + KEY_BYTES);
-  pkcs8.set(PKCS8_X25519_PREFIX);
-  pkcs8.set(secretKey, PKCS8_X25519_PREFIX.length);
-  try {
-    return await subtle.importKey('pkcs8', pkcs8, ALGORITHM, false, ['deriveBits']);
-  } finally {
-    pkcs8.fill(0); // the only copy of the secret this module made
-  }
+function importSecret(subtle: Subtle, secretKey: Uint8Array): Promise<SubtleKey> {
+  return importPrivateKey(subtle, 'X25519', secretKey, false, 'deriveBits');
 }
 
 async function deriveShared(subtle: Subtle, privateKey: SubtleKey, publicKey: Uint8Array): Promise<Uint8Array> {
