@@ -23,10 +23,10 @@ import type { PeerConnection, PeerHandlers } from './connection.js';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
 import { PrivacyPolicy } from './privacy.js';
 import { roundRandom } from './random.js';
-import { checkpointSink, roundRecord, weightsHash, type Release, type RoundRecord } from './round-log.js';
+import { checkpointSink, weightsHash, type Release, type RoundRecord } from './round-log.js';
 import type { RoundMetrics } from './round.js';
 import { UnmaskWorkers } from './unmask-workers.js';
-import { modelVersion, runRound, sampleRate, type CoordinatorState, type RoundPorts, type RunSetup } from './run-round.js';
+import { abortedRound, modelVersion, runRound, sampleRate, type CoordinatorState, type RoundPorts, type RunSetup } from './run-round.js';
 import { ClientRegistry, type ConnectedClient } from './clients.js';
 import { RoundLogWithSubjectRequests, SUBJECT_REQUESTS_CAPABILITY, SubjectRequestCounter } from './subject-requests.js';
 import { CoordinatorTelemetry, type LiveState } from './telemetry.js';
@@ -241,13 +241,10 @@ export class Coordinator {
 
   /** Records the release's round as aborted and charged: appended like any round (checkpoint, ledger). */
   private async chargeRelease(release: Release): Promise<void> {
-    const charged = this.setup.privacy!.chargeRelease(this.state.privacy!, release.charge);
     const reason = 'the coordinator stopped after asking for the unmasking, before the commit: the sum may have been released, so the round is charged';
-    const after: CoordinatorState = { ...this.state, round: release.round, privacy: charged.state };
-    const metrics: RoundMetrics = { round: release.round, status: 'aborted', reason, selected: 0, participants: 0, dropouts: 0, modelVersion: modelVersion(after.runId, after.lastCommittedRound), bytesUp: 0, bytesDown: 0, durationMs: 0, ...charged.metrics };
-    this.options.logger.warn({ round: release.round, reason }, 'round aborted');
-    await this.ports.log.append(roundRecord(metrics, after, this.options.strategy.name, release.charge));
-    this.state = after;
+    const aborted = abortedRound(this.ports, this.setup, this.state, release.round, reason, {}, release.charge);
+    await this.ports.log.append(aborted.record);
+    this.state = aborted.state;
   }
 
   /** Whether this coordinator serves clients now (`/readyz`): restored, and not stopping. */

@@ -166,6 +166,44 @@ export async function runRound(ports: RoundPorts, run: RunSetup, state: Coordina
 }
 
 /**
+ * A round that aborted outside `runRound` (a scale-out leader or gateway that gave it up, or a
+ * restart that finds a release its process never committed): the model and strategy state
+ * unchanged; the privacy state too, unless `charge` says its sum was released at that rate and
+ * noise, when the accountant is charged for it (`PrivacyPolicy.chargeRelease`). Logs the abort;
+ * the caller appends the record.
+ */
+export function abortedRound(
+  ports: Pick<RoundPorts, 'logger'>,
+  run: Pick<RunSetup, 'options' | 'privacy'>,
+  state: CoordinatorState,
+  round: number,
+  reason: string,
+  extra: Partial<RoundMetrics> = {},
+  charge?: NonNullable<RoundRecord['charge']>,
+): { state: CoordinatorState; record: RoundRecord } {
+  const policy = run.privacy;
+  const charged = policy && state.privacy && charge ? policy.chargeRelease(state.privacy, charge) : undefined;
+  const after: CoordinatorState = { ...state, round, ...(charged ? { privacy: charged.state } : {}) };
+  const spent = charged ? charged.metrics : policy && state.privacy ? policy.spent(state.privacy) : {};
+  const metrics: RoundMetrics = {
+    round,
+    status: 'aborted',
+    reason,
+    selected: 0,
+    participants: 0,
+    dropouts: 0,
+    bytesUp: 0,
+    bytesDown: 0,
+    durationMs: 0,
+    ...extra,
+    modelVersion: modelVersion(state.runId, state.lastCommittedRound),
+    ...spent,
+  };
+  ports.logger.warn({ round, reason }, 'round aborted');
+  return { state: after, record: roundRecord(metrics, after, run.options.strategy.name, charged ? charge : undefined) };
+}
+
+/**
  * What a scale-out gateway is asked to run for one round: the leader's configure step, made there
  * (its model, train config and privacy state). The gateway selects its devices itself, once per
  * round, and runs one `runGroup` per group it cuts them into.

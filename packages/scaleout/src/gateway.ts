@@ -1,5 +1,6 @@
 import { encodeFrame, shuffled } from '@shoal/protocol';
 import {
+  abortedRound,
   modelVersion,
   roundRecord,
   runGroup,
@@ -73,10 +74,9 @@ async function runGatewayRound(ports: RoundPorts, setup: RunSetup, state: Coordi
   const weights = modelVersion(state.runId, state.lastCommittedRound) === trained ? state.weights : await plane.model(trained).catch(() => undefined);
   if (weights === undefined) {
     // Redis lost it (a restart): this round cannot run here; the leader abandons it without us.
-    const metrics: RoundMetrics = { round, status: 'aborted', reason: `model ${trained} is not in Redis`, selected: 0, participants: 0, dropouts: 0, modelVersion: modelVersion(state.runId, state.lastCommittedRound), bytesUp: 0, bytesDown: 0, durationMs: 0 };
-    const record = roundRecord(metrics, state, setup.options.strategy.name);
-    await ports.log.append(record);
-    return { state: { ...state, round }, record };
+    const aborted = abortedRound(ports, { options: setup.options }, state, round, `model ${trained} is not in Redis`);
+    await ports.log.append(aborted.record);
+    return aborted;
   }
   const leaderState: CoordinatorState = {
     ...state,

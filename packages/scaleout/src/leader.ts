@@ -1,5 +1,6 @@
 import { decodeFrame, encodeFrame } from '@shoal/protocol';
 import {
+  abortedRound,
   crashAtLeaderStepIfAsked,
   modelVersion,
   nextModel,
@@ -132,7 +133,9 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
   const started = clock.now();
   const round = state.round + 1;
   const version = modelVersion(state.runId, state.lastCommittedRound);
-  const abandon = (reason: string, extra: Partial<RoundMetrics> = {}, released?: number) => abandoned(ports, setup, state, round, reason, { ...extra, durationMs: clock.now() - started }, released);
+  /** The round given up; `releasedAt`: its sum (or a group's) was released at this sampling rate before, so it is charged. */
+  const abandon = (reason: string, extra: Partial<RoundMetrics> = {}, releasedAt?: number) =>
+    abortedRound(ports, setup, state, round, reason, { ...extra, durationMs: clock.now() - started }, releasedAt !== undefined && state.privacy ? { sampleRate: releasedAt, noiseMultiplier: run.dp!.noiseMultiplier, clipNorm: state.privacy.clipNorm } : undefined);
 
   try {
     await redisStep('confirming the lease', () => lease.ensure());
@@ -275,23 +278,6 @@ export async function runLeaderRound(ports: RoundPorts, setup: RunSetup, state: 
 function cohortSize(options: RunSetup['options'], eligible: number): number {
   const { clientsPerRound, fraction } = options;
   return Math.min(eligible, clientsPerRound ?? (fraction !== undefined ? Math.ceil(fraction * eligible) : eligible));
-}
-
-/**
- * The aborted outcome of `round`: the model and strategy state unchanged. `releasedAt`: the round's
- * sum (or a group's) was released at this sampling rate before it aborted, so the accountant is
- * charged for it (q, and the run's noise multiplier); otherwise the privacy state is unchanged too.
- */
-function abandoned(ports: RoundPorts, setup: RunSetup, state: CoordinatorState, round: number, reason: string, extra: Partial<RoundMetrics>, releasedAt?: number): { state: CoordinatorState; record: RoundRecord } {
-  const version = modelVersion(state.runId, state.lastCommittedRound);
-  const policy = setup.privacy;
-  const charge = policy && state.privacy && releasedAt !== undefined ? { sampleRate: releasedAt, noiseMultiplier: setup.options.dp!.noiseMultiplier, clipNorm: state.privacy.clipNorm } : undefined;
-  const charged = charge ? policy!.chargeRelease(state.privacy!, charge) : undefined;
-  const after: CoordinatorState = { ...state, round, ...(charged ? { privacy: charged.state } : {}) };
-  const spent = charged ? charged.metrics : policy && state.privacy ? policy.spent(state.privacy) : {};
-  const metrics: RoundMetrics = { round, status: 'aborted', reason, selected: 0, participants: 0, dropouts: 0, bytesUp: 0, bytesDown: 0, durationMs: 0, ...extra, modelVersion: version, ...spent };
-  ports.logger.warn({ round, reason }, 'round aborted');
-  return { state: after, record: roundRecord(metrics, after, setup.options.strategy.name, charge) };
 }
 
 /** Whether any group of a round's reports carries a sum (a group that did not fail). */
